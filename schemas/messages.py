@@ -1,0 +1,230 @@
+"""The WebSocket envelope and the control messages of PROTOCOL.md, both directions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.codes import ErrorCode
+from schemas.market import DataType
+from schemas.subjects import KLINE_PERIODS
+
+MAX_SYMBOLS_PER_REQUEST = 500
+FREQUENCY_RE = re.compile(r"^(\d{1,5})(ms|s)$")
+MIN_THROTTLE_MS = 100
+MAX_THROTTLE_MS = 60_000
+
+
+class MessageType(StrEnum):
+    AUTH = "auth"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    MODIFY = "modify"
+    LIST_SUBSCRIPTIONS = "list_subscriptions"
+    ACK = "ack"
+    PING = "ping"
+    PONG = "pong"
+    STATUS = "status"
+    ERROR = "error"
+    MARKET_DATA = "market_data"
+    KLINE_DATA = "kline_data"
+    TRADE_DATA = "trade_data"
+    DEPTH_DATA = "depth_data"
+    BATCH = "batch"
+
+
+DATA_MESSAGE_TYPE: dict[DataType, MessageType] = {
+    DataType.QUOTE: MessageType.MARKET_DATA,
+    DataType.KLINE: MessageType.KLINE_DATA,
+    DataType.TRADE: MessageType.TRADE_DATA,
+    DataType.DEPTH: MessageType.DEPTH_DATA,
+}
+
+
+class StatusEvent(StrEnum):
+    CONNECTED = "connected"
+    AUTHENTICATED = "authenticated"
+    HEARTBEAT = "heartbeat"
+    SOURCE_DOWN = "source_down"
+    SOURCE_UP = "source_up"
+    SHUTDOWN = "shutdown"
+    SLOW_CONSUMER = "slow_consumer"
+    RECOVERED = "recovered"
+    SUBSCRIPTION_ENDED = "subscription_ended"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Envelope(BaseModel):
+    """Every frame, both ways. Client frames need only ``type``, ``id`` and ``data``."""
+
+    type: MessageType
+    id: str | int | None = Field(default=None, description="echoed on the reply")
+    timestamp: datetime | None = Field(default=None, description="server send time")
+    data: Any = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientFrame(BaseModel):
+    """The shape every client frame must have before its ``data`` is looked at."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(max_length=32)
+    id: str | int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _id_is_small(self) -> ClientFrame:
+        if isinstance(self.id, str) and len(self.id) > 64:
+            raise ValueError("id longer than 64 characters")
+        if isinstance(self.id, int) and not -(2**53) <= self.id <= 2**53:
+            raise ValueError("id out of range")
+        return self
+
+
+class ResumeFrom(_Strict):
+    seq: int = Field(ge=0, le=2**63 - 1, description="last stream sequence processed")
+    epoch: str = Field(max_length=64, description="stream epoch from `connected`")
+
+
+def parse_throttle_ms(frequency: str) -> int | None:
+    """``tick`` → None; ``500ms``/``1s`` → milliseconds; raises ValueError otherwise."""
+    if frequency == "tick":
+        return None
+    match = FREQUENCY_RE.match(frequency)
+    if match is None:
+        raise ValueError(f"frequency must be 'tick' or a duration like '500ms' or '1s', not {frequency!r}")
+    value = int(match.group(1)) * (1 if match.group(2) == "ms" else 1000)
+    if not MIN_THROTTLE_MS <= value <= MAX_THROTTLE_MS:
+        raise ValueError(f"throttle must be between {MIN_THROTTLE_MS}ms and {MAX_THROTTLE_MS // 1000}s")
+    return value
+
+
+def normalize_frequency(data_type: DataType, frequency: str | None) -> str:
+    """Default and check ``frequency`` for a data type: kline periods or quote/depth throttles."""
+    if data_type is DataType.KLINE:
+        period = frequency or "1m"
+        if period not in KLINE_PERIODS:
+            raise ValueError(f"kline frequency must be one of {', '.join(KLINE_PERIODS)}")
+        return period
+    value = frequency or "tick"
+    if data_type is DataType.TRADE and value != "tick":
+        raise ValueError("trades are delivered tick by tick; frequency must be 'tick'")
+    parse_throttle_ms(value)
+    return value
+
+
+class Filters(_Strict):
+    """Optional per-subscription filters."""
+
+    fields: list[str] | None = Field(
+        default=None, max_length=64, description="keep only these payload fields (plus symbol)"
+    )
+
+
+class SubscriptionRequest(_Strict):
+    symbol: str | None = Field(default=None, max_length=32)
+    symbols: list[str] | None = Field(default=None, max_length=MAX_SYMBOLS_PER_REQUEST)
+    data_type: DataType = DataType.QUOTE
+    frequency: str | None = Field(default=None, max_length=16)
+    filters: Filters | None = None
+    snapshot: bool = True
+    resume_from: ResumeFrom | None = None
+    ack: bool = False
+    durable: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    batch: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> SubscriptionRequest:
+        if (self.symbol is None) == (self.symbols is None):
+            raise ValueError("give exactly one of 'symbol' or 'symbols'")
+        if self.symbols is not None and not self.symbols:
+            raise ValueError("'symbols' is empty")
+        if self.symbols is not None and any(len(s) > 32 for s in self.symbols):
+            raise ValueError("a symbol is longer than 32 characters")
+        self.frequency = normalize_frequency(self.data_type, self.frequency)
+        return self
+
+    def symbol_list(self) -> list[str]:
+        return [self.symbol] if self.symbol is not None else list(self.symbols or [])
+
+
+class SubscriptionResponse(BaseModel):
+    subscription_id: str | None
+    status: Literal["subscribed", "already_subscribed", "modified", "error"]
+    message: str
+    symbol: str
+    data_type: DataType
+    frequency: str | None = None
+    epoch: str | None = Field(default=None, description="stream epoch for resume_from")
+    code: ErrorCode | None = None
+    suggestions: list[str] | None = None
+
+
+class UnsubscribeRequest(_Strict):
+    subscription_ids: list[str] | None = Field(default=None, max_length=MAX_SYMBOLS_PER_REQUEST)
+    symbols: list[str] | None = Field(default=None, max_length=MAX_SYMBOLS_PER_REQUEST)
+    data_type: DataType | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> UnsubscribeRequest:
+        if (self.subscription_ids is None) == (self.symbols is None):
+            raise ValueError("give exactly one of 'subscription_ids' or 'symbols'")
+        return self
+
+
+class ModifyRequest(_Strict):
+    subscription_id: str = Field(max_length=128)
+    frequency: str | None = Field(default=None, max_length=16)
+    filters: Filters | None = None
+
+
+class AckRequest(_Strict):
+    subscription_id: str = Field(max_length=128)
+    seq: int = Field(ge=1, le=2**63 - 1)
+
+
+class AuthRequest(_Strict):
+    token: str = Field(max_length=8192)
+
+
+class SubscriptionInfo(BaseModel):
+    """One row of ``list_subscriptions``."""
+
+    subscription_id: str
+    symbol: str
+    data_type: DataType
+    frequency: str
+    created_at: datetime
+    last_update: datetime | None
+    messages: int
+    bytes: int
+    last_seq: int
+    dropped: int
+
+
+class LimitInfo(BaseModel):
+    name: str
+    value: int
+
+
+class ErrorData(BaseModel):
+    code: ErrorCode
+    message: str
+    suggestions: list[str] | None = None
+    limit: LimitInfo | None = None
+
+
+class StatusData(BaseModel):
+    """``status`` payload; each event adds its own fields (extra allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event: StatusEvent

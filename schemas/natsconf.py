@@ -1,0 +1,46 @@
+"""NATS connection options shared by every process's settings (no I/O here)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class NatsOptions(BaseModel):
+    """Mixed into each process's settings; read from ``MDBRIDGE_NATS_*``."""
+
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated server URLs")
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+    nats_creds: str | None = Field(default=None, description="path to a .creds file")
+    nats_nkey_seed: str | None = Field(default=None, description="path to an nkey seed file")
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
+    nats_name: str = "mdbridge"
+
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def nats_connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``nats.connect``: servers, name, credentials and TLS."""
+        kwargs: dict[str, Any] = {"servers": self.nats_servers(), "name": self.nats_name}
+        if self.nats_user:
+            kwargs["user"] = self.nats_user
+        if self.nats_password:
+            kwargs["password"] = self.nats_password.get_secret_value()
+        if self.nats_token:
+            kwargs["token"] = self.nats_token.get_secret_value()
+        if self.nats_creds:
+            kwargs["user_credentials"] = self.nats_creds
+        if self.nats_nkey_seed:
+            kwargs["nkeys_seed"] = self.nats_nkey_seed
+        if self.nats_tls_ca or self.nats_tls_cert:
+            context = ssl.create_default_context(cafile=self.nats_tls_ca)
+            if self.nats_tls_cert:
+                context.load_cert_chain(self.nats_tls_cert, self.nats_tls_key)
+            kwargs["tls"] = context
+        return kwargs

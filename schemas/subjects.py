@@ -1,0 +1,75 @@
+"""NATS subject, stream and bucket names: the contract backend services read directly.
+
+    md.quote.<code>.<market>            MD_QUOTE
+    md.kline.<period>.<code>.<market>   MD_KLINE
+    md.trade.<code>.<market>            MD_TRADE
+    md.depth.<code>.<market>            MD_DEPTH
+    md.status.<source_id>               MD_STATUS
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.market import DataType
+
+SUBJECT_ROOT = "md"
+SYMBOLS_BUCKET = "md_symbols"
+STATUS_PREFIX = f"{SUBJECT_ROOT}.status"
+
+STREAM_BY_TYPE: dict[DataType, str] = {
+    DataType.QUOTE: "MD_QUOTE",
+    DataType.KLINE: "MD_KLINE",
+    DataType.TRADE: "MD_TRADE",
+    DataType.DEPTH: "MD_DEPTH",
+}
+STATUS_STREAM = "MD_STATUS"
+
+KLINE_PERIODS: tuple[str, ...] = ("1m", "5m", "15m", "30m", "60m", "1d")
+
+
+def stream_for(data_type: DataType) -> str:
+    return STREAM_BY_TYPE[data_type]
+
+
+def stream_subjects(data_type: DataType) -> str:
+    """The wildcard a stream captures, e.g. ``md.quote.>``."""
+    return f"{SUBJECT_ROOT}.{data_type.value}.>"
+
+
+def data_subject(data_type: DataType, symbol: str, period: str | None = None) -> str:
+    """``md.quote.600000.SH`` for ``600000.SH``; K-lines put the period first.
+
+    ``symbol`` may be a market wildcard such as ``*.SH``.
+    """
+    if data_type is DataType.KLINE:
+        if period is None:
+            raise ValueError("a kline subject needs a period")
+        return f"{SUBJECT_ROOT}.kline.{period}.{symbol}"
+    return f"{SUBJECT_ROOT}.{data_type.value}.{symbol}"
+
+
+def status_subject(source_id: str) -> str:
+    return f"{STATUS_PREFIX}.{source_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSubject:
+    data_type: DataType
+    symbol: str
+    period: str | None
+
+
+def parse_subject(subject: str) -> ParsedSubject:
+    """Inverse of :func:`data_subject` for concrete subjects; raises ValueError otherwise."""
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != SUBJECT_ROOT:
+        raise ValueError(f"not a market-data subject: {subject!r}")
+    data_type = DataType(parts[1])
+    if data_type is DataType.KLINE:
+        if len(parts) != 5:
+            raise ValueError(f"not a kline subject: {subject!r}")
+        return ParsedSubject(data_type, f"{parts[3]}.{parts[4]}", parts[2])
+    if len(parts) != 4:
+        raise ValueError(f"not a market-data subject: {subject!r}")
+    return ParsedSubject(data_type, f"{parts[2]}.{parts[3]}", None)
