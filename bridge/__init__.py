@@ -1,0 +1,9 @@
+"""The mdbridge WebSocket bridge: a Starlette app over shared NATS JetStream interest."""
+
+from __future__ import annotations
+
+from bridge.app import create_app
+from bridge.server import serve, uvicorn_config
+from bridge.settings import BridgeSettings
+
+__all__ = ["BridgeSettings", "create_app", "serve", "uvicorn_config"]

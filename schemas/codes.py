@@ -9,7 +9,6 @@ class ErrorCode(StrEnum):
     """`error.data.code` values; clients switch on these, so they never change meaning."""
 
     BAD_REQUEST = "BAD_REQUEST"
-    UNKNOWN_TYPE = "UNKNOWN_TYPE"
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
     UNKNOWN_SUBSCRIPTION = "UNKNOWN_SUBSCRIPTION"
     SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT"

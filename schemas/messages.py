@@ -100,10 +100,14 @@ def parse_throttle_ms(frequency: str) -> int | None:
         return None
     match = FREQUENCY_RE.match(frequency)
     if match is None:
-        raise ValueError(f"frequency must be 'tick' or a duration like '500ms' or '1s', not {frequency!r}")
+        raise ValueError(
+            f"frequency must be 'tick' or a duration like '500ms' or '1s', not {frequency!r}"
+        )
     value = int(match.group(1)) * (1 if match.group(2) == "ms" else 1000)
     if not MIN_THROTTLE_MS <= value <= MAX_THROTTLE_MS:
-        raise ValueError(f"throttle must be between {MIN_THROTTLE_MS}ms and {MAX_THROTTLE_MS // 1000}s")
+        raise ValueError(
+            f"throttle must be between {MIN_THROTTLE_MS}ms and {MAX_THROTTLE_MS // 1000}s"
+        )
     return value
 
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field, SecretStr
 class NatsOptions(BaseModel):
     """Mixed into each process's settings; read from ``MDBRIDGE_NATS_*``."""
 
-    nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated server URLs")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="comma-separated server URLs"
+    )
     nats_user: str | None = None
     nats_password: SecretStr | None = None
     nats_token: SecretStr | None = None

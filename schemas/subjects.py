@@ -1,10 +1,10 @@
 """NATS subject, stream and bucket names: the contract backend services read directly.
 
-    md.quote.<code>.<market>            MD_QUOTE
-    md.kline.<period>.<code>.<market>   MD_KLINE
-    md.trade.<code>.<market>            MD_TRADE
-    md.depth.<code>.<market>            MD_DEPTH
-    md.status.<source_id>               MD_STATUS
+md.quote.<code>.<market>            MD_QUOTE
+md.kline.<period>.<code>.<market>   MD_KLINE
+md.trade.<code>.<market>            MD_TRADE
+md.depth.<code>.<market>            MD_DEPTH
+md.status.<source_id>               MD_STATUS
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer, free_port
 from services.provision import ensure_streams
@@ -33,7 +33,7 @@ def fresh_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
+async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
     client = await nats.connect(nats_server.url)
     await ensure_streams(client.jetstream())
     yield client

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import nats
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
 from services.provision import StreamPolicy, ensure_streams
 
 
-async def test_provisioning_is_idempotent_and_keeps_the_epoch(nc: NATS) -> None:
+async def test_provisioning_is_idempotent_and_keeps_the_epoch(nc: NatsClient) -> None:
     js = nc.jetstream()
     first = await ensure_streams(js)
     second = await ensure_streams(js, StreamPolicy(max_age_s=3600))

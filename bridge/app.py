@@ -1,0 +1,55 @@
+"""The Starlette application: ``create_app()`` is all a host needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from bridge.runtime import Runtime
+from bridge.settings import BridgeSettings
+from bridge.ws import websocket_endpoint
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    ready = runtime is not None and runtime.ready
+    body = {
+        "ready": ready,
+        "nats": bool(runtime and runtime.nc.is_connected),
+        "draining": bool(runtime and runtime.draining),
+        "symbols": len(runtime.directory) if runtime else 0,
+        "connections": len(runtime.connections) if runtime else 0,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def create_app(settings: BridgeSettings | None = None) -> Starlette:
+    settings = settings or BridgeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return Starlette(
+        routes=[
+            WebSocketRoute("/ws", websocket_endpoint),
+            WebSocketRoute("/v1/ws", websocket_endpoint),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,151 @@
+"""Shared interest: one ordered JetStream consumer per stream for the whole bridge process.
+
+Every client subscription adds a reference to a subject; the stream's consumer filters on the
+union of referenced subjects (or the whole stream past ``max_filter_subjects``). When the set
+grows, the consumer is replaced starting at the next unprocessed stream sequence, so existing
+subscribers see no gap and no duplicate. JetStream per-client consumers are for resume and
+ack mode only (ARCHITECTURE.md, lesson 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+logger = logging.getLogger(__name__)
+
+# subject, stream sequence, broker timestamp (ms), payload
+OnMessage = Callable[[str, int, int, bytes], None]
+
+IDLE_HEARTBEAT_S = 2.0
+
+
+class StreamFeed:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stream: str,
+        stream_wildcard: str,
+        on_message: OnMessage,
+        *,
+        max_filter_subjects: int,
+        debounce_s: float,
+    ) -> None:
+        self._js = js
+        self.stream = stream
+        self._wildcard = stream_wildcard
+        self._on_message = on_message
+        self._max_filters = max_filter_subjects
+        self._debounce_s = debounce_s
+        self._refs: dict[str, int] = {}
+        self._active_filters: tuple[str, ...] = ()
+        self._sub: JetStreamContext.PushSubscription | None = None
+        self._lock = asyncio.Lock()
+        self._shrink_task: asyncio.Task[None] | None = None
+        self.last_seq = 0
+        self.reconfigurations = 0
+
+    @property
+    def subjects(self) -> dict[str, int]:
+        """Referenced subjects and their counts (a view for diagnostics)."""
+        return self._refs
+
+    def is_referenced(self, subject: str) -> bool:
+        return subject in self._refs
+
+    async def acquire(self, subject: str) -> None:
+        """Reference ``subject``; returns once the shared consumer delivers it."""
+        count = self._refs.get(subject, 0)
+        self._refs[subject] = count + 1
+        if count == 0 and not self._covers(subject):
+            if self._debounce_s:
+                await asyncio.sleep(self._debounce_s)  # let concurrent joins share one update
+            await self._apply()
+
+    def release(self, subject: str) -> None:
+        count = self._refs.get(subject, 0)
+        if count <= 1:
+            self._refs.pop(subject, None)
+            self._schedule_shrink()
+        else:
+            self._refs[subject] = count - 1
+
+    def _covers(self, subject: str) -> bool:
+        return self._active_filters == (self._wildcard,) or subject in self._active_filters
+
+    def _desired_filters(self) -> tuple[str, ...]:
+        if not self._refs:
+            return ()
+        if len(self._refs) > self._max_filters:
+            return (self._wildcard,)
+        return tuple(sorted(self._refs))
+
+    def _schedule_shrink(self) -> None:
+        # Narrowing is lazy: unwanted messages are only dropped by the router meanwhile.
+        if self._shrink_task is None or self._shrink_task.done():
+            self._shrink_task = asyncio.create_task(self._shrink_later())
+
+    async def _shrink_later(self) -> None:
+        await asyncio.sleep(max(self._debounce_s * 10, 0.2))
+        await self._apply()
+
+    async def _apply(self) -> None:
+        async with self._lock:
+            desired = self._desired_filters()
+            if desired == self._active_filters:
+                return
+            await self._stop_consumer()
+            if self.last_seq == 0:
+                info = await self._js.stream_info(self.stream)
+                self.last_seq = info.state.last_seq
+            if desired:
+                config = ConsumerConfig(
+                    filter_subjects=list(desired),
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=self.last_seq + 1,
+                    inactive_threshold=10.0,
+                )
+                self._sub = await self._js.subscribe(
+                    desired[0],
+                    stream=self.stream,
+                    cb=self._deliver,
+                    ordered_consumer=True,
+                    idle_heartbeat=IDLE_HEARTBEAT_S,
+                    config=config,
+                )
+            self._active_filters = desired
+            self.reconfigurations += 1
+            logger.debug("feed %s now filters %d subjects", self.stream, len(desired))
+
+    async def _stop_consumer(self) -> None:
+        # Unsubscribing drops what is queued locally; the next consumer starts right after
+        # the last processed sequence, so nothing is lost.
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            consumer = getattr(sub, "_consumer", None)
+            if consumer:  # don't leave the old ephemeral consumer to time out
+                task = asyncio.create_task(self._js.delete_consumer(self.stream, consumer))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _deliver(self, msg: Msg) -> None:
+        tokens = msg._get_metadata_fields(msg.reply)
+        seq = int(tokens[5])
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        self._on_message(msg.subject, seq, int(tokens[7]) // 1_000_000, msg.data)
+
+    async def close(self) -> None:
+        if self._shrink_task is not None:
+            self._shrink_task.cancel()
+        async with self._lock:
+            await self._stop_consumer()
+            self._active_filters = ()

@@ -1,0 +1,103 @@
+"""What the Starlette lifespan owns: the NATS connection and everything built on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from bridge.connections import Connections
+from bridge.directory import SymbolDirectory
+from bridge.errors import BridgeError
+from bridge.hub import Hub
+from bridge.settings import BridgeSettings
+from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+async def _wait_for_streams(js: JetStreamContext, timeout_s: float) -> None:
+    """Adapters provision the streams; a bridge that starts first waits for them."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    announced = False
+    while True:
+        try:
+            for stream in STREAM_BY_TYPE.values():
+                await js.stream_info(stream)
+            await js.key_value(SYMBOLS_BUCKET)
+            return
+        except NotFoundError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise BridgeError(
+                    f"streams not provisioned after {timeout_s:.0f}s: start an adapter"
+                ) from None
+            if not announced:
+                logger.warning("waiting for the market-data streams to be provisioned")
+                announced = True
+            await asyncio.sleep(0.5)
+
+
+@dataclass
+class Runtime:
+    settings: BridgeSettings
+    nc: NatsClient
+    js: JetStreamContext
+    hub: Hub
+    directory: SymbolDirectory
+    connections: Connections
+    draining: bool = False
+    nats_reconnects: int = field(default=0)
+
+    @property
+    def ready(self) -> bool:
+        return self.nc.is_connected and not self.draining
+
+    @classmethod
+    async def start(cls, settings: BridgeSettings) -> Runtime:
+        holder: dict[str, Runtime] = {}
+
+        async def on_reconnect() -> None:
+            logger.warning("reconnected to NATS at %s", nc.connected_url)
+            if "rt" in holder:
+                holder["rt"].nats_reconnects += 1
+
+        async def on_disconnect() -> None:
+            logger.warning("disconnected from NATS")
+
+        async def on_error(exc: Exception) -> None:
+            logger.warning("NATS error: %r", exc)
+
+        nc = await nats.connect(
+            **settings.nats_connect_kwargs(),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            reconnected_cb=on_reconnect,
+            disconnected_cb=on_disconnect,
+            error_cb=on_error,
+        )
+        js = nc.jetstream()
+        await _wait_for_streams(js, settings.startup_timeout_s)
+        hub = Hub(js, settings)
+        await hub.start()
+        directory = SymbolDirectory()
+        await directory.start(js)
+        connections = Connections(settings.heartbeat_interval_s)
+        connections.start()
+        runtime = cls(settings, nc, js, hub, directory, connections)
+        holder["rt"] = runtime
+        logger.info("bridge connected to NATS at %s", nc.connected_url)
+        return runtime
+
+    async def stop(self) -> None:
+        await self.connections.close()
+        await self.hub.close()
+        await self.directory.close()
+        if not self.nc.is_closed:
+            await self.nc.drain()

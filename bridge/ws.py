@@ -1,0 +1,104 @@
+"""The ``/ws`` endpoint: accept, announce, read frames, write frames, clean up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from bridge.errors import PolicyViolationError, SlowConsumerError
+from bridge.frames import error_frame, status_frame
+from bridge.runtime import VERSION, Runtime
+from bridge.session import Session
+from schemas import CloseCode, ErrorCode, StatusEvent
+from schemas.messages import MAX_SYMBOLS_PER_REQUEST
+
+logger = logging.getLogger(__name__)
+
+
+def _limits(runtime: Runtime) -> dict[str, int]:
+    s = runtime.settings
+    return {
+        "max_subscriptions": s.max_subscriptions,
+        "max_frame_bytes": s.max_frame_bytes,
+        "max_symbols_per_request": MAX_SYMBOLS_PER_REQUEST,
+        "queue_max_bytes": s.queue_max_bytes,
+        "batch_max_messages": s.batch_max_messages,
+    }
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    if runtime.draining:
+        await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="server draining")
+        return
+    await websocket.accept()
+    session = Session(websocket.send_text, runtime.hub, runtime.directory, runtime.settings)
+    runtime.connections.add(session)
+    session.push_frame(
+        status_frame(
+            StatusEvent.CONNECTED,
+            connection_id=session.id,
+            server_version=VERSION,
+            heartbeat_interval_s=runtime.settings.heartbeat_interval_s,
+            limits=_limits(runtime),
+            epochs=runtime.hub.epochs,
+            auth_required=False,
+        )
+    )
+    writer = asyncio.create_task(session.run_writer())
+    reader = asyncio.create_task(_read(websocket, session, runtime))
+    close_code: int | None = None
+    try:
+        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if isinstance(exc, SlowConsumerError):
+                close_code = await _close_slow_consumer(websocket, session, str(exc))
+            elif isinstance(exc, PolicyViolationError):
+                close_code = CloseCode.POLICY_VIOLATION
+                await _close(websocket, close_code, str(exc))
+    finally:
+        for task in (writer, reader):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(writer, reader, return_exceptions=True)
+        session.close()
+        runtime.connections.remove(session)
+        logger.debug("connection %s closed (%s)", session.id, close_code)
+
+
+async def _read(websocket: WebSocket, session: Session, runtime: Runtime) -> None:
+    max_bytes = runtime.settings.max_frame_bytes
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            session.push_frame(
+                error_frame(ErrorCode.BAD_REQUEST, "frames must be UTF-8 JSON text, not binary")
+            )
+            continue
+        if len(text) > max_bytes and len(text.encode()) > max_bytes:
+            raise PolicyViolationError(f"frame larger than {max_bytes} bytes")
+        await session.handle(text)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state != WebSocketState.DISCONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=code, reason=reason[:120])
+
+
+async def _close_slow_consumer(websocket: WebSocket, session: Session, reason: str) -> int:
+    dropped = {key: m.dropped for key, m in session.memberships.items() if m.dropped}
+    session.outbox.clear()
+    with contextlib.suppress(Exception, WebSocketDisconnect):
+        await websocket.send_text(
+            status_frame(StatusEvent.SLOW_CONSUMER, reason=reason, dropped=dropped, action="closed")
+        )
+    await _close(websocket, CloseCode.SLOW_CONSUMER, "slow consumer")
+    return CloseCode.SLOW_CONSUMER

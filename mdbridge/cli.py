@@ -1,0 +1,108 @@
+"""The ``mdbridge`` command: ``run`` (everything, locally), ``bridge``, ``adapter NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from mdbridge.logs import configure_logging
+
+RUN_EPILOG = """\
+Starts a local nats-server with JetStream (store under --data-dir), the simulator and the
+bridge, prints the WebSocket and NATS URLs, and stops everything on Ctrl-C or SIGTERM.
+Every flag can also be set as an MDBRIDGE_* environment variable (flags win)."""
+
+
+def _flag_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """Settings fields given on the command line; the rest come from the environment."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _add_nats_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nats-url", dest="nats_url", help="NATS server URL(s), comma separated")
+
+
+def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbols", dest="sim_symbols", type=int, help="simulated universe size")
+    parser.add_argument("--speed", dest="sim_speed", type=float, help="time acceleration factor")
+    parser.add_argument("--seed", dest="sim_seed", type=int, help="random seed")
+    parser.add_argument(
+        "--session",
+        dest="sim_session",
+        choices=["always_open", "real"],
+        help="always_open (demo) or real A-share trading hours",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mdbridge", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("MDBRIDGE_LOG_LEVEL", "INFO"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run everything locally", epilog=RUN_EPILOG)
+    run.add_argument("--host", default=None, help="bridge listen address (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=None, help="bridge port (default 8000)")
+    run.add_argument("--nats-port", type=int, default=None, help="embedded NATS port (4222)")
+    run.add_argument("--data-dir", default=None, help="JetStream store (default ./.mdbridge)")
+    _add_nats_flag(run)
+    _add_sim_flags(run)
+
+    bridge = commands.add_parser("bridge", help="serve the WebSocket bridge")
+    bridge.add_argument("--host", default=None)
+    bridge.add_argument("--port", type=int, default=None)
+    _add_nats_flag(bridge)
+
+    adapter = commands.add_parser("adapter", help="run a data-source adapter")
+    adapter.add_argument("name", help="adapter name: sim")
+    _add_nats_flag(adapter)
+    _add_sim_flags(adapter)
+    adapter.add_argument("--source-id", dest="source_id", help="id in md.status.<source_id>")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.command == "run":
+        from mdbridge.launcher import run_all
+
+        return run_all(args)
+    if args.command == "bridge":
+        return _run_bridge(args)
+    return _run_adapter(args)
+
+
+def _run_bridge(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from bridge import BridgeSettings, serve
+
+    settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url"]))
+    uvloop.run(serve(settings))
+    return 0
+
+
+def _run_adapter(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from services.runner import run_adapter
+    from services.settings import AdapterSettings
+
+    names = ["nats_url", "sim_symbols", "sim_speed", "sim_seed", "sim_session", "source_id"]
+    settings = AdapterSettings(**_flag_overrides(args, names))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_adapter(args.name, settings, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(main())
+    return 0
