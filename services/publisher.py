@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,12 +22,19 @@ class Publisher:
 
     ``Nats-Msg-Id`` is built from the data (symbol, exchange time), not from the source, so a
     primary and a backup adapter publishing the same tick dedupe in the broker.
+
+    An ack that never comes (the server died with the message in flight; nats-py has no
+    timeout on these) would hold its slot forever: once every slot is taken, acks older
+    than ``ack_timeout`` are given up (counted as failed) so publishing resumes.
     """
 
-    def __init__(self, js: JetStreamContext, *, max_in_flight: int = 512) -> None:
+    def __init__(
+        self, js: JetStreamContext, *, max_in_flight: int = 512, ack_timeout: float = 5.0
+    ) -> None:
         self._js = js
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._pending: set[asyncio.Future[Any]] = set()
+        self._ack_timeout = ack_timeout
+        self._pending: dict[asyncio.Future[Any], float] = {}  # future -> monotonic send time
         self.published = 0
         self.duplicates = 0
         self.failed = 0
@@ -41,17 +49,36 @@ class Publisher:
         """Queue one message; returns once it is on the wire (its ack is awaited later)."""
         data = orjson.dumps(payload)
         hdrs = {MSG_ID_HEADER: msg_id, **(headers or {})}
-        await self._slots.acquire()
+        if self._slots.locked():
+            await self._acquire_stalled()
+        else:
+            await self._slots.acquire()
         try:
             future = await self._js.publish_async(subject, data, headers=hdrs)
         except BaseException:
             self._slots.release()
             raise
-        self._pending.add(future)
+        self._pending[future] = time.monotonic()
         future.add_done_callback(self._on_ack)
 
+    async def _acquire_stalled(self) -> None:
+        """Wait for a slot; every ``ack_timeout`` without one, give up on stale acks."""
+        while True:
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self._ack_timeout)
+                return
+            except TimeoutError:
+                deadline = time.monotonic() - self._ack_timeout
+                stale = [f for f, sent in self._pending.items() if sent <= deadline]
+                if stale:
+                    logger.warning(
+                        "%d publishes unacknowledged for %.0f s", len(stale), self._ack_timeout
+                    )
+                for future in stale:
+                    future.cancel()  # its callbacks free our slot and nats-py's
+
     def _on_ack(self, future: asyncio.Future[Any]) -> None:
-        self._pending.discard(future)
+        self._pending.pop(future, None)
         self._slots.release()
         if future.cancelled():
             self.failed += 1

@@ -1,0 +1,178 @@
+"""The adapter runtime: connect to NATS, provision the streams, run one adapter, shut down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Coroutine, Mapping
+from types import MappingProxyType
+from typing import Any, cast
+
+import nats
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from services.adapter import Adapter, AdapterFactory
+from services.errors import ProvisioningError, UnknownAdapterError
+from services.provision import StreamPolicy, ensure_streams
+from services.publisher import Publisher
+from services.settings import AdapterSettings
+from services.status import StatusReporter
+
+logger = logging.getLogger(__name__)
+
+# name -> "module:attribute". Imported only when picked, so a vendor SDK (xtquant) is never
+# needed by the other adapters, on Linux or in CI.
+ADAPTERS: Mapping[str, str] = MappingProxyType({"sim": "services.sim.adapter:SimAdapter"})
+
+RECONNECT_WAIT_S = 1.0
+STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled
+FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
+PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
+
+
+def load_adapter(name: str) -> AdapterFactory:
+    """The adapter factory registered under ``name``, imported now."""
+    try:
+        target = ADAPTERS[name]
+    except KeyError:
+        known = ", ".join(sorted(ADAPTERS))
+        raise UnknownAdapterError(f"unknown adapter {name!r}; known adapters: {known}") from None
+    module_name, _, attribute = target.partition(":")
+    return cast(AdapterFactory, getattr(importlib.import_module(module_name), attribute))
+
+
+def _server(client: Client | None) -> str:
+    url = client.connected_url if client is not None else None
+    return url.netloc if url is not None else "?"
+
+
+async def connect(
+    settings: AdapterSettings, stop: asyncio.Event, *, reconnected: asyncio.Event | None = None
+) -> Client | None:
+    """Connect, retrying forever (until ``stop``: then None); reconnects forever afterwards.
+
+    ``reconnected`` is set after each reconnect, for whoever must redo per-server setup.
+    """
+    client: Client | None = None
+
+    async def on_error(exc: Exception) -> None:
+        logger.warning("nats: %r", exc)
+
+    async def on_disconnected() -> None:
+        logger.warning("nats disconnected")
+
+    async def on_reconnected() -> None:
+        logger.info("nats reconnected to %s", _server(client))
+        if reconnected is not None:
+            reconnected.set()
+
+    async def on_closed() -> None:
+        logger.info("nats connection closed")
+
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            **settings.nats_connect_kwargs(),
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+            closed_cb=on_closed,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=RECONNECT_WAIT_S,
+            ping_interval=PING_INTERVAL_S,
+        )
+    )
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, NatsError):
+            await connecting
+        return None
+    client = connecting.result()  # raises what connect raised (auth, TLS)
+    logger.info("connected to nats %s", _server(client))
+    return client
+
+
+async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event) -> None:
+    """Run adapter ``name`` until ``stop`` is set or it finishes; raises what it raises.
+
+    On the way out: flush what is in flight, publish the ``down`` status, drain NATS.
+    """
+    adapter: Adapter = load_adapter(name)(settings)  # fail fast, before touching the network
+    reconnected = asyncio.Event()
+    client = await connect(settings, stop, reconnected=reconnected)
+    if client is None:
+        return
+    try:
+        js = client.jetstream()
+        policy = settings.stream_policy()
+        await ensure_streams(js, policy)
+        publisher = Publisher(js, max_in_flight=settings.publish_max_in_flight)
+        status = StatusReporter(js, publisher, adapter, interval_s=settings.status_interval_s)
+        helpers = [
+            asyncio.create_task(status.run(stop), name=f"{name}-status"),
+            asyncio.create_task(_reprovision(js, policy, reconnected), name=f"{name}-provision"),
+        ]
+        try:
+            logger.info("adapter %s (source %s) starting", name, adapter.source_id)
+            await _until_stopped(adapter.run(js, publisher, stop), stop, name)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await publisher.flush(timeout=FLUSH_TIMEOUT_S)
+            await status.down()
+            logger.info(
+                "adapter %s stopped: %d published, %d duplicates, %d failed",
+                name,
+                publisher.published,
+                publisher.duplicates,
+                publisher.failed,
+            )
+    finally:
+        with contextlib.suppress(NatsError):
+            await client.drain()
+
+
+async def _until_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> None:
+    """Await the adapter; once ``stop`` is set, give it ``STOP_GRACE_S`` and then cancel it.
+
+    An adapter stuck in a publish (NATS away) must not keep the process from shutting down.
+    """
+    task = asyncio.ensure_future(run)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if not task.done():
+            logger.warning("adapter %s ignored stop for %.0f s: cancelling it", name, STOP_GRACE_S)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return
+        task.result()
+    finally:
+        stopping.cancel()
+        if not task.done():  # we were cancelled ourselves
+            task.cancel()
+
+
+async def _reprovision(
+    js: JetStreamContext, policy: StreamPolicy, reconnected: asyncio.Event
+) -> None:
+    """After a reconnect, make sure the streams exist (a memory-storage server forgets them)."""
+    while True:
+        await reconnected.wait()
+        reconnected.clear()
+        try:
+            await ensure_streams(js, policy)
+        except (NatsError, ProvisioningError) as exc:
+            logger.warning("re-provisioning the streams after a reconnect failed: %r", exc)

@@ -1,0 +1,74 @@
+"""Settings of an adapter process: one frozen object read from ``MDBRIDGE_*`` at the entry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from nats.js.api import StorageType
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.natsconf import NatsOptions
+from services.provision import StreamPolicy
+
+MAX_SIM_SYMBOLS = 6000  # the whole A-share market is ~5,400; the universe has room to spare
+
+
+class AdapterSettings(NatsOptions, BaseSettings):
+    """Everything a data-source adapter needs: NATS, stream policy, and the simulator's knobs."""
+
+    model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")
+
+    source_id: str = Field(
+        default="sim",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="id of this source: the status subject md.status.<source_id> and `source`",
+    )
+    sim_seed: int = Field(default=42, description="seed of the simulated universe and prices")
+    sim_symbols: int = Field(
+        default=300,
+        ge=1,
+        le=MAX_SIM_SYMBOLS,
+        description="how many symbols the simulator trades (the whole market is ~5,400)",
+    )
+    sim_speed: float = Field(
+        default=1.0, gt=0, le=10_000, description="time acceleration: sim seconds per wall second"
+    )
+    sim_session: Literal["always_open", "real"] = Field(
+        default="always_open",
+        description=(
+            "always_open: continuous trading around the clock (demo); "
+            "real: A-share sessions on the sim clock in Asia/Shanghai"
+        ),
+    )
+    sim_start: datetime | None = Field(
+        default=None,
+        description="sim clock start (naive: Asia/Shanghai), default now; 09:14 shows a whole day",
+    )
+    sim_holidays: tuple[date, ...] = Field(
+        default=(), description="exchange holidays (closed all day) for the real session mode"
+    )
+    sim_interval_s: float = Field(
+        default=3.0, gt=0, le=3600, description="snapshot interval per symbol, in sim seconds"
+    )
+    status_interval_s: float = Field(
+        default=1.0, gt=0, le=300, description="heartbeat interval on md.status.<source_id>, s"
+    )
+    stream_storage: Literal["file", "memory"] = Field(
+        default="file", description="JetStream storage of the market-data streams"
+    )
+    stream_replicas: int = Field(default=1, ge=1, le=5, description="JetStream stream replicas")
+    stream_max_age_s: float | None = Field(
+        default=None, gt=0, description="stream history in seconds; default one trading day"
+    )
+    publish_max_in_flight: int = Field(
+        default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
+    )
+
+    def stream_policy(self) -> StreamPolicy:
+        return StreamPolicy(
+            storage=StorageType(self.stream_storage),
+            replicas=self.stream_replicas,
+            max_age_s=self.stream_max_age_s,
+        )

@@ -1,0 +1,198 @@
+"""The simulator as a data source: the symbol directory, then every symbol on its own cadence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from schemas import KLINE_PERIODS, SYMBOLS_BUCKET, DataType, SymbolInfo, data_subject
+from services.adapter import SourceStatus
+from services.kline import KLineAggregator
+from services.msgid import depth_id, quote_id, symbol_entry_id, trade_id
+from services.publisher import Publisher
+from services.settings import AdapterSettings
+from services.sim.clock import SimClock
+from services.sim.market import SymbolMarket
+from services.sim.sessions import TradingCalendar
+from services.sim.universe import build_universe
+
+logger = logging.getLogger(__name__)
+
+YIELD_EVERY = 64  # snapshots between forced yields, so acks and heartbeats keep flowing
+ERROR_BACKOFF_S = 1.0  # after a failed publish (NATS away): pause instead of spinning
+LAG_WARNING_EVERY_S = 10.0
+_SHORT_SLEEP_S = 0.02  # below this a plain sleep; above, a wait that stop can cut short
+
+
+@dataclass(slots=True)
+class _Feed:
+    """One symbol: its price process, its bars and its subjects (built once, not per message)."""
+
+    market: SymbolMarket
+    klines: KLineAggregator
+    quote_subject: str
+    depth_subject: str
+    trade_subject: str
+    kline_subjects: dict[str, str]
+
+
+def directory_entry(info: SymbolInfo) -> tuple[str, dict[str, Any], str]:
+    """(KV subject, value, Nats-Msg-Id) of a symbol's directory entry.
+
+    Written through the publisher (a KV put is a publish on ``$KV.<bucket>.<key>``) so the
+    whole market's directory is pipelined; the id carries a content hash, so only an
+    unchanged entry is deduplicated.
+    """
+    value = info.model_dump(mode="json")
+    digest = zlib.crc32(orjson.dumps(value))
+    return f"$KV.{SYMBOLS_BUCKET}.{info.symbol}", value, symbol_entry_id(info.symbol, digest)
+
+
+class SimAdapter:
+    """A realistic A-share market from a seed: quotes, 5-level depth, trades and K-lines."""
+
+    def __init__(self, settings: AdapterSettings) -> None:
+        self.source_id = settings.source_id
+        self.ready = asyncio.Event()
+        self.snapshots = 0
+        self._settings = settings
+        self._universe = build_universe(settings.sim_seed, settings.sim_symbols)
+        self._clock = self._new_clock()
+        self._paused_until = 0.0
+
+    def _new_clock(self) -> SimClock:
+        settings = self._settings
+        return SimClock(
+            settings.sim_speed,
+            settings.sim_start,
+            session=settings.sim_session,
+            calendar=TradingCalendar.of(settings.sim_holidays),
+        )
+
+    @property
+    def universe(self) -> list[SymbolInfo]:
+        return self._universe
+
+    def status(self) -> SourceStatus:
+        return {"phase": self._clock.phase().value, "symbols": len(self._universe)}
+
+    async def run(self, js: JetStreamContext, publisher: Publisher, stop: asyncio.Event) -> None:
+        feeds = [self._feed(info) for info in self._universe]
+        for info in self._universe:
+            await publisher.publish(*directory_entry(info))
+        await publisher.flush()
+        self._clock = self._new_clock()  # sim_start is when the data starts, not construction
+        logger.info(
+            "sim: %d symbols, speed %g, %s session, every %g s",
+            len(feeds),
+            self._settings.sim_speed,
+            self._settings.sim_session,
+            self._settings.sim_interval_s,
+        )
+        self.ready.set()
+        await self._schedule(feeds, publisher, stop)
+
+    def _feed(self, info: SymbolInfo) -> _Feed:
+        settings = self._settings
+        symbol = info.symbol
+        return _Feed(
+            market=SymbolMarket(
+                info,
+                seed=settings.sim_seed,
+                source=settings.source_id,
+                interval_s=settings.sim_interval_s,
+            ),
+            klines=KLineAggregator(
+                symbol, settings.source_id, session_rules=settings.sim_session == "real"
+            ),
+            quote_subject=data_subject(DataType.QUOTE, symbol),
+            depth_subject=data_subject(DataType.DEPTH, symbol),
+            trade_subject=data_subject(DataType.TRADE, symbol),
+            kline_subjects={p: data_subject(DataType.KLINE, symbol, p) for p in KLINE_PERIODS},
+        )
+
+    async def _schedule(
+        self, feeds: list[_Feed], publisher: Publisher, stop: asyncio.Event
+    ) -> None:
+        """One loop over a heap of (due, symbol): staggered, each symbol every interval."""
+        loop = asyncio.get_running_loop()
+        period = self._clock.wall_seconds(self._settings.sim_interval_s)
+        start = loop.time()
+        count = len(feeds)
+        heap = [(start + period * i / count, i) for i in range(count)]  # sorted: a valid heap
+        since_yield = 0
+        warned_at = 0.0
+        while not stop.is_set():
+            due, index = heap[0]
+            now = loop.time()
+            if due > now:
+                await _sleep(due - now, stop)
+                continue
+            # When behind, skip rather than burst: the next snapshot supersedes a missed one.
+            heapq.heapreplace(heap, (max(due + period, now), index))
+            if now - due > period and now - warned_at > LAG_WARNING_EVERY_S:
+                warned_at = now
+                logger.warning("sim is %.1f s behind its schedule; skipping snapshots", now - due)
+            if now < self._paused_until:
+                continue
+            try:
+                await self._emit(feeds[index], self._clock.at(due), publisher)
+            except NatsError as exc:
+                logger.warning("publish failed (%r); pausing %.0f s", exc, ERROR_BACKOFF_S)
+                self._paused_until = now + ERROR_BACKOFF_S
+            since_yield += 1
+            if since_yield >= YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+
+    async def _emit(self, feed: _Feed, ts_ms: int, publisher: Publisher) -> None:
+        """Step one symbol to ``ts_ms`` and publish what it shows."""
+        market = feed.market
+        phase = self._clock.phase_at_ms(ts_ms)
+        snapshot = market.step(ts_ms, phase)
+        rolled = market.pop_info_update()
+        if rolled is not None:  # a new day: new prev_close and limits in the directory
+            await publisher.publish(*directory_entry(rolled))
+        if snapshot is None:
+            return
+        symbol = market.symbol
+        quote = snapshot.quote
+        await publisher.publish(feed.quote_subject, quote, quote_id(symbol, ts_ms))
+        await publisher.publish(feed.depth_subject, snapshot.depth, depth_id(symbol, ts_ms))
+        for trade in snapshot.trades:
+            await publisher.publish(feed.trade_subject, trade, trade_id(symbol, trade["trade_id"]))
+        events = feed.klines.update(
+            ts_ms,
+            quote["last_price"],
+            quote["volume"],
+            quote["amount"],
+            phase,
+            day_open=quote["open"],
+            day_high=quote["high"],
+            day_low=quote["low"],
+        )
+        if snapshot.final:
+            events += feed.klines.close_all()
+        for event in events:
+            await publisher.publish(
+                feed.kline_subjects[event.period], event.payload, event.msg_id()
+            )
+        self.snapshots += 1
+
+
+async def _sleep(delay: float, stop: asyncio.Event) -> None:
+    """Sleep ``delay`` seconds, or less if ``stop`` is set meanwhile."""
+    if delay < _SHORT_SLEEP_S:
+        await asyncio.sleep(delay)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)

@@ -1,0 +1,90 @@
+"""Source status on ``md.status.<source_id>``: ``up``, a heartbeat every few seconds, ``down``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, Literal
+
+import orjson
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from schemas import epoch_ms_to_iso, status_subject
+from services.adapter import Adapter
+from services.publisher import MSG_ID_HEADER, Publisher
+
+logger = logging.getLogger(__name__)
+
+StatusEvent = Literal["up", "heartbeat", "down"]
+
+
+class StatusReporter:
+    """Publishes an adapter's health; wall-clock timestamps, so staleness is easy to judge."""
+
+    def __init__(
+        self, js: JetStreamContext, publisher: Publisher, adapter: Adapter, *, interval_s: float
+    ) -> None:
+        self._js = js
+        self._publisher = publisher
+        self._adapter = adapter
+        self._interval_s = interval_s
+        self._subject = status_subject(adapter.source_id)
+
+    def payload(self, event: StatusEvent) -> tuple[dict[str, Any], str]:
+        """The status message and its ``Nats-Msg-Id``."""
+        now_ms = int(time.time() * 1000)
+        status = self._adapter.status()
+        payload = {
+            "source": self._adapter.source_id,
+            "event": event,
+            "timestamp": epoch_ms_to_iso(now_ms),
+            "phase": status["phase"],
+            "symbols": status["symbols"],
+            "published": self._publisher.published,
+        }
+        return payload, f"status:{self._adapter.source_id}:{event}:{now_ms}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Announce ``up`` once the adapter is ready, then a heartbeat per interval until stop."""
+        ready = asyncio.ensure_future(self._adapter.ready.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopped.cancel()
+        if stop.is_set():
+            return
+        await self._send("up")
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at = max(next_at + self._interval_s, loop.time())  # no drift, no burst
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), next_at - loop.time())
+            if stop.is_set():
+                return
+            await self._send("heartbeat")
+
+    async def down(self, timeout: float = 2.0) -> None:
+        """The last word: published with its ack awaited, so it outlives the adapter."""
+        payload, msg_id = self.payload("down")
+        try:
+            await self._js.publish(
+                self._subject,
+                orjson.dumps(payload),
+                timeout=timeout,
+                headers={MSG_ID_HEADER: msg_id},
+            )
+        except (NatsError, TimeoutError) as exc:
+            logger.warning("could not publish the down status: %r", exc)
+
+    async def _send(self, event: StatusEvent) -> None:
+        payload, msg_id = self.payload(event)
+        try:
+            await self._publisher.publish(self._subject, payload, msg_id)
+        except NatsError as exc:  # disconnected: the next heartbeat tries again
+            logger.warning("could not publish the %s status: %r", event, exc)
