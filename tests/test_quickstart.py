@@ -1,0 +1,83 @@
+"""The README's `make run` promise, end to end: `mdbridge run` as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mdbridge.natsserver import free_port, wait_for_port
+from tests.support.wsclient import WsClient
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port, nats_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdbridge", "--log-level", "WARNING", "run", "--port", str(port),
+         "--nats-port", str(nats_port), "--data-dir", str(tmp_path / "data"), "--speed", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    text = "".join(banner)
+    assert f"ws://127.0.0.1:{port}/ws" in text, text
+    assert f"nats://127.0.0.1:{nats_port}" in text, text
+    yield f"ws://127.0.0.1:{port}/ws", proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+async def test_make_run_serves_the_documented_session(
+    stack: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, proc = stack
+    client = await WsClient.open(url)
+    connected = await client.next()
+    assert connected["data"]["event"] == "connected"
+
+    reply = await client.request("subscribe", {"symbol": "600000.SH", "data_type": "quote"})
+    assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+    snapshot = await client.data(timeout=15)
+    assert snapshot["metadata"]["snapshot"] is True
+    live = [await client.data(timeout=15) for _ in range(2)]
+    seqs = [snapshot["metadata"]["seq"]] + [m["metadata"]["seq"] for m in live]
+    assert seqs == sorted(set(seqs)), seqs
+    assert all(m["data"]["symbol"] == "600000.SH" for m in live)
+
+    for wrong in ["600000", "浦发银行"]:
+        bad = await client.request("subscribe", {"symbol": wrong})
+        entry = bad["data"]["subscriptions"][0]
+        assert entry["code"] == "UNKNOWN_SYMBOL"
+        assert "600000.SH" in entry["suggestions"]
+
+    listing = await client.request("list_subscriptions")
+    assert [r["subscription_id"] for r in listing["data"]["subscriptions"]] == [
+        "quote:600000.SH:tick"
+    ]
+    await client.request("unsubscribe", {"subscription_ids": ["quote:600000.SH:tick"]})
+    with pytest.raises(TimeoutError):
+        await client.data(timeout=4)  # two snapshot intervals at speed 3: nothing arrives
+    await client.close()
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = await asyncio.to_thread(proc.communicate, timeout=30)
+    assert proc.returncode == 0, out
+    assert "mdbridge stopped" in out
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    assert not wait_for_port(host, int(port), timeout=0.5), "bridge still listening after stop"
