@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas services bridge mdbridge tests
+	$(BIN)/mypy schemas services bridge mdbridge tests scripts
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)

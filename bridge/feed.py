@@ -59,14 +59,21 @@ class StreamFeed:
     def is_referenced(self, subject: str) -> bool:
         return subject in self._refs
 
-    async def acquire(self, subject: str) -> None:
-        """Reference ``subject``; returns once the shared consumer delivers it."""
-        count = self._refs.get(subject, 0)
-        self._refs[subject] = count + 1
-        if count == 0 and not self._covers(subject):
-            if self._debounce_s:
-                await asyncio.sleep(self._debounce_s)  # let concurrent joins share one update
-            await self._apply()
+    def acquire(self, subject: str) -> None:
+        """Reference ``subject``; :meth:`sync` makes the shared consumer deliver it."""
+        self._refs[subject] = self._refs.get(subject, 0) + 1
+
+    async def sync(self) -> None:
+        """Bring the consumer's filter up to the referenced subjects, if it lacks any.
+
+        Callers register all their subjects first and sync once, so a request for 500
+        symbols costs one consumer update, and concurrent requests share one too.
+        """
+        if all(self._covers(subject) for subject in self._refs):
+            return
+        if self._debounce_s:
+            await asyncio.sleep(self._debounce_s)
+        await self._apply()
 
     def release(self, subject: str) -> None:
         count = self._refs.get(subject, 0)

@@ -68,6 +68,10 @@ class Hub:
         """Subjects this process holds NATS interest in, across all streams."""
         return sum(len(feed.subjects) for feed in self._feeds.values())
 
+    def feed_reconfigurations(self) -> int:
+        """How often the shared consumers were replaced (interest changes), all streams."""
+        return sum(feed.reconfigurations for feed in self._feeds.values())
+
     def channel_count(self) -> int:
         return len(self._channels)
 
@@ -76,7 +80,7 @@ class Hub:
 
     # -- membership ------------------------------------------------------------------------
 
-    async def join(
+    def join(
         self,
         outbox: Outbox,
         data_type: DataType,
@@ -86,7 +90,10 @@ class Hub:
         *,
         hold: bool,
     ) -> Membership:
-        """Add a member to the channel; with ``hold`` live items buffer until released."""
+        """Add a member to the channel; with ``hold`` live items buffer until released.
+
+        The NATS interest is referenced here; :meth:`sync_interest` makes it effective.
+        """
         probe = Channel(data_type, symbol, frequency, fields)
         channel = self._channels.get(probe.key)
         created = channel is None
@@ -98,10 +105,14 @@ class Hub:
         member = Membership(channel=channel, outbox=outbox, hold=[] if hold else None)
         channel.members.append(member)
         if created:
-            await self._feeds[data_type].acquire(channel.subject)
+            self._feeds[data_type].acquire(channel.subject)
             if channel.throttle_ms is not None:
                 self._ensure_ticker(channel.throttle_ms)
         return member
+
+    async def sync_interest(self) -> None:
+        """Return once every joined channel's subject is delivered by its stream's feed."""
+        await asyncio.gather(*(feed.sync() for feed in self._feeds.values()))
 
     def leave(self, member: Membership) -> None:
         channel = member.channel

@@ -218,7 +218,7 @@ class Session:
                     )
                 )
                 continue
-            member = await self._hub.join(
+            member = self._hub.join(
                 self.outbox, request.data_type, symbol, frequency, fields, hold=request.snapshot
             )
             self.memberships[key] = member
@@ -232,6 +232,7 @@ class Session:
                     **base,
                 )
             )
+        await self._hub.sync_interest()
         reply: dict[str, Any] = {"subscriptions": [r.model_dump(mode="json") for r in results]}
         if limit_hit:
             reply["limit"] = {"name": "max_subscriptions", "value": limit}
@@ -317,9 +318,10 @@ class Session:
             if key in self.memberships:
                 raise RequestError(ErrorCode.BAD_REQUEST, f"already subscribed as {key!r}")
             # Join the new channel before leaving the old one: the feed never stops.
-            member = await self._hub.join(
+            member = self._hub.join(
                 self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=False
             )
+            await self._hub.sync_interest()  # same subject: already delivered, returns at once
             member.created_at = old.created_at
             self.memberships[key] = member
             self._leave(request.subscription_id)

@@ -241,6 +241,16 @@ async def test_disconnect_frees_every_subscription_and_interest(
     assert len(bridge.runtime.connections) == 0
 
 
+async def test_a_many_symbol_subscribe_costs_one_consumer_update(
+    bridge: BridgeHandle, client: WsClient
+) -> None:
+    hub = bridge.runtime.hub
+    before = hub.feed_reconfigurations()
+    reply = await client.request("subscribe", {"symbols": SYMBOLS[:5], "data_type": "trade"})
+    assert [r["status"] for r in reply["data"]["subscriptions"]] == ["subscribed"] * 5
+    assert hub.feed_reconfigurations() - before == 1
+
+
 async def test_health_and_readiness(bridge: BridgeHandle) -> None:
     async with httpx.AsyncClient(base_url=bridge.http_url) as http:
         assert (await http.get("/healthz")).status_code == 200
