@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.symbols import Board, Market
+from schemas.symbols import SYMBOL_RE, Board, Market
 
 
 class DataType(StrEnum):
@@ -117,8 +117,8 @@ class SymbolInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    symbol: str
-    code: str = Field(pattern=r"^\d{6}$")
+    symbol: str = Field(pattern=SYMBOL_RE.pattern)
+    code: str = Field(pattern=r"^[0-9]{6}$")
     name: str
     market: Market
     board: Board

@@ -14,7 +14,7 @@ from schemas.market import DataType
 from schemas.subjects import KLINE_PERIODS
 
 MAX_SYMBOLS_PER_REQUEST = 500
-FREQUENCY_RE = re.compile(r"^(\d{1,5})(ms|s)$")
+FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s)$")
 MIN_THROTTLE_MS = 100
 MAX_THROTTLE_MS = 60_000
 
@@ -98,7 +98,7 @@ def parse_throttle_ms(frequency: str) -> int | None:
     """``tick`` → None; ``500ms``/``1s`` → milliseconds; raises ValueError otherwise."""
     if frequency == "tick":
         return None
-    match = FREQUENCY_RE.match(frequency)
+    match = FREQUENCY_RE.fullmatch(frequency)
     if match is None:
         raise ValueError(
             f"frequency must be 'tick' or a duration like '500ms' or '1s', not {frequency!r}"

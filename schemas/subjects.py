@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.market import DataType
+from schemas.symbols import is_market_wildcard, is_symbol
 
 SUBJECT_ROOT = "md"
 SYMBOLS_BUCKET = "md_symbols"
@@ -40,11 +41,14 @@ def stream_subjects(data_type: DataType) -> str:
 def data_subject(data_type: DataType, symbol: str, period: str | None = None) -> str:
     """``md.quote.600000.SH`` for ``600000.SH``; K-lines put the period first.
 
-    ``symbol`` may be a market wildcard such as ``*.SH``.
+    ``symbol`` may be a market wildcard such as ``*.SH``. Anything else raises ValueError:
+    this is the one place subjects are built, so no client text reaches NATS unchecked.
     """
+    if not (is_symbol(symbol) or is_market_wildcard(symbol)):
+        raise ValueError(f"not a symbol or market wildcard: {symbol[:40]!r}")
     if data_type is DataType.KLINE:
-        if period is None:
-            raise ValueError("a kline subject needs a period")
+        if period not in KLINE_PERIODS:
+            raise ValueError(f"a kline subject needs a period, one of {', '.join(KLINE_PERIODS)}")
         return f"{SUBJECT_ROOT}.kline.{period}.{symbol}"
     return f"{SUBJECT_ROOT}.{data_type.value}.{symbol}"
 

@@ -6,7 +6,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-SYMBOL_RE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
+# [0-9], not \d: \d also matches other scripts' digits ("６００００0.SH").
+SYMBOL_RE = re.compile(r"^([0-9]{6})\.(SH|SZ|BJ)$")
 MARKET_WILDCARD_RE = re.compile(r"^\*\.(SH|SZ|BJ)$")
 
 
@@ -35,11 +36,12 @@ ST_LIMIT_PCT = Decimal("0.05")
 
 
 def is_symbol(text: str) -> bool:
-    return SYMBOL_RE.match(text) is not None
+    # fullmatch: ``$`` alone would also accept a trailing newline ("600000.SH\n").
+    return SYMBOL_RE.fullmatch(text) is not None
 
 
 def is_market_wildcard(text: str) -> bool:
-    return MARKET_WILDCARD_RE.match(text) is not None
+    return MARKET_WILDCARD_RE.fullmatch(text) is not None
 
 
 def board_of(symbol: str) -> Board:
