@@ -18,6 +18,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from schemas.subjects import subject_matches
+
 logger = logging.getLogger(__name__)
 
 # subject, stream sequence, broker timestamp (ms), payload
@@ -84,14 +86,23 @@ class StreamFeed:
             self._refs[subject] = count - 1
 
     def _covers(self, subject: str) -> bool:
-        return self._active_filters == (self._wildcard,) or subject in self._active_filters
+        active = self._active_filters
+        return subject in active or any(
+            subject_matches(f, subject) for f in active if "*" in f or ">" in f
+        )
 
     def _desired_filters(self) -> tuple[str, ...]:
         if not self._refs:
             return ()
         if len(self._refs) > self._max_filters:
             return (self._wildcard,)
-        return tuple(sorted(self._refs))
+        # JetStream refuses overlapping filters (`*.SH` beside `600000.SH`): keep the wildcard.
+        wild = {s for s in self._refs if "*" in s or ">" in s}
+        return tuple(
+            sorted(
+                s for s in self._refs if s in wild or not any(subject_matches(w, s) for w in wild)
+            )
+        )
 
     def _schedule_shrink(self) -> None:
         # Narrowing is lazy: unwanted messages are only dropped by the router meanwhile.

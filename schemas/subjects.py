@@ -77,3 +77,14 @@ def parse_subject(subject: str) -> ParsedSubject:
     if len(parts) != 4:
         raise ValueError(f"not a market-data subject: {subject!r}")
     return ParsedSubject(data_type, f"{parts[2]}.{parts[3]}", None)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS matching: ``*`` is one token, a final ``>`` one or more; ``pattern`` may be exact."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)
