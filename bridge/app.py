@@ -10,6 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from bridge.access import Access
+from bridge.restauth import ROUTES as AUTH_ROUTES
+from bridge.restauth import cors_middleware
 from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws import websocket_endpoint
@@ -34,6 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 def create_app(settings: BridgeSettings | None = None) -> Starlette:
     settings = settings or BridgeSettings()
+    access = Access(settings)  # refuses an unsafe bind or unusable keys before anything starts
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,12 +48,16 @@ def create_app(settings: BridgeSettings | None = None) -> Starlette:
         finally:
             await runtime.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             WebSocketRoute("/ws", websocket_endpoint),
             WebSocketRoute("/v1/ws", websocket_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *AUTH_ROUTES,
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
     )
+    app.state.access = access
+    return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas import ErrorCode
+from schemas import CloseCode, ErrorCode
 
 
 class BridgeError(Exception):
@@ -33,3 +33,49 @@ class SlowConsumerError(BridgeError):
 
 class PolicyViolationError(BridgeError):
     """The client broke a framing rule; the connection closes with 1008."""
+
+
+class AccessDeniedError(BridgeError):
+    """A connection or request refused by access control: auth, permissions or admission.
+
+    ``reason`` is short enough for a WebSocket close frame; ``message`` may say more.
+    Neither ever contains a token or a key.
+    """
+
+    def __init__(
+        self,
+        close_code: CloseCode,
+        code: ErrorCode,
+        reason: str,
+        message: str | None = None,
+        *,
+        http_status: int = 403,
+        limit: tuple[str, int] | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.code = code
+        self.reason = reason
+        self.message = message or reason
+        self.http_status = http_status
+        self.limit = limit
+        self.retry_after_ms = retry_after_ms
+        self.request_id: str | int | None = None
+
+
+class AuthError(AccessDeniedError):
+    """A missing, malformed, expired or otherwise unacceptable token: close 4001, HTTP 401."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(
+            CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason, message, http_status=401
+        )
+
+
+class AccessConfigError(BridgeError):
+    """Access-control settings that cannot work (no key with auth on, unreadable key file...)."""
+
+
+class InsecureBindError(AccessConfigError):
+    """Auth is off and the listen address is not loopback, without an explicit override."""

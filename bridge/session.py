@@ -15,6 +15,7 @@ from bridge.errors import RequestError, SlowConsumerError
 from bridge.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.hub import Hub
 from bridge.outbox import Outbox
+from bridge.principal import ANONYMOUS, Principal
 from bridge.settings import BridgeSettings
 from bridge.validation import parse_data, parse_frame
 from schemas import (
@@ -35,6 +36,7 @@ from schemas.timefmt import SHANGHAI
 logger = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
+Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
 _ids = itertools.count(1)
 
 
@@ -63,7 +65,10 @@ class Session:
         self.frames_in = 0
         self.frames_out = 0
         self.bytes_out = 0
-        self._handlers: dict[str, Callable[[str | int | None, dict[str, Any]], Awaitable[None]]] = {
+        # Who this connection is (bridge/gate.py sets it; durable names use its subject).
+        self.principal: Principal = ANONYMOUS
+        self.on_auth: Handler | None = None  # the gate's auth-frame handler
+        self._handlers: dict[str, Handler] = {
             MessageType.SUBSCRIBE: self._subscribe,
             MessageType.UNSUBSCRIBE: self._unsubscribe,
             MessageType.MODIFY: self._modify,
@@ -127,6 +132,7 @@ class Session:
                 raise RequestError(
                     ErrorCode.BAD_REQUEST, f"unknown message type {frame.type!r}; one of: {known}"
                 )
+            self.principal.check_request(frame.type)
             await handler(request_id, frame.data)
         except RequestError as exc:
             self.push_frame(
@@ -146,15 +152,11 @@ class Session:
         self.reply(MessageType.PONG, data, request_id)
 
     async def _auth(self, request_id: str | int | None, data: dict[str, Any]) -> None:
-        self.reply(
-            MessageType.STATUS,
-            {
-                "event": StatusEvent.AUTHENTICATED.value,
-                "subject": "anonymous",
-                "scopes": ["md:read"],
-            },
-            request_id,
-        )
+        if self.on_auth is not None:
+            await self.on_auth(request_id, data)
+            return
+        event = {"event": StatusEvent.AUTHENTICATED.value, **self.principal.describe()}
+        self.reply(MessageType.STATUS, event, request_id)
 
     async def _ack(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         raise RequestError(ErrorCode.UNSUPPORTED, "ack mode is not enabled on this server")
@@ -180,7 +182,7 @@ class Session:
             self.batch_ok = False
         frequency = request.frequency or "tick"
         fields = request.filters.fields if request.filters else None
-        limit = self._settings.max_subscriptions
+        limit = self.principal.subscription_limit(self._settings.max_subscriptions)
         results: list[SubscriptionResponse] = []
         joined: list[Membership] = []
         limit_hit = False
@@ -200,6 +202,7 @@ class Session:
                 continue
             try:
                 self._check_symbol(symbol)
+                self.principal.check_subscription(request.data_type, symbol)
                 if len(self.memberships) >= limit:
                     limit_hit = True
                     raise RequestError(
@@ -360,7 +363,10 @@ class Session:
     async def _list(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         self.reply(
             MessageType.LIST_SUBSCRIPTIONS,
-            {"subscriptions": self.subscription_rows(), "limit": self._settings.max_subscriptions},
+            {
+                "subscriptions": self.subscription_rows(),
+                "limit": self.principal.subscription_limit(self._settings.max_subscriptions),
+            },
             request_id,
         )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas import DataType
 from schemas.natsconf import NatsOptions
 
 
@@ -40,3 +43,65 @@ class BridgeSettings(NatsOptions, BaseSettings):
     source_timeout_s: float = Field(
         default=5.0, gt=0, description="a source silent this long is reported down"
     )
+
+    # -- access control: auth, permissions, admission, origins (docs/security.md) --
+    auth_enabled: bool = Field(default=False, description="require a JWT on /ws and REST")
+    auth_secret: SecretStr | None = Field(
+        default=None, description="HS256 shared secret, at least 32 bytes"
+    )
+    auth_secret_kid: str | None = Field(default=None, description="key id of auth_secret")
+    auth_public_key_file: str | None = Field(
+        default=None, description="PEM public key: RSA (RS256) or EC P-256 (ES256)"
+    )
+    auth_public_key_kid: str | None = Field(default=None, description="its key id")
+    auth_jwks_file: str | None = Field(
+        default=None, description="JWKS document: several keys by kid, for rotation"
+    )
+    auth_issuer: str | None = Field(default=None, description="required `iss`, if set")
+    auth_audience: str | None = Field(default=None, description="required `aud`, if set")
+    auth_leeway_s: float = Field(default=30.0, ge=0, le=600, description="clock skew on exp/nbf")
+    auth_require_exp: bool = Field(default=True, description="refuse tokens without `exp`")
+    auth_timeout_s: float = Field(
+        default=10.0, gt=0, description="time to send the auth frame when no token came along"
+    )
+    anonymous_scopes: Annotated[list[str], NoDecode] = Field(
+        default=["md:read", "md:l2", "md:whole_market"],
+        description="what everyone may do while auth is off",
+    )
+    l2_data_types: Annotated[list[DataType], NoDecode] = Field(
+        default=[DataType.DEPTH], description="data types that need the md:l2 scope"
+    )
+    allow_insecure_bind: bool = Field(
+        default=False, description="allow auth off on a non-loopback address (logged loudly)"
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default=[], description="browser Origins allowed on /ws and by CORS ('*': any)"
+    )
+    max_connections: int = Field(default=10_000, ge=1, description="per process, all tiers")
+    max_connections_per_ip: int = Field(default=1_000, ge=0, description="0: no limit")
+    max_connections_per_subject: int = Field(
+        default=100, ge=0, description="per token subject; 0: no limit"
+    )
+    connect_rate_per_ip: int = Field(default=50, ge=1, description="new connections/s per IP")
+    connect_burst_per_ip: int = Field(default=200, ge=1, description="token-bucket burst")
+    frames_per_s: int = Field(default=200, ge=1, description="client frames/s per connection")
+    frame_burst: int = Field(default=1_000, ge=1, description="token-bucket burst")
+    frame_rate_strikes: int = Field(
+        default=50, ge=1, description="refused frames (decaying 1/s) before close 4008"
+    )
+    tiers: int = Field(default=3, ge=1, le=10, description="priority tiers 0 (lowest) .. tiers-1")
+    tier_reserve: int = Field(
+        default=100, ge=0, description="connections held back for each tier above the lowest"
+    )
+    retry_after_ms: int = Field(default=5_000, ge=0, description="retry hint when at capacity")
+
+    @field_validator("anonymous_scopes", "l2_data_types", "allowed_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Env values may be comma or space separated (JSON lists work too)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in re.split(r"[\s,]+", text) if part]
+        return value

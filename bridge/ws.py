@@ -8,8 +8,9 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from bridge.errors import PolicyViolationError, SlowConsumerError
+from bridge.errors import AccessDeniedError, PolicyViolationError, SlowConsumerError
 from bridge.frames import error_frame, status_frame
+from bridge.gate import Guard, admit, refuse
 from bridge.runtime import VERSION, Runtime
 from bridge.session import Session
 from schemas import CloseCode, ErrorCode, StatusEvent
@@ -34,7 +35,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if runtime.draining:
         await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="server draining")
         return
-    await websocket.accept()
+    guard = await admit(websocket, websocket.app.state.access)  # accepts, or refuses: None
+    if guard is None:
+        return
     session = Session(websocket.send_text, runtime.hub, runtime.directory, runtime.settings)
     runtime.connections.add(session)
     session.push_frame(
@@ -43,16 +46,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             connection_id=session.id,
             server_version=VERSION,
             heartbeat_interval_s=runtime.settings.heartbeat_interval_s,
-            limits=_limits(runtime),
+            limits={**_limits(runtime), **guard.limits()},
             epochs=runtime.hub.epochs,
-            auth_required=False,
+            auth_required=guard.auth_required,
         )
     )
+    guard.bind(session)
     writer = asyncio.create_task(session.run_writer())
-    reader = asyncio.create_task(_read(websocket, session, runtime))
+    reader = asyncio.create_task(_read(websocket, session, runtime, guard))
+    watcher = asyncio.create_task(guard.watch())
     close_code: int | None = None
     try:
-        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({writer, reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             exc = task.exception()
             if isinstance(exc, SlowConsumerError):
@@ -60,22 +65,29 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             elif isinstance(exc, PolicyViolationError):
                 close_code = CloseCode.POLICY_VIOLATION
                 await _close(websocket, close_code, str(exc))
+            elif isinstance(exc, AccessDeniedError):
+                close_code = await refuse(websocket, exc)
     finally:
-        for task in (writer, reader):
+        for task in (writer, reader, watcher):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.gather(writer, reader, return_exceptions=True)
+            await asyncio.gather(writer, reader, watcher, return_exceptions=True)
+        guard.release()
         session.close()
         runtime.connections.remove(session)
         logger.debug("connection %s closed (%s)", session.id, close_code)
 
 
-async def _read(websocket: WebSocket, session: Session, runtime: Runtime) -> None:
+async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard: Guard) -> None:
     max_bytes = runtime.settings.max_frame_bytes
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        refused = guard.on_frame()  # rate limit; raises AccessDeniedError for repeat offenders
+        if refused is not None:
+            session.push_frame(refused)
+            continue
         text = message.get("text")
         if text is None:
             session.push_frame(

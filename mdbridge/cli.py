@@ -1,4 +1,4 @@
-"""The ``mdbridge`` command: ``run`` (everything, locally), ``bridge``, ``adapter NAME``."""
+"""The ``mdbridge`` command: ``run`` (everything), ``bridge``, ``adapter NAME``, ``token``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from mdbridge.logs import configure_logging
+from mdbridge.tokencmd import add_token_parser, run_token
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator and the
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_nats_flag(adapter)
     _add_sim_flags(adapter)
     adapter.add_argument("--source-id", dest="source_id", help="id in md.status.<source_id>")
+    add_token_parser(commands)
     return parser
 
 
@@ -74,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_all(args)
     if args.command == "bridge":
         return _run_bridge(args)
+    if args.command == "token":
+        return run_token(args)
     return _run_adapter(args)
 
 
@@ -81,9 +86,14 @@ def _run_bridge(args: argparse.Namespace) -> int:
     import uvloop
 
     from bridge import BridgeSettings, serve
+    from bridge.errors import AccessConfigError
 
     settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url"]))
-    uvloop.run(serve(settings))
+    try:
+        uvloop.run(serve(settings))
+    except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
+        print(f"mdbridge: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -224,6 +224,7 @@ class ErrorData(BaseModel):
     message: str
     suggestions: list[str] | None = None
     limit: LimitInfo | None = None
+    retry_after_ms: int | None = Field(default=None, description="back off this long, then retry")
 
 
 class StatusData(BaseModel):
