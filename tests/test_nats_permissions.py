@@ -1,0 +1,167 @@
+"""The sample least-privilege nats-server config, run for real: who may publish, who may read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import orjson
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+from nats.js.errors import APIError
+
+from mdbridge.natsserver import NatsServer, free_port
+from schemas import STATUS_STREAM, STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
+from services.provision import ensure_streams
+from tests.support.market import payload_for, publish, put_directory
+from tests.support.servers import running_bridge
+from tests.support.wsclient import WsClient
+
+CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "least-privilege.conf"
+PASSWORDS = {"adapter": "adapter-pw-1", "bridge": "bridge-pw-2", "reader": "reader-pw-3"}
+SYMBOL = "600000.SH"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    store = tmp_path_factory.mktemp("secured")
+    with pytest.MonkeyPatch.context() as env:  # the config reads its passwords from the env
+        for user, password in PASSWORDS.items():
+            env.setenv(f"MDBRIDGE_NATS_{user.upper()}_PASSWORD", password)
+        server = NatsServer(
+            store_dir=store, port=free_port(), config_file=CONFIG, log_file=store / "nats.log"
+        ).start()
+    yield server
+    server.stop()
+
+
+class Violations:
+    """The asynchronous ``-ERR Permissions Violation`` notices of one connection."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def record(self, exc: Exception) -> None:
+        self.seen.append(str(exc))
+
+    async def wait_for(self, needle: str) -> str:
+        for _ in range(200):
+            for text in self.seen:
+                if needle.lower() in text.lower():
+                    return text
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no violation mentioning {needle!r}: {self.seen}")
+
+
+async def connect(
+    server: NatsServer, user: str, violations: Violations | None = None
+) -> NatsClient:
+    return await nats.connect(
+        server.url,
+        user=user,
+        password=PASSWORDS[user],
+        error_cb=(violations or Violations()).record,
+        allow_reconnect=False,
+    )
+
+
+@pytest.fixture(scope="module")
+async def adapter(secured: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await connect(secured, "adapter")
+    js = client.jetstream()
+    await ensure_streams(js)  # provisioning is the adapter's job
+    await put_directory(js, [SYMBOL])
+    yield client
+    await client.drain()
+
+
+async def test_adapter_publishes_and_provisions(adapter: NatsClient) -> None:
+    js = adapter.jetstream()
+    seq = await publish(js, DataType.QUOTE, SYMBOL, 10.1)
+    assert seq >= 1
+    assert (await js.stream_info("MD_QUOTE")).state.last_seq == seq
+
+
+async def test_adapter_may_not_read_market_data(secured: NatsServer, adapter: NatsClient) -> None:
+    violations = Violations()
+    client = await connect(secured, "adapter", violations)
+    await client.subscribe("md.>")
+    await violations.wait_for('Subscription to "md.>"')
+    await client.close()
+
+
+async def test_reader_cannot_publish_but_reads(secured: NatsServer, adapter: NatsClient) -> None:
+    ajs = adapter.jetstream()
+    before = (await ajs.stream_info("MD_QUOTE")).state.last_seq
+    violations = Violations()
+    reader = await connect(secured, "reader", violations)
+    body = orjson.dumps(payload_for(DataType.QUOTE, SYMBOL, 66.6))
+    await reader.publish("md.quote.600000.SH", body)
+    await reader.flush()
+    await violations.wait_for('Publish to "md.quote.600000.SH"')
+    rjs = reader.jetstream(timeout=1.0)  # refused requests simply get no answer
+    directory = await rjs.key_value("md_symbols")
+    refused = await asyncio.gather(
+        rjs.publish("md.quote.600000.SH", body),
+        directory.put(SYMBOL, b"{}"),
+        rjs.delete_stream("MD_QUOTE"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, NatsError | APIError) for r in refused), refused
+    assert (await ajs.stream_info("MD_QUOTE")).state.last_seq == before  # nothing got in
+    # reading is allowed: the directory, the last value, an ordered consumer, core subjects
+    entry = await directory.get(SYMBOL)
+    assert orjson.loads(entry.value or b"{}")["symbol"] == SYMBOL
+    last = await rjs.get_last_msg("MD_QUOTE", "md.quote.600000.SH", direct=True)
+    assert last.seq == before
+    sub = await rjs.subscribe("md.quote.600000.SH", ordered_consumer=True)
+    seq = await publish(ajs, DataType.QUOTE, SYMBOL, 10.2)
+    streamed = [(await sub.next_msg(timeout=5)).metadata.sequence.stream for _ in range(seq)]
+    assert streamed == list(range(1, seq + 1))  # the whole history, in order
+    await reader.close()
+
+
+async def test_bridge_creates_its_consumers_and_reads(
+    secured: NatsServer, adapter: NatsClient
+) -> None:
+    ajs = adapter.jetstream()
+    snapshot_seq = await publish(ajs, DataType.QUOTE, SYMBOL, 10.3)
+    credentials = {"nats_user": "bridge", "nats_password": PASSWORDS["bridge"]}
+    async with running_bridge(secured.url, **credentials) as bridge:
+        client = await WsClient.open(bridge.ws_url)
+        reply = await client.request("subscribe", {"symbol": SYMBOL})
+        assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+        snapshot = await client.data()
+        assert snapshot["metadata"]["seq"] == snapshot_seq  # direct get
+        live = await publish(ajs, DataType.QUOTE, SYMBOL, 10.4)
+        assert (await client.data())["metadata"]["seq"] == live  # its ordered consumer
+        await client.close()
+    violations = Violations()
+    as_bridge = await nats.connect(
+        secured.url, user="bridge", password=PASSWORDS["bridge"], error_cb=violations.record
+    )
+    await as_bridge.publish("md.quote.600000.SH", b"{}")
+    await as_bridge.flush()
+    await violations.wait_for('Publish to "md.quote.600000.SH"')
+    await as_bridge.close()
+
+
+async def test_wrong_password_is_refused(secured: NatsServer) -> None:
+    with pytest.raises(NatsError):
+        await nats.connect(
+            secured.url,
+            user="reader",
+            password="wrong",
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+        )
+
+
+def test_the_config_names_every_stream() -> None:
+    text = CONFIG.read_text()
+    for stream in [*STREAM_BY_TYPE.values(), STATUS_STREAM, f"KV_{SYMBOLS_BUCKET}"]:
+        assert f"$JS.API.STREAM.INFO.{stream}" in text, stream
