@@ -221,6 +221,9 @@ class TokenVerifier:
                 failure = exc
             except jwt.PyJWTError as exc:
                 raise _auth_error(exc) from None
+            except (ValueError, TypeError, KeyError) as exc:  # fail closed, whatever the input
+                logger.warning("token verification failed: %s", type(exc).__name__)
+                raise AuthError("invalid token") from None
         raise _auth_error(failure or jwt.InvalidSignatureError())
 
     def principal(self, claims: dict[str, Any]) -> Principal:

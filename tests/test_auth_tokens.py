@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -12,6 +13,8 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.auth import TokenVerifier, load_keys
 from bridge.errors import AccessConfigError, AuthError, RequestError
@@ -203,6 +206,51 @@ def test_bad_signature(hs: TokenVerifier) -> None:
 def test_invalid_claims(hs: TokenVerifier, claims: dict[str, Any]) -> None:
     text = jwt.encode({"sub": "a", "exp": time.time() + 60, **claims}, SECRET, algorithm="HS256")
     assert refused(hs, text).reason in {"invalid token claims", "invalid token"}
+
+
+scalar = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_value = scalar | st.lists(scalar, max_size=3) | st.dictionaries(st.text(max_size=4), scalar)
+header = st.fixed_dictionaries(
+    {"alg": st.sampled_from(["HS256", "none", "RS256", "ES256", "HS512", "NONE"]) | json_value},
+    optional={"kid": json_value, "typ": json_value, "crit": json_value, "b64": json_value},
+)
+claims = st.fixed_dictionaries(
+    {},
+    optional={
+        "sub": json_value, "exp": json_value, "nbf": json_value, "iat": json_value,
+        "scope": json_value, "symbols": json_value, "tier": json_value, "aud": json_value,
+        "max_subscriptions": json_value,
+    },
+)  # fmt: skip
+
+
+def _segment(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+@functools.cache
+def shared_verifier() -> TokenVerifier:
+    return verifier(auth_secret=SECRET)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header, claims, st.binary(max_size=80), st.booleans())
+def test_any_token_is_accepted_or_refused_with_auth_error(
+    head: dict[str, Any], body: dict[str, Any], signature: bytes, sign: bool
+) -> None:
+    v = shared_verifier()
+    if sign and head.get("alg") == "HS256":
+        text = forge(head, body, SECRET.encode())
+    else:
+        sig = base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+        text = f"{_segment(head)}.{_segment(body)}.{sig}"
+    try:
+        principal = v.verify(text)
+    except AuthError:  # the one way to refuse: any other exception fails the test
+        return
+    # only a token signed with the secret and carrying a sub and an exp gets here
+    assert sign
+    assert principal.subject == body["sub"]
 
 
 def test_tier_is_clamped_to_the_configured_tiers(hs: TokenVerifier) -> None:
