@@ -354,7 +354,6 @@ async def test_ten_thousand_generated_frames_through_one_connection(
                 assert VALID_FILTER.fullmatch(subject), subject
     await victim.close()
     await watcher.close()
-    print(f"fuzz: {sent} frames in {fuzz_ended - started:.1f}s, replies {dict(seen)}")
 
 
 # -- injection-looking symbols, one by one, with their exact codes ------------------------------
