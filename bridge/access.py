@@ -15,6 +15,7 @@ from bridge.admission import Admission
 from bridge.auth import TokenVerifier, load_keys
 from bridge.errors import AccessDeniedError, AuthError, InsecureBindError
 from bridge.principal import Principal, PrincipalKind, Scope, data_types_for
+from bridge.redact import install_redaction
 from bridge.settings import BridgeSettings
 from schemas import CloseCode, ErrorCode
 
@@ -81,6 +82,7 @@ def bearer_subprotocol(header: str) -> str | None:
 class Access:
     def __init__(self, settings: BridgeSettings) -> None:
         check_bind(settings)
+        install_redaction()  # uvicorn logs handshake URLs, ?token= included
         self.settings = settings
         self.auth_enabled = settings.auth_enabled
         self.verifier = TokenVerifier(load_keys(settings), settings) if self.auth_enabled else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from websockets.exceptions import InvalidStatus
 
 from bridge.principal import Scope
+from bridge.redact import redact
 from bridge.restauth import require_scope
 from bridge.tokens import hmac_signing_key
 from mdbridge.natsserver import NatsServer
@@ -84,6 +86,34 @@ async def test_token_in_the_query(bridge: BridgeHandle) -> None:
     client = await WsClient.open(f"{bridge.ws_url}?token={token('query')}")
     assert (await authenticated(client))["subject"] == "query"
     await client.close()
+
+
+async def test_tokens_never_reach_the_logs(
+    bridge: BridgeHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, bad = token("logged"), token(now=time.time() - 3600, ttl_s=5)
+    with caplog.at_level(logging.INFO):
+        client = await WsClient.open(f"{bridge.ws_url}?token={good}")
+        await authenticated(client)
+        await client.close()
+        await open_refused(f"{bridge.ws_url}?token={bad}")
+        await open_refused(bridge.ws_url, **bearer(bad))
+        async with httpx.AsyncClient(base_url=bridge.http_url) as http:
+            await http.get("/v1/auth/whoami", params={"token": bad})
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join(record.getMessage() for record in server_side)
+    assert "token=<redacted>" in logged  # uvicorn logged the handshake path, redacted
+    for secret in (good, bad, good.split(".")[2], SECRET):
+        assert secret not in logged
+
+
+def test_redact_rewrites_every_token_shape() -> None:
+    jwt_text = token("x")
+    line = f"GET /ws?a=1&token={jwt_text}&b=2 Authorization: Bearer {jwt_text} raw {jwt_text}"
+    cleaned = redact(line)
+    assert jwt_text not in cleaned
+    assert "a=1&token=<redacted>&b=2" in cleaned
+    assert "Bearer <redacted>" in cleaned
 
 
 async def test_auth_frame_and_nothing_served_before_it(bridge: BridgeHandle) -> None:
