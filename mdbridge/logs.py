@@ -8,10 +8,28 @@ from typing import Any
 
 import orjson
 
+from schemas import logctx
+from schemas.logctx import CONTEXT_FIELDS
 from schemas.timefmt import epoch_ms_to_iso
 
-# Context fields that log calls may pass through ``extra=``.
-CONTEXT_FIELDS = ("connection_id", "subscription_id", "trace_id", "source", "symbol")
+# Structured payloads a log call may attach with ``extra=`` (e.g. the REST access log's
+# ``http`` and an alert's ``alert``); each becomes one nested JSON object.
+PAYLOAD_FIELDS = ("http", "alert")
+
+__all__ = ["CONTEXT_FIELDS", "ContextFilter", "JsonFormatter", "configure_logging"]
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound log context onto each record, in the thread and task that logs it.
+
+    On the handler, so it sees records from every logger; fields passed with ``extra=`` win.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in logctx.current().items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +44,10 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
+        for name in PAYLOAD_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -34,6 +56,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
