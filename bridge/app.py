@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -13,6 +14,10 @@ from starlette.routing import Route, WebSocketRoute
 from bridge.access import Access
 from bridge.restauth import ROUTES as AUTH_ROUTES
 from bridge.restauth import cors_middleware
+from bridge.accesslog import AccessMiddleware
+from bridge.admin import ADMIN_ROUTES
+from bridge.observability import Observability
+from bridge.pages import PAGE_ROUTES
 from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws import websocket_endpoint
@@ -43,9 +48,12 @@ def create_app(settings: BridgeSettings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await Runtime.start(settings)
         app.state.runtime = runtime
+        observability = await Observability.start(runtime, settings)
+        app.state.observability = observability
         try:
             yield
         finally:
+            await observability.stop()
             await runtime.stop()
 
     app = Starlette(
@@ -55,8 +63,10 @@ def create_app(settings: BridgeSettings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *AUTH_ROUTES,
+            *ADMIN_ROUTES,
+            *PAGE_ROUTES,
         ],
-        middleware=cors_middleware(settings),
+        middleware=[Middleware(AccessMiddleware), *cors_middleware(settings)],
         lifespan=lifespan,
     )
     app.state.access = access

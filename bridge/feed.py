@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 # subject, stream sequence, broker timestamp (ms), payload
 OnMessage = Callable[[str, int, int, bytes], None]
+# stream, sequence, the message (headers included): set only while a connection is traced
+Tap = Callable[[str, int, Msg], None]
 
 IDLE_HEARTBEAT_S = 2.0
 
@@ -52,6 +54,7 @@ class StreamFeed:
         self._shrink_task: asyncio.Task[None] | None = None
         self.last_seq = 0
         self.reconfigurations = 0
+        self.tap: Tap | None = None
 
     @property
     def subjects(self) -> dict[str, int]:
@@ -159,6 +162,8 @@ class StreamFeed:
         if seq <= self.last_seq:
             return
         self.last_seq = seq
+        if self.tap is not None:
+            self.tap(self.stream, seq, msg)
         self._on_message(msg.subject, seq, int(tokens[7]) // 1_000_000, msg.data)
 
     async def close(self) -> None:

@@ -75,6 +75,13 @@ class Hub:
     def channel_count(self) -> int:
         return len(self._channels)
 
+    def channels(self) -> list[Channel]:
+        """Every channel (a copy: safe to read from a metrics exporter's thread)."""
+        return list(self._channels.values())
+
+    def feeds(self) -> list[StreamFeed]:
+        return list(self._feeds.values())
+
     def epoch_for(self, data_type: DataType) -> str:
         return self.epochs.get(STREAM_BY_TYPE[data_type], "")
 

@@ -19,7 +19,15 @@ Item = tuple[str, Any, int, Hashable | None, str]
 
 
 class Outbox:
-    __slots__ = ("_bytes", "_items", "_max_bytes", "_on_conflated", "_wakeup", "overflowed")
+    __slots__ = (
+        "_bytes",
+        "_items",
+        "_max_bytes",
+        "_on_conflated",
+        "_wakeup",
+        "dropped",
+        "overflowed",
+    )
 
     def __init__(self, max_bytes: int, on_conflated: Callable[[Any, int], None]) -> None:
         self._items: deque[Item] = deque()
@@ -28,6 +36,7 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._on_conflated = on_conflated
         self.overflowed = False
+        self.dropped = 0  # items discarded after an overflow (the connection is closing)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -38,6 +47,7 @@ class Outbox:
 
     def push(self, item: Item) -> None:
         if self.overflowed:
+            self.dropped += 1
             return
         self._items.append(item)
         self._bytes += len(item[0])
@@ -81,5 +91,7 @@ class Outbox:
         return batch
 
     def clear(self) -> None:
+        if self.overflowed:
+            self.dropped += len(self._items)
         self._items.clear()
         self._bytes = 0

@@ -14,9 +14,10 @@ from bridge.directory import SymbolDirectory
 from bridge.errors import RequestError, SlowConsumerError
 from bridge.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.hub import Hub
-from bridge.outbox import Outbox
+from bridge.outbox import Item, Outbox
 from bridge.principal import ANONYMOUS, Principal
 from bridge.settings import BridgeSettings
+from bridge.telemetry import control_span
 from bridge.validation import parse_data, parse_frame
 from schemas import (
     DataType,
@@ -28,6 +29,7 @@ from schemas import (
     SubscriptionRequest,
     SubscriptionResponse,
     UnsubscribeRequest,
+    logctx,
 )
 from schemas.messages import normalize_frequency
 from schemas.symbols import is_market_wildcard, is_symbol
@@ -65,6 +67,10 @@ class Session:
         self.frames_in = 0
         self.frames_out = 0
         self.bytes_out = 0
+        self.errors = 0
+        self.conflated = 0
+        # set by bridge.observability: samples latency, adds trace hop times; sees each batch
+        self.probe: Callable[[list[Item]], list[Item]] | None = None
         # Who this connection is (bridge/gate.py sets it; durable names use its subject).
         self.principal: Principal = ANONYMOUS
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
@@ -90,6 +96,7 @@ class Session:
         member = self.memberships.get(channel.key) if isinstance(channel, Channel) else None
         if member is not None:
             member.dropped += count
+        self.conflated += count
 
     async def run_writer(self) -> None:
         """Send what is queued, coalescing a backlog into one ``batch`` frame."""
@@ -98,6 +105,8 @@ class Session:
             items = await outbox.take(limit)
             if outbox.overflowed:
                 raise SlowConsumerError(f"send queue passed {self._settings.queue_max_bytes} bytes")
+            if self.probe is not None:
+                items = self.probe(items)
             if len(items) == 1 or not self.batch_ok:
                 for item in items:
                     await self._send(item[0])
@@ -133,8 +142,10 @@ class Session:
                     ErrorCode.BAD_REQUEST, f"unknown message type {frame.type!r}; one of: {known}"
                 )
             self.principal.check_request(frame.type)
-            await handler(request_id, frame.data)
+            with control_span(frame.type, frame.data):
+                await handler(request_id, frame.data)
         except RequestError as exc:
+            self.errors += 1
             self.push_frame(
                 error_frame(
                     exc.code,
@@ -145,6 +156,7 @@ class Session:
                 )
             )
         except Exception:
+            self.errors += 1
             logger.exception("request failed", extra={"connection_id": self.id})
             self.push_frame(error_frame(ErrorCode.INTERNAL, "internal error", request_id))
 
@@ -188,6 +200,7 @@ class Session:
         limit_hit = False
         for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
             key = subscription_key(request.data_type, symbol, frequency, fields)
+            logctx.update(subscription_id=key)  # for this request's log lines only
             base = {"symbol": symbol, "data_type": request.data_type, "frequency": frequency}
             if key in self.memberships:
                 results.append(

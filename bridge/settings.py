@@ -105,3 +105,35 @@ class BridgeSettings(NatsOptions, BaseSettings):
                 return json.loads(text)
             return [part for part in re.split(r"[\s,]+", text) if part]
         return value
+
+    # -- observability --
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://otel-collector:4318): metrics and "
+        "control-path spans are exported there too; unset: /metrics and /admin/traces only",
+    )
+    otlp_interval_s: float = Field(default=15.0, gt=0, description="OTLP metric export period")
+    latency_samples_per_s: float = Field(
+        default=200.0,
+        ge=0,
+        description="latency observations per second, process-wide (sampled in the writers)",
+    )
+    monitor_interval_s: float = Field(
+        default=1.0, gt=0, description="how often the monitor samples and checks the alerts"
+    )
+    monitor_window_s: float = Field(
+        default=30.0, gt=0, description="window of the latency percentiles and the error rate"
+    )
+    alert_max_connections: int = Field(default=1000, ge=0, description="alert above this")
+    alert_max_latency_ms: float = Field(
+        default=100.0, gt=0, description="alert when p95 broker-to-socket latency is above this"
+    )
+    alert_max_error_rate_percent: float = Field(
+        default=5.0, ge=0, description="alert when more requests than this fail, in the window"
+    )
+    alert_min_requests: int = Field(
+        default=20, ge=1, description="no error-rate alert with fewer requests in the window"
+    )
+    alert_max_memory_mb: float = Field(
+        default=512.0, gt=0, description="alert when resident memory is above this"
+    )

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from bridge.errors import AccessDeniedError, PolicyViolationError, SlowConsumerError
 from bridge.frames import error_frame, status_frame
 from bridge.gate import Guard, admit, refuse
+from bridge.observability import watch
 from bridge.runtime import VERSION, Runtime
 from bridge.session import Session
 from schemas import CloseCode, ErrorCode, StatusEvent
@@ -52,6 +53,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
     )
     guard.bind(session)
+    watch(websocket, session)  # metrics, log context, control-path spans; before the tasks
     writer = asyncio.create_task(session.run_writer())
     reader = asyncio.create_task(_read(websocket, session, runtime, guard))
     watcher = asyncio.create_task(guard.watch())
@@ -67,6 +69,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 await _close(websocket, close_code, str(exc))
             elif isinstance(exc, AccessDeniedError):
                 close_code = await refuse(websocket, exc)
+            elif (
+                exc is not None
+                and not isinstance(exc, WebSocketDisconnect)
+                and websocket.application_state != WebSocketState.DISCONNECTED  # not closed by us
+            ):
+                logger.error("connection %s failed", session.id, exc_info=exc)
     finally:
         for task in (writer, reader, watcher):
             task.cancel()

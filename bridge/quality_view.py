@@ -1,0 +1,126 @@
+"""What the sources say about themselves on ``md.status.>``: their health and data quality.
+
+Adapters publish ``up`` / ``heartbeat`` / ``down`` on ``md.status.<source_id>``; the data-quality
+monitor publishes there too. This view reads the ``MD_STATUS`` stream (the last message of each
+subject first, then live) and keeps, bounded:
+
+* per source: the last status and when it arrived; a source is *up* when its last event is not
+  ``down`` and it spoke within ``source_timeout_s``;
+* quality reports: payloads with ``"kind": "quality_report"`` (or on a subject ending in
+  ``.quality``), the latest per subject;
+* quality findings: payloads with ``"kind": "quality"`` / ``"quality_finding"``, the most recent
+  ``MAX_FINDINGS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from schemas import STATUS_STREAM, epoch_ms_to_iso
+from schemas.subjects import STATUS_PREFIX
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_SOURCES = 1024
+MAX_FINDINGS = 200
+REPORT_KINDS = frozenset({"quality_report"})
+FINDING_KINDS = frozenset({"quality", "quality_finding"})
+
+
+class StatusBoard:
+    def __init__(self, js: JetStreamContext, source_timeout_s: float) -> None:
+        self._js = js
+        self._timeout_s = source_timeout_s
+        self._sub: JetStreamContext.PushSubscription | None = None
+        # source id -> (last payload, monotonic arrival, epoch ms arrival)
+        self._sources: dict[str, tuple[dict[str, Any], float, float]] = {}
+        self._reports: dict[str, tuple[dict[str, Any], float]] = {}
+        self.findings: deque[dict[str, Any]] = deque(maxlen=MAX_FINDINGS)
+        self.received = 0
+
+    async def start(self) -> None:
+        self._sub = await self._js.subscribe(
+            f"{STATUS_PREFIX}.>",
+            stream=STATUS_STREAM,
+            cb=self._on_message,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        )
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_message(self, msg: Msg) -> None:
+        self.received += 1
+        if len(msg.data) > MAX_PAYLOAD_BYTES:
+            return
+        try:
+            payload = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            logger.debug("ignoring a non-JSON status message on %s", msg.subject)
+            return
+        if not isinstance(payload, dict):
+            return
+        self.accept(msg.subject, payload)
+
+    def accept(self, subject: str, payload: dict[str, Any]) -> None:
+        kind = payload.get("kind")
+        now_ms = time.time() * 1000
+        if kind in REPORT_KINDS or subject.endswith(".quality"):
+            self._reports[subject] = (payload, now_ms)
+        elif kind in FINDING_KINDS:
+            self.findings.append(payload | {"subject": subject})
+        else:
+            source = str(payload.get("source") or subject[len(STATUS_PREFIX) + 1 :])[:64]
+            if source in self._sources or len(self._sources) < MAX_SOURCES:
+                self._sources[source] = (payload, time.monotonic(), now_ms)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def sources(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        rows = []
+        for source, (payload, seen, seen_ms) in sorted(self._sources.items()):
+            event = str(payload.get("event") or payload.get("status") or "")
+            age = now - seen
+            rows.append(
+                {
+                    "source": source,
+                    "up": event != "down" and age < self._timeout_s,
+                    "event": event,
+                    "age_s": round(age, 3),
+                    "received_at": epoch_ms_to_iso(seen_ms),
+                    "status": payload,
+                }
+            )
+        return rows
+
+    def health(self) -> dict[str, bool]:
+        return {row["source"]: row["up"] for row in self.sources()}
+
+    def quality(self) -> dict[str, Any]:
+        reports = [
+            {"subject": subject, "received_at": epoch_ms_to_iso(at), "report": payload}
+            for subject, (payload, at) in sorted(self._reports.items())
+        ]
+        return {
+            "source": f"NATS {STATUS_PREFIX}.> (stream {STATUS_STREAM})",
+            "reports": reports,
+            "findings": list(self.findings),
+            "note": None
+            if reports or self.findings
+            else "no data-quality report has been published on md.status.> yet",
+        }
