@@ -13,6 +13,7 @@ from typing import Any
 
 from mdbridge.logs import configure_logging
 from mdbridge.tokencmd import add_token_parser, run_token
+from mdbridge.trace_cmd import add_parser as add_trace_parser
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator and the
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_flags(adapter)
     adapter.add_argument("--source-id", dest="source_id", help="id in md.status.<source_id>")
     add_token_parser(commands)
+    add_trace_parser(commands)
     return parser
 
 
@@ -79,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_bridge(args)
     if args.command == "token":
         return run_token(args)
+    if args.command == "trace":
+        from mdbridge.trace_cmd import run_trace
+
+        return run_trace(args)
     return _run_adapter(args)
 
 
