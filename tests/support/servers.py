@@ -15,9 +15,14 @@ from mdbridge.natsserver import free_port
 
 
 @asynccontextmanager
-async def running_bridge(nats_url: str, **overrides: Any) -> AsyncIterator[BridgeHandle]:
+async def running_bridge(
+    nats_url: str, *, uvicorn_options: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[BridgeHandle]:
     settings = BridgeSettings(nats_url=nats_url, port=free_port(), **overrides)
-    server = uvicorn.Server(uvicorn_config(settings))
+    config = uvicorn_config(settings)
+    for name, value in (uvicorn_options or {}).items():  # e.g. a short ws_ping_interval
+        setattr(config, name, value)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
