@@ -85,6 +85,9 @@ class BridgeMetrics:
         self._resumes = meter.create_counter(
             "mdbridge.ws.resumes", unit="{resume}", description="resume requests, by result"
         )
+        self._slow.add(0)  # present from the start, so rate() and alerts see 0, not nothing
+        for result in ("recovered", "not_recovered"):
+            self._resumes.add(0, {"result": result})
         self._broker_latency = meter.create_histogram(
             "mdbridge.ws.latency.broker",
             unit="ms",

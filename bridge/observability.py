@@ -7,6 +7,7 @@ connection; :class:`~bridge.accesslog.AccessMiddleware` reports how each connect
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -120,8 +121,9 @@ class Observability:
         await self.status.close()
         for info in self.connections.infos():
             info.probe.set_trace(False)
-        self.metrics.shutdown()
-        self.tracing.shutdown()
+        # Shutting down flushes OTLP exports with blocking HTTP: keep it off the event loop.
+        await asyncio.to_thread(self.metrics.shutdown)
+        await asyncio.to_thread(self.tracing.shutdown)
 
     async def _publish_alert(self, body: bytes) -> None:
         await self.runtime.nc.publish(ALERTS_SUBJECT, body)

@@ -4,8 +4,9 @@ Adapters publish ``up`` / ``heartbeat`` / ``down`` on ``md.status.<source_id>``;
 monitor publishes there too. This view reads the ``MD_STATUS`` stream (the last message of each
 subject first, then live) and keeps, bounded:
 
-* per source: the last status and when it arrived; a source is *up* when its last event is not
-  ``down`` and it spoke within ``source_timeout_s``;
+* per source: the last status and when the broker stored it; a source is *up* when its last
+  event is not ``down`` and it spoke within ``source_timeout_s`` (so a bridge that starts after
+  a source died sees it down at once);
 * quality reports: payloads with ``"kind": "quality_report"`` (or on a subject ending in
   ``.quality``), the latest per subject;
 * quality findings: payloads with ``"kind": "quality"`` / ``"quality_finding"``, the most recent
@@ -42,8 +43,8 @@ class StatusBoard:
         self._js = js
         self._timeout_s = source_timeout_s
         self._sub: JetStreamContext.PushSubscription | None = None
-        # source id -> (last payload, monotonic arrival, epoch ms arrival)
-        self._sources: dict[str, tuple[dict[str, Any], float, float]] = {}
+        # source id -> (last payload, broker time in epoch seconds)
+        self._sources: dict[str, tuple[dict[str, Any], float]] = {}
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self.findings: deque[dict[str, Any]] = deque(maxlen=MAX_FINDINGS)
         self.received = 0
@@ -74,35 +75,35 @@ class StatusBoard:
             return
         if not isinstance(payload, dict):
             return
-        self.accept(msg.subject, payload)
+        stored = msg.metadata.timestamp
+        self.accept(msg.subject, payload, stored.timestamp() if stored else time.time())
 
-    def accept(self, subject: str, payload: dict[str, Any]) -> None:
+    def accept(self, subject: str, payload: dict[str, Any], stored_s: float) -> None:
         kind = payload.get("kind")
-        now_ms = time.time() * 1000
         if kind in REPORT_KINDS or subject.endswith(".quality"):
-            self._reports[subject] = (payload, now_ms)
+            self._reports[subject] = (payload, stored_s * 1000)
         elif kind in FINDING_KINDS:
             self.findings.append(payload | {"subject": subject})
         else:
             source = str(payload.get("source") or subject[len(STATUS_PREFIX) + 1 :])[:64]
             if source in self._sources or len(self._sources) < MAX_SOURCES:
-                self._sources[source] = (payload, time.monotonic(), now_ms)
+                self._sources[source] = (payload, stored_s)
 
     # -- views -------------------------------------------------------------------------------
 
     def sources(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
+        now = time.time()
         rows = []
-        for source, (payload, seen, seen_ms) in sorted(self._sources.items()):
+        for source, (payload, seen) in sorted(self._sources.items()):
             event = str(payload.get("event") or payload.get("status") or "")
-            age = now - seen
+            age = max(0.0, now - seen)
             rows.append(
                 {
                     "source": source,
                     "up": event != "down" and age < self._timeout_s,
                     "event": event,
                     "age_s": round(age, 3),
-                    "received_at": epoch_ms_to_iso(seen_ms),
+                    "stored_at": epoch_ms_to_iso(seen * 1000),
                     "status": payload,
                 }
             )
@@ -113,7 +114,7 @@ class StatusBoard:
 
     def quality(self) -> dict[str, Any]:
         reports = [
-            {"subject": subject, "received_at": epoch_ms_to_iso(at), "report": payload}
+            {"subject": subject, "stored_at": epoch_ms_to_iso(at), "report": payload}
             for subject, (payload, at) in sorted(self._reports.items())
         ]
         return {
