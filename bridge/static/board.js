@@ -3,6 +3,7 @@
 
 const rows = new Map(); // symbol -> {tr, cells, last}
 const subscribed = new Set();
+let wanted = new Set(); // what the board shows; late quotes for anything else are ignored
 let socket = null;
 let requestId = 0;
 let messages = 0;
@@ -50,6 +51,13 @@ function rowFor(symbol) {
   return row;
 }
 
+function compact(value) {
+  if (value >= 1e8) return (value / 1e8).toFixed(2) + "e8";
+  if (value >= 1e6) return (value / 1e6).toFixed(2) + "M";
+  if (value >= 1e3) return (value / 1e3).toFixed(1) + "k";
+  return value.toFixed(0);
+}
+
 function fixed(value, digits) {
   return typeof value === "number" ? value.toFixed(digits) : "–";
 }
@@ -65,7 +73,7 @@ function showQuote(quote, metadata) {
   c.bid.textContent = fixed(quote.bid_price, 2);
   c.ask.textContent = fixed(quote.ask_price, 2);
   c.volume.textContent = typeof quote.volume === "number" ? quote.volume.toLocaleString("en-US") : "–";
-  c.amount.textContent = typeof quote.amount === "number" ? (quote.amount / 1e4).toFixed(1) + "万" : "–";
+  c.amount.textContent = typeof quote.amount === "number" ? compact(quote.amount) : "–";
   c.phase.textContent = quote.phase || "";
   c.time.textContent = (quote.timestamp || "").slice(11, 23);
   c.seq.textContent = metadata ? metadata.seq : "";
@@ -88,6 +96,7 @@ function subscribe() {
   const symbols = wantedSymbols();
   if (!symbols.length || !socket || socket.readyState !== WebSocket.OPEN) return;
   localStorage.setItem("mdbridge.board", symbols.join(", "));
+  wanted = new Set(symbols);
   const frequency = document.getElementById("frequency").value;
   const stale = [...subscribed].filter((id) => !id.startsWith("quote:") || !symbols.includes(id.split(":")[1]) || !id.endsWith(":" + frequency));
   if (stale.length) send("unsubscribe", { subscription_ids: stale });
@@ -104,7 +113,7 @@ function subscribe() {
 function handle(frame) {
   if (frame.type === "market_data") {
     messages += 1;
-    showQuote(frame.data, frame.metadata);
+    if (wanted.has(frame.data.symbol)) showQuote(frame.data, frame.metadata);
   } else if (frame.type === "subscribe") {
     const problems = [];
     for (const r of frame.data.subscriptions) {

@@ -29,7 +29,9 @@ function formatNumber(value) {
 
 function drawLines(svg, legend, series, options) {
   const width = 600, height = 170, left = 44, right = 6, top = 8, bottom = 18;
-  const points = Math.max(2, (options && options.points) || 120);
+  let longest = 0;
+  for (const s of series) longest = Math.max(longest, s.values.length);
+  const points = Math.min(300, Math.max(30, longest)); // fill the width once there is history
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   let max = 0;
   for (const s of series) for (const v of s.values) if (v > max) max = v;

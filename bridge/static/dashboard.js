@@ -104,6 +104,19 @@ function render(stats) {
   summary.className = "status-line";
   summary.textContent = q.note || (q.reports.length + " report(s), " + q.findings.length + " recent finding(s) from " + q.source);
   quality.appendChild(summary);
+  for (const entry of q.reports.slice(0, 4)) {
+    const block = document.createElement("div");
+    block.className = "report";
+    const title = document.createElement("b");
+    title.textContent = entry.subject + " · " + timeOf(entry.stored_at);
+    block.appendChild(title);
+    for (const [key, value] of Object.entries(entry.report).slice(0, 8)) {
+      const line = document.createElement("div");
+      line.textContent = key + ": " + (typeof value === "object" ? JSON.stringify(value) : String(value));
+      block.appendChild(line);
+    }
+    quality.appendChild(block);
+  }
   for (const finding of q.findings.slice(-8).reverse()) {
     const line = document.createElement("div");
     line.textContent = [timeOf(finding.timestamp), finding.symbol || "", finding.check || finding.type || "", finding.message || ""].join("  ");
@@ -115,7 +128,7 @@ function render(stats) {
     cell(tr, alert.type);
     cell(tr, alert.severity, "left sev-" + alert.severity);
     cell(tr, alert.state, "left");
-    cell(tr, alert.message, "left");
+    cell(tr, alert.message, "left wrap");
     cell(tr, timeOf(alert.timestamp));
   }, "no alerts");
 
