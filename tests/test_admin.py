@@ -102,6 +102,11 @@ async def test_status_connections_and_diagnostics(nc: NatsClient, bridge: Bridge
     await bob.close()
 
 
+async def _drain(client: WsClient) -> None:
+    while True:
+        await client.next()
+
+
 async def test_disconnect_closes_one_connection_with_the_code_and_reason_given(
     bridge: BridgeHandle,
 ) -> None:
@@ -116,8 +121,7 @@ async def test_disconnect_closes_one_connection_with_the_code_and_reason_given(
     )
     assert response.json() == {"closed": victim_id, "code": 4003, "reason": "misbehaving"}
     with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await victim.next()
+        await _drain(victim)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4003, "misbehaving")
     assert (await bystander.request("ping", {"n": 1}))["type"] == "pong"

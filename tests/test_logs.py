@@ -80,7 +80,8 @@ async def test_session_log_lines_carry_connection_subscription_and_trace_ids(
     subscribe = next(
         s
         for s in spans
-        if s["name"] == "ws.subscribe" and s["attributes"]["mdbridge.connection_id"] == connection_id
+        if s["name"] == "ws.subscribe"
+        and s["attributes"]["mdbridge.connection_id"] == connection_id
     )
     assert getattr(record, "trace_id", None) == subscribe["trace_id"]
     line = orjson.loads(JsonFormatter().format(record))
