@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_nats_flag(adapter)
     _add_sim_flags(adapter)
     adapter.add_argument("--source-id", dest="source_id", help="id in md.status.<source_id>")
+    adapter.add_argument(
+        "--metrics-port", dest="metrics_port", type=int, help="serve Prometheus /metrics here"
+    )
     add_token_parser(commands)
     add_trace_parser(commands)
     return parser
@@ -110,6 +113,7 @@ def _run_adapter(args: argparse.Namespace) -> int:
     from services.settings import AdapterSettings
 
     names = ["nats_url", "sim_symbols", "sim_speed", "sim_seed", "sim_session", "source_id"]
+    names.append("metrics_port")
     settings = AdapterSettings(**_flag_overrides(args, names))
 
     async def main() -> None:

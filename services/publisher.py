@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from schemas.headers import PUB_MS, RECV_MS, TRACEPARENT
+
 logger = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def new_traceparent() -> str:
+    """A fresh W3C traceparent: one trace per message, not sampled (no span is recorded)."""
+    trace_id = random.getrandbits(128) or 1
+    parent_id = random.getrandbits(64) or 1
+    return f"00-{trace_id:032x}-{parent_id:016x}-00"
+
+
+class PublishObserver(Protocol):
+    """What ``services.metrics`` learns from the publisher (it samples; calls must be cheap)."""
+
+    def published(self, payload: Mapping[str, Any], published_ms: float) -> None: ...
+
+    def acked(self, seconds: float) -> None: ...
 
 
 class Publisher:
@@ -22,6 +40,10 @@ class Publisher:
 
     ``Nats-Msg-Id`` is built from the data (symbol, exchange time), not from the source, so a
     primary and a backup adapter publishing the same tick dedupe in the broker.
+
+    Every message also carries a ``traceparent`` and its hop times (``Mdb-Recv-Ms``: handed to
+    the publisher, or ``received_ms`` when the adapter knows better; ``Mdb-Pub-Ms``: written to
+    NATS), which ``mdbridge trace`` reads back from the stream.
 
     An ack that never comes (the server died with the message in flight; nats-py has no
     timeout on these) would hold its slot forever: once every slot is taken, acks older
@@ -38,6 +60,7 @@ class Publisher:
         self.published = 0
         self.duplicates = 0
         self.failed = 0
+        self.observer: PublishObserver | None = None
 
     async def publish(
         self,
@@ -45,14 +68,26 @@ class Publisher:
         payload: Mapping[str, Any],
         msg_id: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        received_ms: float | None = None,
     ) -> None:
         """Queue one message; returns once it is on the wire (its ack is awaited later)."""
+        received = received_ms if received_ms is not None else time.time() * 1000
         data = orjson.dumps(payload)
-        hdrs = {MSG_ID_HEADER: msg_id, **(headers or {})}
         if self._slots.locked():
             await self._acquire_stalled()
         else:
             await self._slots.acquire()
+        published = time.time() * 1000
+        hdrs = {
+            MSG_ID_HEADER: msg_id,
+            TRACEPARENT: new_traceparent(),
+            RECV_MS: f"{received:.3f}",
+            PUB_MS: f"{published:.3f}",
+            **(headers or {}),
+        }
+        if self.observer is not None:
+            self.observer.published(payload, published)
         try:
             future = await self._js.publish_async(subject, data, headers=hdrs)
         except BaseException:
@@ -78,7 +113,7 @@ class Publisher:
                     future.cancel()  # its callbacks free our slot and nats-py's
 
     def _on_ack(self, future: asyncio.Future[Any]) -> None:
-        self._pending.pop(future, None)
+        sent = self._pending.pop(future, None)
         self._slots.release()
         if future.cancelled():
             self.failed += 1
@@ -96,6 +131,12 @@ class Publisher:
             self.duplicates += 1
         else:
             self.published += 1
+        if self.observer is not None and sent is not None:
+            self.observer.acked(time.monotonic() - sent)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every queued message has been acknowledged (or failed)."""

@@ -15,8 +15,10 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
+from schemas import logctx
 from services.adapter import Adapter, AdapterFactory
 from services.errors import ProvisioningError, UnknownAdapterError
+from services.metrics import AdapterMetrics
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
 from services.settings import AdapterSettings
@@ -106,6 +108,7 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
     On the way out: flush what is in flight, publish the ``down`` status, drain NATS.
     """
     adapter: Adapter = load_adapter(name)(settings)  # fail fast, before touching the network
+    logctx.update(source=adapter.source_id)  # every log line of this adapter says which
     reconnected = asyncio.Event()
     client = await connect(settings, stop, reconnected=reconnected)
     if client is None:
@@ -115,6 +118,7 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
         policy = settings.stream_policy()
         await ensure_streams(js, policy)
         publisher = Publisher(js, max_in_flight=settings.publish_max_in_flight)
+        metrics = _start_metrics(settings, publisher, adapter.source_id)
         status = StatusReporter(js, publisher, adapter, interval_s=settings.status_interval_s)
         helpers = [
             asyncio.create_task(status.run(stop), name=f"{name}-status"),
@@ -129,6 +133,7 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
             await asyncio.gather(*helpers, return_exceptions=True)
             await publisher.flush(timeout=FLUSH_TIMEOUT_S)
             await status.down()
+            await asyncio.to_thread(metrics.close)  # a final OTLP export may block
             logger.info(
                 "adapter %s stopped: %d published, %d duplicates, %d failed",
                 name,
@@ -139,6 +144,19 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
     finally:
         with contextlib.suppress(NatsError):
             await client.drain()
+
+
+def _start_metrics(settings: AdapterSettings, publisher: Publisher, source: str) -> AdapterMetrics:
+    metrics = AdapterMetrics(
+        publisher,
+        source,
+        samples_per_s=settings.metrics_samples_per_s,
+        otlp_endpoint=settings.otlp_endpoint,
+        otlp_interval_s=settings.otlp_interval_s,
+    )
+    if settings.metrics_port is not None:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
+    return metrics
 
 
 async def _until_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> None:

@@ -72,3 +72,16 @@ class AdapterSettings(NatsOptions, BaseSettings):
             replicas=self.stream_replicas,
             max_age_s=self.stream_max_age_s,
         )
+
+    # -- observability --
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve Prometheus /metrics here; unset: off"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address of the metrics server")
+    metrics_samples_per_s: float = Field(
+        default=100.0, ge=0, description="latency and lag observations per second, each"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL, e.g. http://otel-collector:4318"
+    )
+    otlp_interval_s: float = Field(default=15.0, gt=0, description="OTLP metric export period")
