@@ -65,11 +65,8 @@ class LatencySampler:
         self.window: deque[tuple[float, float, float]] = deque(maxlen=window)
 
     def due(self) -> bool:
-        now = time.monotonic()
-        if now < self._next:
-            return False
-        self._next = now + self._interval
-        return True
+        """Whether a sample may be taken now (the budget is spent only by a recorded one)."""
+        return time.monotonic() >= self._next
 
     def observe(self, items: list[Item]) -> None:
         for item in items:
@@ -79,6 +76,7 @@ class LatencySampler:
                     break
         else:
             return
+        self._next = time.monotonic() + self._interval
         now_ms = time.time() * 1000
         broker = max(0.0, now_ms - times[0])
         source = None if times[1] is None else max(0.0, now_ms - times[1])
