@@ -99,6 +99,8 @@ def run_all(args: argparse.Namespace) -> int:
             print(
                 f"\nmdbridge is running\n  WebSocket  ws://{host}:{port}/ws\n"
                 f"  NATS       {nats_url}\n  health     http://{host}:{port}/readyz\n"
+                f"  dashboard  http://{host}:{port}/dashboard\n"
+                f"  quotes     http://{host}:{port}/board\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
