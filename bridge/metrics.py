@@ -13,15 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 from schemas import DataType
+from schemas.telemetry import meter_provider
 
 if TYPE_CHECKING:
     from bridge.observability import Observability
@@ -47,30 +44,12 @@ def _callback(read: Callable[[], Reading]) -> Callable[[CallbackOptions], Iterab
 
 class BridgeMetrics:
     def __init__(self, resource: Resource, otlp_endpoint: str | None, otlp_interval_s: float):
-        self.registry = CollectorRegistry(auto_describe=True)
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        ]
-        if otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
-            readers.append(
-                PeriodicExportingMetricReader(
-                    exporter, export_interval_millis=otlp_interval_s * 1000
-                )
-            )
-        views = [
-            View(
-                instrument_name="mdbridge.ws.latency.*",
-                aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
-            ),
-            View(
-                instrument_name="mdbridge.ws.queue.depth",
-                aggregation=ExplicitBucketHistogramAggregation(DEPTH_BUCKETS),
-            ),
-        ]
-        self.provider = MeterProvider(resource=resource, metric_readers=readers, views=views)
+        self.provider, self.registry = meter_provider(
+            resource,
+            {"mdbridge.ws.latency.*": LATENCY_BUCKETS_MS, "mdbridge.ws.queue.depth": DEPTH_BUCKETS},
+            otlp_endpoint,
+            otlp_interval_s,
+        )
         meter = self.meter = self.provider.get_meter("mdbridge.bridge")
         self._closed = meter.create_counter(
             "mdbridge.ws.connections.closed",

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Span
 from starlette.websockets import WebSocket
 
@@ -36,6 +33,7 @@ from bridge.telemetry import CURRENT
 from bridge.tracing import Tracing
 from schemas import logctx
 from schemas.subjects import SUBJECT_ROOT
+from schemas.telemetry import service_resource
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +69,7 @@ class Observability:
         self.runtime = runtime
         self.settings = settings
         self.started_at = time.time()
-        resource = Resource.create(
-            {
-                "service.name": "mdbridge-bridge",
-                "service.version": VERSION,
-                "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
-            }
-        )
+        resource = service_resource("mdbridge-bridge", **{"service.version": VERSION})
         self.metrics = BridgeMetrics(resource, settings.otlp_endpoint, settings.otlp_interval_s)
         self.tracing = Tracing(resource, settings.otlp_endpoint)
         self.connections = ConnectionBook()

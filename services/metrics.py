@@ -9,22 +9,16 @@ served from a small thread by prometheus_client) and over OTLP when an endpoint 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
-from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import generate_latest, start_http_server
 
+from schemas.telemetry import meter_provider, service_resource
 from services.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -69,37 +63,15 @@ class AdapterMetrics:
         otlp_endpoint: str | None = None,
         otlp_interval_s: float = 15.0,
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        ]
-        if otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
-            readers.append(
-                PeriodicExportingMetricReader(
-                    exporter, export_interval_millis=otlp_interval_s * 1000
-                )
-            )
-        resource = Resource.create(
+        self.provider, self.registry = meter_provider(
+            service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
             {
-                "service.name": "mdbridge-adapter",
-                "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
-                "mdbridge.source": source_id,
-            }
+                "mdbridge.adapter.publish.latency": LATENCY_BUCKETS_MS,
+                "mdbridge.adapter.source.lag": LAG_BUCKETS_MS,
+            },
+            otlp_endpoint,
+            otlp_interval_s,
         )
-        views = [
-            View(
-                instrument_name="mdbridge.adapter.publish.latency",
-                aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
-            ),
-            View(
-                instrument_name="mdbridge.adapter.source.lag",
-                aggregation=ExplicitBucketHistogramAggregation(LAG_BUCKETS_MS),
-            ),
-        ]
-        self.provider = MeterProvider(resource=resource, metric_readers=readers, views=views)
         meter = self.provider.get_meter("mdbridge.adapter")
         for name, description, read in (
             ("published", "messages the broker stored", lambda: publisher.published),
