@@ -26,7 +26,7 @@ SYMBOLS = ["600036.SH", "601318.SH", "000858.SZ"]
 async def bridge(nc: NatsClient, nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
     await put_directory(nc.jetstream(), SYMBOLS)
     async with running_bridge(
-        nats_server.url, monitor_interval_s=0.2, queue_max_bytes=4096
+        nats_server.url, monitor_interval_s=0.2, queue_max_bytes=4096, source_timeout_s=60
     ) as handle:
         yield handle
 

@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.js.errors import NotFoundError
 
 from mdbridge.natsserver import NatsServer, free_port
 from schemas.headers import PUB_MS, RECV_MS, TRACEPARENT
@@ -51,15 +52,16 @@ async def adapter(nc: NatsClient, nats_server: NatsServer) -> AsyncIterator[Adap
 @pytest.fixture
 async def bridge(adapter: AdapterSettings, nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
     async with running_bridge(nats_server.url) as handle:
-        for _ in range(100):  # the adapter writes the symbol directory as it starts
+        for _ in range(300):  # the adapter writes the symbol directory as it starts
             if SYMBOL in handle.runtime.directory:
                 break
             await asyncio.sleep(0.05)
+        assert SYMBOL in handle.runtime.directory
         yield handle
 
 
 async def _adapter_samples(port: int) -> Samples:
-    for _ in range(100):
+    for _ in range(300):
         with contextlib.suppress(httpx.ConnectError):  # it starts once NATS is connected
             samples = await scrape(f"http://127.0.0.1:{port}")
             if value(samples, "mdbridge_adapter_publish_latency_milliseconds_count") > 0:
@@ -105,12 +107,14 @@ async def test_published_messages_carry_a_traceparent_and_hop_times(
     adapter: AdapterSettings, nc: NatsClient
 ) -> None:
     js = nc.jetstream()
-    for _ in range(100):
+    for _ in range(300):
         try:
             raw = await js.get_last_msg("MD_QUOTE", f"md.quote.{SYMBOL}")
             break
-        except Exception:  # not published yet
+        except NotFoundError:  # not published yet
             await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the adapter published no quote")
     headers = raw.headers or {}
     version, trace_id, parent_id, flags = headers[TRACEPARENT].split("-")
     assert (version, len(trace_id), len(parent_id), flags) == ("00", 32, 16, "00")
