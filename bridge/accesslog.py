@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.observability import TRANSPORT_KEY, Observability
 
-logger = logging.getLogger("bridge.access")
+logger = logging.getLogger(__name__)
 
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/admin/stats"})
 SECRET_PARAMS = frozenset({"token", "access_token"})

@@ -1,13 +1,13 @@
 """The admin API under ``/admin`` and the Prometheus scrape at ``/metrics``.
 
-Every admin endpoint goes through :func:`authorize`, the single place where access is
-decided: until token auth exists in this process it admits loopback clients only; with auth
-it becomes "the token has the ``admin`` scope".
+Every admin endpoint goes through :func:`authorize`, the single place where access is decided:
+with auth on, the same tokens as ``/ws`` and a token with the ``admin`` scope; with auth off
+(the bridge then listens on loopback unless forced), loopback clients only, so a bridge
+exposed with ``allow_insecure_bind`` still keeps its admin API to itself.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,8 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bridge.access import Access, is_loopback
 from bridge.admin_views import status_view, subscriptions_view, top_symbols
+from bridge.errors import AccessDeniedError
 from bridge.observability import Observability
+from bridge.principal import Scope
+from bridge.restauth import authenticate_request, denied_response
 from schemas import CloseCode, DataType, ErrorCode
 
 Handler = Callable[[Request, Observability], Awaitable[Response]]
@@ -38,19 +42,19 @@ def _error(status: int, code: ErrorCode, message: str) -> Response:
     return _Json({"error": {"code": code.value, "message": message}}, status_code=status)
 
 
-def authorize(request: Request) -> Response | None:
-    """None when the request may use the admin API, else the response refusing it.
-
-    Hook for token auth: replace the loopback rule with the ``admin`` scope check.
-    """
-    client = request.client
-    try:
-        loopback = client is not None and ipaddress.ip_address(client.host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback:
+async def authorize(request: Request) -> Response | None:
+    """None when the request may use the admin API, else the response refusing it."""
+    access: Access | None = getattr(request.app.state, "access", None)
+    if access is not None and access.auth_enabled:
+        try:
+            await authenticate_request(request, Scope.ADMIN)
+        except AccessDeniedError as denied:
+            return denied_response(denied)
         return None
-    return _error(403, ErrorCode.FORBIDDEN, "the admin API needs the admin scope")
+    client = request.client
+    if client is not None and is_loopback(client.host):
+        return None
+    return _error(403, ErrorCode.FORBIDDEN, "with auth off the admin API answers loopback only")
 
 
 def _int_param(request: Request, name: str, default: int, high: int) -> int:
@@ -64,7 +68,7 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        refused = authorize(request)
+        refused = await authorize(request)
         if refused is not None:
             return refused
         obs: Observability | None = getattr(request.app.state, "observability", None)

@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from bridge.access import Access
-from bridge.restauth import ROUTES as AUTH_ROUTES
-from bridge.restauth import cors_middleware
 from bridge.accesslog import AccessMiddleware
 from bridge.admin import ADMIN_ROUTES
 from bridge.observability import Observability
 from bridge.pages import PAGE_ROUTES
+from bridge.restauth import ROUTES as AUTH_ROUTES
+from bridge.restauth import cors_middleware
 from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws import websocket_endpoint

@@ -59,9 +59,8 @@ class ConnectionInfo:
         return self.session.id
 
     @property
-    def tier(self) -> Any:
-        """Set by authentication when it runs (``session.tier``); None for anonymous users."""
-        return getattr(self.session, "tier", None)
+    def tier(self) -> int:
+        return self.session.principal.tier
 
     def ping_rtt_ms(self) -> float | None:
         rtt = getattr(self.transport, "last_ping_rtt", None)
@@ -73,6 +72,7 @@ class ConnectionInfo:
             "connection_id": s.id,
             "remote_address": self.remote,
             "user_agent": self.user_agent,
+            "subject": s.principal.subject,
             "tier": self.tier,
             "opened_at": epoch_ms_to_iso(self.opened_at * 1000),
             "subscriptions": len(s.memberships),

@@ -140,6 +140,8 @@ class Observability:
                 "mdbridge.connection_id": session.id,
                 "client.address": info.remote,
                 "user_agent.original": info.user_agent,
+                "enduser.id": session.principal.subject,
+                "mdbridge.tier": session.principal.tier,
             },
         )
         self.connections.add(info)

@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
+from starlette.applications import Starlette
 from starlette.requests import Request
 from websockets.exceptions import ConnectionClosed
 
+from bridge.access import Access
 from bridge.admin import authorize
+from bridge.settings import BridgeSettings
 from mdbridge.natsserver import NatsServer
 from schemas import DataType
 from tests.support.market import publish, put_directory
 from tests.support.scrape import admin, scrape, value
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.tokens import SECRET, token
 from tests.support.wsclient import WsClient
 
 SYMBOLS = ["601398.SH", "601988.SH", "002594.SZ"]
@@ -64,7 +68,7 @@ async def test_status_connections_and_diagnostics(nc: NatsClient, bridge: Bridge
     row = next(c for c in listing["connections"] if c["connection_id"] == alice_id)
     assert row["remote_address"].startswith("127.0.0.1:")
     assert row["user_agent"] == "alice-terminal/2.1"
-    assert row["tier"] is None  # anonymous until authentication sets it
+    assert (row["subject"], row["tier"]) == ("anonymous", 0)  # auth is off here
     assert row["subscriptions"] == 2
     assert row["errors"] == 1
     assert row["bytes_out"] > 0
@@ -185,14 +189,42 @@ async def test_control_path_spans_continue_the_clients_traceparent(bridge: Bridg
 
 
 def _request_from(host: str) -> Request:
-    scope = {"type": "http", "method": "GET", "path": "/admin/status", "headers": []}
+    app = Starlette()
+    app.state.access = Access(BridgeSettings(allow_insecure_bind=True, host="0.0.0.0"))
+    scope = {"type": "http", "method": "GET", "path": "/admin/status", "headers": [], "app": app}
     return Request(scope | {"client": (host, 50000)})
 
 
-def test_admin_is_loopback_only_until_token_auth_decides() -> None:
-    assert authorize(_request_from("127.0.0.1")) is None
-    assert authorize(_request_from("::1")) is None
-    refused = authorize(_request_from("10.1.2.3"))
+async def test_with_auth_off_the_admin_api_answers_loopback_only() -> None:
+    assert await authorize(_request_from("127.0.0.1")) is None
+    assert await authorize(_request_from("::1")) is None
+    refused = await authorize(_request_from("10.1.2.3"))  # an insecurely exposed bridge
     assert refused is not None
     assert refused.status_code == 403
     assert orjson.loads(bytes(refused.body))["error"]["code"] == "FORBIDDEN"
+
+
+async def test_with_auth_on_the_admin_api_needs_the_admin_scope(
+    nc: NatsClient, nats_server: NatsServer
+) -> None:
+    async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as bridge:
+        anonymous = await admin(bridge.http_url, "/status")
+        assert anonymous.status_code == 401
+        reader = token("reader", scopes=("md:read",))
+        denied = await admin(bridge.http_url, "/status", headers=_bearer(reader))
+        assert denied.status_code == 403
+        assert denied.json()["code"] == "FORBIDDEN"
+        operator = token("operator", scopes=("md:read", "admin"))
+        allowed = await admin(bridge.http_url, "/connections", headers=_bearer(operator))
+        assert allowed.status_code == 200
+        client = await WsClient.open(bridge.ws_url, additional_headers=_bearer(operator))
+        connection_id = (await client.next())["data"]["connection_id"]
+        detail = await admin(
+            bridge.http_url, f"/connections/{connection_id}", headers=_bearer(operator)
+        )
+        assert (detail.json()["subject"], detail.json()["tier"]) == ("operator", 0)
+        await client.close()
+
+
+def _bearer(jwt: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {jwt}"}

@@ -92,12 +92,12 @@ async def test_session_log_lines_carry_connection_subscription_and_trace_ids(
 async def test_rest_requests_get_json_access_logs_without_secrets(
     bridge: BridgeHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.access")
+    caplog.set_level(logging.INFO, logger="bridge.accesslog")
     response = await admin(bridge.http_url, "/connections?limit=5&token=s3cret")
     assert response.status_code == 200
     missing = await admin(bridge.http_url, "/connections/nope")
     assert missing.status_code == 404
-    records = [r for r in caplog.records if r.name == "bridge.access"]
+    records = [r for r in caplog.records if r.name == "bridge.accesslog"]
     entries = [orjson.loads(JsonFormatter().format(r)) for r in records]
     ok = next(e for e in entries if e["http"]["path"] == "/admin/connections")
     assert ok["http"]["method"] == "GET"

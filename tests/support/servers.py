@@ -16,7 +16,7 @@ from mdbridge.natsserver import free_port
 
 @asynccontextmanager
 async def running_bridge(
-    nats_url: str, *, uvicorn_options: dict[str, Any] | None = None, **overrides: Any
+    nats_url: str, *, uvicorn_options: Any = None, **overrides: Any
 ) -> AsyncIterator[BridgeHandle]:
     settings = BridgeSettings(nats_url=nats_url, port=free_port(), **overrides)
     config = uvicorn_config(settings)
