@@ -13,12 +13,16 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas import DataType
-from schemas.telemetry import meter_provider
+from schemas.telemetry import histogram_views
 
 if TYPE_CHECKING:
     from bridge.observability import Observability
@@ -44,11 +48,25 @@ def _callback(read: Callable[[], Reading]) -> Callable[[CallbackOptions], Iterab
 
 class BridgeMetrics:
     def __init__(self, resource: Resource, otlp_endpoint: str | None, otlp_interval_s: float):
-        self.provider, self.registry = meter_provider(
-            resource,
-            {"mdbridge.ws.latency.*": LATENCY_BUCKETS_MS, "mdbridge.ws.queue.depth": DEPTH_BUCKETS},
-            otlp_endpoint,
-            otlp_interval_s,
+        self.registry = CollectorRegistry(auto_describe=True)  # this app's own
+        readers: list[MetricReader] = [
+            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
+        ]
+        if otlp_endpoint:
+            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
+            interval_ms = otlp_interval_s * 1000
+            readers.append(
+                PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+            )
+        self.provider = MeterProvider(
+            resource=resource,
+            metric_readers=readers,
+            views=histogram_views(
+                {
+                    "mdbridge.ws.latency.*": LATENCY_BUCKETS_MS,
+                    "mdbridge.ws.queue.depth": DEPTH_BUCKETS,
+                }
+            ),
         )
         meter = self.meter = self.provider.get_meter("mdbridge.bridge")
         self._closed = meter.create_counter(

@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from prometheus_client import generate_latest, start_http_server
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
-from schemas.telemetry import meter_provider, service_resource
+from schemas.telemetry import histogram_views, service_resource
 from services.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -63,14 +67,25 @@ class AdapterMetrics:
         otlp_endpoint: str | None = None,
         otlp_interval_s: float = 15.0,
     ) -> None:
-        self.provider, self.registry = meter_provider(
-            service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
-            {
-                "mdbridge.adapter.publish.latency": LATENCY_BUCKETS_MS,
-                "mdbridge.adapter.source.lag": LAG_BUCKETS_MS,
-            },
-            otlp_endpoint,
-            otlp_interval_s,
+        self.registry = CollectorRegistry(auto_describe=True)
+        readers: list[MetricReader] = [
+            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
+        ]
+        if otlp_endpoint:
+            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
+            interval_ms = otlp_interval_s * 1000
+            readers.append(
+                PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+            )
+        self.provider = MeterProvider(
+            resource=service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
+            metric_readers=readers,
+            views=histogram_views(
+                {
+                    "mdbridge.adapter.publish.latency": LATENCY_BUCKETS_MS,
+                    "mdbridge.adapter.source.lag": LAG_BUCKETS_MS,
+                }
+            ),
         )
         meter = self.provider.get_meter("mdbridge.adapter")
         for name, description, read in (
