@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     FRAME_TOO_LARGE = "FRAME_TOO_LARGE"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    NOT_FOUND = "NOT_FOUND"  # REST: no such resource, or nothing published for it yet
 
 
 class CloseCode(IntEnum):

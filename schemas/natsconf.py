@@ -14,15 +14,15 @@ class NatsOptions(BaseModel):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", description="comma-separated server URLs"
     )
-    nats_user: str | None = None
-    nats_password: SecretStr | None = None
-    nats_token: SecretStr | None = None
+    nats_user: str | None = Field(default=None, description="NATS user name")
+    nats_password: SecretStr | None = Field(default=None, description="NATS password (secret)")
+    nats_token: SecretStr | None = Field(default=None, description="NATS token (secret)")
     nats_creds: str | None = Field(default=None, description="path to a .creds file")
     nats_nkey_seed: str | None = Field(default=None, description="path to an nkey seed file")
-    nats_tls_ca: str | None = None
-    nats_tls_cert: str | None = None
-    nats_tls_key: str | None = None
-    nats_name: str = "mdbridge"
+    nats_tls_ca: str | None = Field(default=None, description="CA bundle to verify NATS TLS")
+    nats_tls_cert: str | None = Field(default=None, description="client certificate (TLS)")
+    nats_tls_key: str | None = Field(default=None, description="client certificate key (TLS)")
+    nats_name: str = Field(default="mdbridge", description="connection name shown by NATS")
 
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
