@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from bridge.access import Access
 from bridge.accesslog import AccessMiddleware
 from bridge.admin import ADMIN_ROUTES
+from bridge.api import API_ROUTES
 from bridge.observability import Observability
 from bridge.pages import PAGE_ROUTES
 from bridge.restauth import ROUTES as AUTH_ROUTES
@@ -46,7 +47,7 @@ def create_app(settings: BridgeSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings, getattr(app.state, "host_nats", None))
         app.state.runtime = runtime
         observability = await Observability.start(runtime, settings)
         app.state.observability = observability
@@ -65,6 +66,7 @@ def create_app(settings: BridgeSettings | None = None) -> Starlette:
             *AUTH_ROUTES,
             *ADMIN_ROUTES,
             *PAGE_ROUTES,
+            *API_ROUTES,
         ],
         middleware=[Middleware(AccessMiddleware), *cors_middleware(settings)],
         lifespan=lifespan,

@@ -1,4 +1,4 @@
-"""Bridge settings: one frozen object per process, from ``MDBRIDGE_*`` env (CLI flags override)."""
+"""Bridge settings: one frozen object per process (flags > ``MDBRIDGE_*`` env > config file)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from schemas import DataType
 from schemas.natsconf import NatsOptions
+from schemas.settingsbase import ProcessSettings
 
 
-class BridgeSettings(NatsOptions, BaseSettings):
+class BridgeSettings(NatsOptions, ProcessSettings):
     model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")
 
     host: str = Field(default="127.0.0.1", description="listen address")
@@ -136,4 +137,21 @@ class BridgeSettings(NatsOptions, BaseSettings):
     )
     alert_max_memory_mb: float = Field(
         default=512.0, gt=0, description="alert when resident memory is above this"
+    )
+
+    # -- REST --
+    rest_max_age_s: int = Field(
+        default=1, ge=0, le=3600, description="Cache-Control max-age of REST snapshots, seconds"
+    )
+    rest_directory_max_age_s: int = Field(
+        default=60, ge=0, le=86_400, description="Cache-Control max-age of symbol lookups"
+    )
+    rest_history_max_scan: int = Field(
+        default=50_000,
+        ge=100,
+        le=10_000_000,
+        description="stored messages one K-line or trade history request may read, at most",
+    )
+    rest_history_concurrency: int = Field(
+        default=4, ge=1, le=256, description="history requests reading the streams at once"
     )
