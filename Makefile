@@ -9,6 +9,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The official AsyncAPI 3.0 JSON Schema, from npm's @asyncapi/specs, for the document tests.
+ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 ARGS   ?=
 
 .PHONY: run test lint typecheck pytest bench clean install chromium
@@ -21,7 +23,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(ASYNCAPI_SPEC): | $(BIN)/python
+	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error @asyncapi/specs@6
+
+install: $(STAMP) $(ASYNCAPI_SPEC)
 
 run: $(STAMP)
 	$(BIN)/mdbridge run $(ARGS)
@@ -31,9 +36,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas services bridge mdbridge tests scripts
+	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium $(ASYNCAPI_SPEC)
 	$(BIN)/python -m pytest $(ARGS)
 
 # Debian's chromium when it is missing and we may install it (root + apt), else one line.

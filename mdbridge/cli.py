@@ -9,16 +9,22 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from mdbridge.logs import configure_logging
+from pydantic import ValidationError
+
+from mdbridge import config_cmd, schema_cmd
+from mdbridge.logs import LogSettings, configure_logging
 from mdbridge.tokencmd import add_token_parser, run_token
 from mdbridge.trace_cmd import add_parser as add_trace_parser
+from schemas.settingsbase import CONFIG_ENV, ConfigFileError
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator and the
 bridge, prints the WebSocket and NATS URLs, and stops everything on Ctrl-C or SIGTERM.
-Every flag can also be set as an MDBRIDGE_* environment variable (flags win)."""
+Every flag can also be set as an MDBRIDGE_* environment variable or in the config file
+(flags win over the environment, which wins over the file)."""
 
 
 def _flag_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -44,7 +50,10 @@ def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdbridge", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("MDBRIDGE_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO (default), WARNING...")
+    parser.add_argument(
+        "--config", type=Path, help=f"TOML config file for every process (or {CONFIG_ENV})"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run everything locally", epilog=RUN_EPILOG)
@@ -70,12 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_token_parser(commands)
     add_trace_parser(commands)
+    schema_cmd.add_parser(commands)
+    config_cmd.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        os.environ[CONFIG_ENV] = str(args.config.resolve())  # the processes `run` starts inherit it
+    try:
+        args.log_level = LogSettings(**_flag_overrides(args, ["log_level"])).log_level
+        configure_logging(args.log_level)
+        return _dispatch(args, parser)
+    except (ConfigFileError, ValidationError) as exc:
+        print(f"mdbridge: configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "schema":
+        return schema_cmd.run(args)
+    if args.command == "config":
+        return config_cmd.run(args, parser)
     if args.command == "run":
         from mdbridge.launcher import run_all
 

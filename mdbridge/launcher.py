@@ -12,14 +12,15 @@ import urllib.request
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from mdbridge.natsserver import NatsServer, NatsServerError
+from schemas.settingsbase import ProcessSettings
 
 READY_TIMEOUT_S = 60.0
 
 
-class RunSettings(BaseSettings):
+class RunSettings(ProcessSettings):
     """What ``mdbridge run`` itself needs; the children read their own settings."""
 
     model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")

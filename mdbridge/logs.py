@@ -7,9 +7,11 @@ import sys
 from typing import Any
 
 import orjson
+from pydantic import Field, field_validator
 
 from schemas import logctx
 from schemas.logctx import CONTEXT_FIELDS
+from schemas.settingsbase import ProcessSettings
 from schemas.timefmt import epoch_ms_to_iso
 
 # Structured payloads a log call may attach with ``extra=`` (e.g. the REST access log's
@@ -30,6 +32,22 @@ class ContextFilter(logging.Filter):
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
         return True
+
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class LogSettings(ProcessSettings):
+    """Logging, the same for every process (JSON lines on stdout)."""
+
+    log_level: str = Field(default="INFO", description=f"one of {', '.join(LEVELS)}")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
+        return value.upper()
 
 
 class JsonFormatter(logging.Formatter):
