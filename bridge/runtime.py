@@ -54,13 +54,15 @@ class Runtime:
     connections: Connections
     draining: bool = False
     nats_reconnects: int = field(default=0)
+    owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
 
     @property
     def ready(self) -> bool:
         return self.nc.is_connected and not self.draining
 
     @classmethod
-    async def start(cls, settings: BridgeSettings) -> Runtime:
+    async def start(cls, settings: BridgeSettings, host_nc: NatsClient | None = None) -> Runtime:
+        """Connect (or use the host's connection) and build everything on it."""
         holder: dict[str, Runtime] = {}
 
         async def on_reconnect() -> None:
@@ -74,7 +76,7 @@ class Runtime:
         async def on_error(exc: Exception) -> None:
             logger.warning("NATS error: %r", exc)
 
-        nc = await nats.connect(
+        nc = host_nc or await nats.connect(
             **settings.nats_connect_kwargs(),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -90,7 +92,7 @@ class Runtime:
         await directory.start(js)
         connections = Connections(settings.heartbeat_interval_s)
         connections.start()
-        runtime = cls(settings, nc, js, hub, directory, connections)
+        runtime = cls(settings, nc, js, hub, directory, connections, owns_nc=host_nc is None)
         holder["rt"] = runtime
         logger.info("bridge connected to NATS at %s", nc.connected_url)
         return runtime
@@ -99,5 +101,5 @@ class Runtime:
         await self.connections.close()
         await self.hub.close()
         await self.directory.close()
-        if not self.nc.is_closed:
+        if self.owns_nc and not self.nc.is_closed:
             await self.nc.drain()
