@@ -16,17 +16,24 @@ bridge's lifespan from its own::
 The bridge's own lifespan runs unchanged (same start-up, same shutdown). With ``nc`` it uses
 the host's NATS connection and leaves it open on exit; without, it opens and drains its own,
 which the host may use too (``runtime.nc``, ``runtime.js``).
+
+Auth is shared the same way: ``Depends(principal_dependency(md))`` on a host route checks the
+same tokens, with the same settings, as the bridge's ``/ws`` and REST API.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from nats.aio.client import Client as NatsClient
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
-from bridge.errors import BridgeError
+from bridge.errors import AccessDeniedError, BridgeError
+from bridge.principal import Principal, Scope
+from bridge.restauth import authenticate_request, denied_headers
 from bridge.runtime import Runtime
 
 
@@ -50,3 +57,21 @@ def runtime_dependency(app: Starlette) -> Callable[[], Runtime]:
         return found
 
     return runtime
+
+
+def principal_dependency(
+    app: Starlette, scope: Scope | None = Scope.READ
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency for the host's own routes: the caller, by the bridge's access control.
+
+    Refusals raise Starlette's HTTPException (401 with ``WWW-Authenticate``, or 403), which
+    FastAPI and Starlette both answer.
+    """
+
+    async def principal(request: Request) -> Principal:
+        try:
+            return await authenticate_request(request, scope, access=app.state.access)
+        except AccessDeniedError as exc:
+            raise HTTPException(exc.http_status, exc.message, denied_headers(exc)) from None
+
+    return principal

@@ -20,7 +20,16 @@ from schemas.rest import Problem
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"\{(\w+)\}")
-ALWAYS = (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL)
+ALWAYS = (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL)
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "the same tokens as /ws (HS256, RS256 or ES256); also accepted as "
+        "?token=. Needed only when the server runs with auth on.",
+    }
+}
 
 TAGS = [
     {"name": "symbols", "description": "the symbol directory (KV bucket md_symbols)"},
@@ -166,7 +175,9 @@ def _cached_document(root_path: str) -> dict[str, Any]:
         "servers": [{"url": root_path or "/"}],
         "tags": TAGS,
         "paths": paths,
-        "components": {"schemas": _components()},
+        # Optional: a server with auth off (the local default) needs no token.
+        "security": [{}, {"bearer": []}],
+        "components": {"schemas": _components(), "securitySchemes": SECURITY_SCHEMES},
     }
 
 

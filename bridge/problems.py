@@ -9,7 +9,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bridge.errors import RequestError
+from bridge.errors import AccessDeniedError, RequestError
+from bridge.restauth import denied_headers
 from schemas import ErrorCode
 
 PROBLEM_JSON = "application/problem+json"
@@ -19,9 +20,11 @@ PROBLEMS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.BAD_REQUEST: (400, "a parameter or frame is malformed or out of range"),
     ErrorCode.UNKNOWN_SYMBOL: (404, "no such symbol; `suggestions` lists close matches"),
     ErrorCode.UNKNOWN_SUBSCRIPTION: (404, "no such subscription on this connection"),
+    ErrorCode.UNKNOWN_CONNECTION: (404, "no such connection (admin API)"),
     ErrorCode.NOT_FOUND: (404, "no such resource, or nothing published for it yet"),
     ErrorCode.SUBSCRIPTION_LIMIT: (429, "too many subscriptions; `limit` has the value"),
     ErrorCode.RATE_LIMITED: (429, "too many requests; back off"),
+    ErrorCode.CONNECTION_LIMIT: (503, "too many connections; retry after `Retry-After`"),
     ErrorCode.UNAUTHORIZED: (401, "missing, invalid or expired token"),
     ErrorCode.FORBIDDEN: (403, "the token does not allow this"),
     ErrorCode.UNSUPPORTED: (501, "not enabled on this server"),
@@ -68,3 +71,15 @@ def problem(
 
 def from_error(request: Request, exc: RequestError) -> Response:
     return problem(request, exc.code, exc.message, suggestions=exc.suggestions, limit=exc.limit)
+
+
+def from_denied(request: Request, exc: AccessDeniedError) -> Response:
+    """Refused by access control: 401, 403, 429 or 503, as problem details."""
+    return problem(
+        request,
+        exc.code,
+        exc.message,
+        limit=exc.limit,
+        headers=denied_headers(exc),
+        status=exc.http_status,
+    )

@@ -45,8 +45,7 @@ def _item(subject: str, seq: int, broker_ms: int, payload: str, extra: dict[str,
     return '{"data":' + payload + ',"metadata":' + meta.decode() + "}"
 
 
-def _known_symbol(call: Call) -> str:
-    symbol: str = call.request.path_params["symbol"]
+def _check_known(call: Call, symbol: str) -> str:
     directory = call.runtime.directory
     if is_symbol(symbol) and symbol in directory:
         return symbol
@@ -55,6 +54,17 @@ def _known_symbol(call: Call) -> str:
         f"unknown symbol {symbol[:40]!r}",
         suggestions=directory.suggest(symbol[:40]),
     )
+
+
+def _known_symbol(call: Call) -> str:
+    return _check_known(call, call.request.path_params["symbol"])
+
+
+def _readable_symbol(call: Call, data_type: DataType) -> str:
+    """The path's symbol, if it exists and the caller's token covers it (else 404 / 403)."""
+    symbol = _known_symbol(call)
+    call.principal.check_subscription(data_type, symbol)
+    return symbol
 
 
 def _ms(value: datetime | None) -> int | None:
@@ -72,7 +82,7 @@ def _ms(value: datetime | None) -> int | None:
 
 
 async def _snapshot(call: Call, data_type: DataType) -> Response:
-    symbol = _known_symbol(call)
+    symbol = _readable_symbol(call, data_type)
     hub = call.runtime.hub
     snap = await hub.latest(data_type, data_subject(data_type, symbol))
     if snap is None:
@@ -106,21 +116,20 @@ async def get_quotes(call: Call) -> Response:
             f"symbols: at most {MAX_SYMBOLS_PER_REQUEST} per request",
             limit=("max_symbols_per_request", MAX_SYMBOLS_PER_REQUEST),
         )
-    directory, hub = call.runtime.directory, call.runtime.hub
+    hub = call.runtime.hub
     errors: list[dict[str, object]] = []
     wanted: dict[str, str] = {}  # subject → symbol
     for symbol in symbols:
-        if is_symbol(symbol) and symbol in directory:
-            wanted[data_subject(DataType.QUOTE, symbol)] = symbol
-        else:
+        try:
+            _check_known(call, symbol)
+            call.principal.check_subscription(DataType.QUOTE, symbol)
+        except RequestError as exc:
             errors.append(
-                {
-                    "symbol": symbol[:40],
-                    "code": ErrorCode.UNKNOWN_SYMBOL,
-                    "detail": "unknown symbol",
-                    "suggestions": directory.suggest(symbol[:40]),
-                }
+                {"symbol": symbol[:40], "code": exc.code, "detail": exc.message}
+                | ({"suggestions": exc.suggestions} if exc.suggestions is not None else {})
             )
+            continue
+        wanted[data_subject(DataType.QUOTE, symbol)] = symbol
     found = {snap[0]: snap for snap in await hub.latest_many(DataType.QUOTE, list(wanted))}
     items: list[str] = []
     for subject, symbol in wanted.items():
@@ -162,7 +171,7 @@ async def _span(call: Call, data_type: DataType, subject: str) -> Span:
 
 
 async def get_klines(call: Call) -> Response:
-    symbol = _known_symbol(call)
+    symbol = _readable_symbol(call, DataType.KLINE)
     query: KLineQuery = call.params
     start, end = _ms(query.start), _ms(query.end)
     subject = data_subject(DataType.KLINE, symbol, query.period)
@@ -187,7 +196,7 @@ async def get_klines(call: Call) -> Response:
 
 
 async def get_trades(call: Call) -> Response:
-    symbol = _known_symbol(call)
+    symbol = _readable_symbol(call, DataType.TRADE)
     query: TradesQuery = call.params
     subject = data_subject(DataType.TRADE, symbol)
     async with call.rest.history_slots:
@@ -246,7 +255,7 @@ async def get_market_status(call: Call) -> Response:
     return uncached(orjson.dumps(body))
 
 
-_SYMBOL_ERRORS = (ErrorCode.UNKNOWN_SYMBOL,)
+_SYMBOL_ERRORS = (ErrorCode.UNKNOWN_SYMBOL,)  # 401 and 403 go on every operation
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(

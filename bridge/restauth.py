@@ -33,9 +33,14 @@ from bridge.settings import BridgeSettings
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-async def authenticate_request(request: Request, scope: Scope | None = Scope.READ) -> Principal:
-    """The request's principal (anonymous while auth is off); raises AccessDeniedError."""
-    access: Access = request.app.state.access
+async def authenticate_request(
+    request: Request, scope: Scope | None = Scope.READ, access: Access | None = None
+) -> Principal:
+    """The request's principal (anonymous while auth is off); raises AccessDeniedError.
+
+    ``access`` defaults to the app's; a host app serving its own routes passes the bridge's.
+    """
+    access = access or request.app.state.access
     principal = access.authenticate(
         bearer_token(request.headers, request.query_params) if access.auth_enabled else None
     )
@@ -45,9 +50,8 @@ async def authenticate_request(request: Request, scope: Scope | None = Scope.REA
     return principal
 
 
-def denied_response(denied: AccessDeniedError) -> JSONResponse:
-    """401/403/429/503 with the same ``code`` and ``message`` a WebSocket client would see."""
-    body: dict[str, object] = {"code": denied.code.value, "message": denied.message}
+def denied_headers(denied: AccessDeniedError) -> dict[str, str]:
+    """``WWW-Authenticate`` on a 401, ``Retry-After`` when the refusal says when to retry."""
     headers: dict[str, str] = {}
     if denied.http_status == 401:
         description = denied.reason.replace('"', "'")
@@ -55,9 +59,16 @@ def denied_response(denied: AccessDeniedError) -> JSONResponse:
             f'Bearer error="invalid_token", error_description="{description}"'
         )
     if denied.retry_after_ms is not None:
-        body["retry_after_ms"] = denied.retry_after_ms
         headers["Retry-After"] = str(max(1, -(-denied.retry_after_ms // 1000)))
-    return JSONResponse(body, status_code=denied.http_status, headers=headers)
+    return headers
+
+
+def denied_response(denied: AccessDeniedError) -> JSONResponse:
+    """401/403/429/503 with the same ``code`` and ``message`` a WebSocket client would see."""
+    body: dict[str, object] = {"code": denied.code.value, "message": denied.message}
+    if denied.retry_after_ms is not None:
+        body["retry_after_ms"] = denied.retry_after_ms
+    return JSONResponse(body, status_code=denied.http_status, headers=denied_headers(denied))
 
 
 def require_scope(scope: Scope | None = Scope.READ) -> Callable[[Endpoint], Endpoint]:

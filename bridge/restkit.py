@@ -16,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridge.errors import RequestError
+from bridge.errors import AccessDeniedError, RequestError
 from bridge.history import DirectReader, HistoryError
-from bridge.problems import from_error, problem
+from bridge.principal import Principal
+from bridge.problems import from_denied, from_error, problem
+from bridge.restauth import authenticate_request
 from bridge.runtime import Runtime
 from bridge.validation import describe
 from schemas import ErrorCode
@@ -45,6 +47,7 @@ class Call:
     request: Request
     runtime: Runtime
     rest: RestState
+    principal: Principal  # who asks: anonymous while auth is off
     params: Any  # an instance of the endpoint's query model, or None
 
 
@@ -93,6 +96,10 @@ def serve(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 headers={"Allow": ", ".join(READ_METHODS)},
                 status=405,
             )
+        try:  # the same tokens as /ws; every market-data call needs md:read
+            principal = await authenticate_request(request)
+        except AccessDeniedError as exc:
+            return from_denied(request, exc)
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         if runtime is None or not runtime.ready:
             return problem(
@@ -109,7 +116,7 @@ def serve(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 return problem(request, ErrorCode.BAD_REQUEST, describe(exc))
         try:
             return await endpoint.handler(
-                Call(request, runtime, _rest_state(request, runtime), params)
+                Call(request, runtime, _rest_state(request, runtime), principal, params)
             )
         except RequestError as exc:
             return from_error(request, exc)

@@ -3,45 +3,25 @@ its NATS connection lent by the host, REST and WebSocket traffic through the hos
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import nats
-import uvicorn
 from fastapi import Depends, FastAPI
 from nats.aio.client import Client as NatsClient
 
 from bridge import BridgeSettings, bridge_lifespan, create_app
 from bridge.embed import runtime_dependency
 from bridge.runtime import Runtime
-from mdbridge.natsserver import NatsServer, free_port
+from mdbridge.natsserver import NatsServer
 from schemas import DataType, data_subject
 from tests.support.market import publish, put_directory
+from tests.support.servers import serving_app
 from tests.support.wsclient import WsClient
 
 SYMBOL = "601166.SH"
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """The host app under a real uvicorn, as a deployment would run it."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", ws="websockets-sansio", log_config=None
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the host app exited during start-up"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
 
 
 def host_app(md: Any, host_nc: NatsClient | None, log: list[str]) -> FastAPI:
@@ -75,7 +55,7 @@ async def test_mounted_bridge_serves_rest_and_websocket_through_the_host(
     host_nc = await nats.connect(nats_server.url)
     md = create_app(BridgeSettings(nats_url="nats://127.0.0.1:1"))  # unused: the host lends nc
     log: list[str] = []
-    async with serving(host_app(md, host_nc, log)) as address:
+    async with serving_app(host_app(md, host_nc, log)) as address:
         runtime: Runtime = md.state.runtime
         assert runtime.nc is host_nc
         async with httpx.AsyncClient(base_url=f"http://{address}") as http:
@@ -115,7 +95,7 @@ async def test_bridge_lifespan_owns_its_connection_when_none_is_lent(
     await put_directory(nc.jetstream(), [SYMBOL])
     md = create_app(BridgeSettings(nats_url=nats_server.url))
     log: list[str] = []
-    async with serving(host_app(md, None, log)) as address:
+    async with serving_app(host_app(md, None, log)) as address:
         runtime: Runtime = md.state.runtime
         async with httpx.AsyncClient(base_url=f"http://{address}") as http:
             status = await http.get("/md/v1/market/status")

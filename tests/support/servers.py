@@ -56,3 +56,22 @@ class BridgeHandle:
     @property
     def runtime(self) -> Any:
         return self.app.state.runtime
+
+
+@asynccontextmanager
+async def serving_app(app: Any) -> AsyncIterator[str]:
+    """Any ASGI app (a FastAPI host, say) under a real uvicorn; yields ``host:port``."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="on", ws="websockets-sansio", log_config=None
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the host app exited during start-up"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
