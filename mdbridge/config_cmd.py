@@ -60,10 +60,12 @@ def processes() -> list[Process]:
     from bridge.settings import BridgeSettings
     from mdbridge.launcher import RunSettings
     from mdbridge.logs import LogSettings
+    from services.settings import AdapterSettings
 
     return [
         Process("all", LogSettings),
         Process("bridge", BridgeSettings),
+        Process("adapter", AdapterSettings),
         Process("run", RunSettings),
     ]
 

@@ -7,15 +7,16 @@ from typing import Literal
 
 from nats.js.api import StorageType
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas.natsconf import NatsOptions
+from schemas.settingsbase import ProcessSettings
 from services.provision import StreamPolicy
 
 MAX_SIM_SYMBOLS = 6000  # the whole A-share market is ~5,400; the universe has room to spare
 
 
-class AdapterSettings(NatsOptions, BaseSettings):
+class AdapterSettings(NatsOptions, ProcessSettings):
     """Everything a data-source adapter needs: NATS, stream policy, and the simulator's knobs."""
 
     model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")

@@ -18,13 +18,14 @@ from tests.support.records import bar, provision, publish_bar, publish_payload, 
 from tests.support.servers import BridgeHandle, running_bridge
 
 NAMES = {
-    "601318.SH": "中国平安",
-    "600036.SH": "招商银行",
-    "000858.SZ": "五粮液",
-    "300059.SZ": "东方财富",
-    "830799.BJ": "艾融软件",
-    "601398.SH": "工商银行",
-    "002594.SZ": "比亚迪",
+    "601628.SH": "中国人寿",
+    "600016.SH": "民生银行",
+    "000568.SZ": "泸州老窖",
+    "300124.SZ": "汇川技术",
+    "831010.BJ": "凯添燃气",
+    "601998.SH": "中信银行",
+    "002466.SZ": "天齐锂业",
+    "603288.SH": "海天味业",  # listed, never published
 }
 MINUTE = 60_000
 SCAN_BUDGET = 200
@@ -51,17 +52,17 @@ def _minute(offset: int) -> int:
 async def test_quote_carries_seq_epoch_and_the_published_payload(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
-    seq = await publish(nc.jetstream(), DataType.QUOTE, "601318.SH", 50.12)
-    response = await http.get("/v1/quotes/601318.SH")
+    seq = await publish(nc.jetstream(), DataType.QUOTE, "601628.SH", 50.12)
+    response = await http.get("/v1/quotes/601628.SH")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = QuoteSnapshot.model_validate(response.json())
     assert body.metadata.seq == seq
     assert body.metadata.stream == "MD_QUOTE"
     assert body.metadata.epoch
-    assert body.metadata.subject == "md.quote.601318.SH"
+    assert body.metadata.subject == "md.quote.601628.SH"
     assert body.data.last_price == 50.12
-    stored = await nc.jetstream().get_last_msg("MD_QUOTE", "md.quote.601318.SH")
+    stored = await nc.jetstream().get_last_msg("MD_QUOTE", "md.quote.601628.SH")
     assert response.json()["data"] == orjson.loads(stored.data or b"")
     assert response.headers["x-stream-seq"] == str(seq)
     assert response.headers["x-stream-epoch"] == body.metadata.epoch
@@ -71,26 +72,26 @@ async def test_quote_carries_seq_epoch_and_the_published_payload(
 async def test_etag_gives_304_until_the_value_changes(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
-    await publish(nc.jetstream(), DataType.QUOTE, "600036.SH", 35.0)
-    first = await http.get("/v1/quotes/600036.SH")
+    await publish(nc.jetstream(), DataType.QUOTE, "600016.SH", 35.0)
+    first = await http.get("/v1/quotes/600016.SH")
     etag = first.headers["etag"]
     empty = await http.get("/v1/quotes", params={"symbols": " , "})
     assert (empty.json()["items"], empty.json()["errors"]) == ([], [])
-    again = await http.get("/v1/quotes/600036.SH", headers={"If-None-Match": etag})
+    again = await http.get("/v1/quotes/600016.SH", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
-    weak = await http.get("/v1/quotes/600036.SH", headers={"If-None-Match": f'"x", W/{etag}'})
+    weak = await http.get("/v1/quotes/600016.SH", headers={"If-None-Match": f'"x", W/{etag}'})
     assert weak.status_code == 304
-    await publish(nc.jetstream(), DataType.QUOTE, "600036.SH", 35.01)
-    changed = await http.get("/v1/quotes/600036.SH", headers={"If-None-Match": etag})
+    await publish(nc.jetstream(), DataType.QUOTE, "600016.SH", 35.01)
+    changed = await http.get("/v1/quotes/600016.SH", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert changed.json()["data"]["last_price"] == 35.01
 
 
 async def test_unknown_symbol_is_a_problem_with_suggestions(http: httpx.AsyncClient) -> None:
-    for asked in ["601318", "中国平安", "ZGPA", "601319.SH"]:
+    for asked in ["601628", "中国人寿", "ZGRS", "601629.SH"]:
         response = await http.get(f"/v1/quotes/{asked}")
         assert response.status_code == 404, asked
         assert response.headers["content-type"] == "application/problem+json"
@@ -100,18 +101,18 @@ async def test_unknown_symbol_is_a_problem_with_suggestions(http: httpx.AsyncCli
         assert problem["title"] == "Not Found"
         assert problem["type"] == "/docs#problem-UNKNOWN_SYMBOL"
         assert problem["instance"] == f"/v1/quotes/{asked}"
-        assert "601318.SH" in problem["suggestions"], asked
+        assert "601628.SH" in problem["suggestions"], asked
 
 
 async def test_known_symbol_without_data_is_not_found(http: httpx.AsyncClient) -> None:
-    response = await http.get("/v1/depth/601398.SH")
+    response = await http.get("/v1/depth/603288.SH")
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
 
 
 async def test_depth_snapshot(nc: NatsClient, http: httpx.AsyncClient) -> None:
-    seq = await publish(nc.jetstream(), DataType.DEPTH, "000858.SZ", 150.5)
-    response = await http.get("/v1/depth/000858.SZ")
+    seq = await publish(nc.jetstream(), DataType.DEPTH, "000568.SZ", 150.5)
+    response = await http.get("/v1/depth/000568.SZ")
     assert response.status_code == 200
     assert response.json()["metadata"]["seq"] == seq
     assert response.json()["metadata"]["stream"] == "MD_DEPTH"
@@ -122,23 +123,23 @@ async def test_several_quotes_keep_order_and_report_bad_symbols(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
     js = nc.jetstream()
-    seqs = {s: await publish(js, DataType.QUOTE, s, 20.0) for s in ["300059.SZ", "830799.BJ"]}
+    seqs = {s: await publish(js, DataType.QUOTE, s, 20.0) for s in ["300124.SZ", "831010.BJ"]}
     response = await http.get(
-        "/v1/quotes", params={"symbols": "830799.BJ, 300059.SZ,bogus,601398.SH,830799.BJ"}
+        "/v1/quotes", params={"symbols": "831010.BJ, 300124.SZ,bogus,603288.SH,831010.BJ"}
     )
     assert response.status_code == 200
     body = QuoteList.model_validate(response.json())
-    assert [i.data.symbol for i in body.items] == ["830799.BJ", "300059.SZ"]
-    assert [i.metadata.seq for i in body.items] == [seqs["830799.BJ"], seqs["300059.SZ"]]
+    assert [i.data.symbol for i in body.items] == ["831010.BJ", "300124.SZ"]
+    assert [i.metadata.seq for i in body.items] == [seqs["831010.BJ"], seqs["300124.SZ"]]
     errors = {e.symbol: e for e in body.errors}
     assert errors["bogus"].code == "UNKNOWN_SYMBOL"
-    assert errors["601398.SH"].code == "NOT_FOUND"
+    assert errors["603288.SH"].code == "NOT_FOUND"
     assert body.metadata.stream == "MD_QUOTE"
     empty = await http.get("/v1/quotes", params={"symbols": " , "})
     assert (empty.json()["items"], empty.json()["errors"]) == ([], [])
     again = await http.get(
         "/v1/quotes",
-        params={"symbols": "830799.BJ, 300059.SZ,bogus,601398.SH,830799.BJ"},
+        params={"symbols": "831010.BJ, 300124.SZ,bogus,603288.SH,831010.BJ"},
         headers={"If-None-Match": response.headers["etag"]},
     )
     assert again.status_code == 304
@@ -149,11 +150,11 @@ async def test_several_quotes_keep_order_and_report_bad_symbols(
     [
         ("/v1/quotes", "symbols"),
         ("/v1/quotes?symbols=" + ",".join(f"{i:06d}.SH" for i in range(501)), "at most 500"),
-        ("/v1/klines/601318.SH?period=7m", "period"),
-        ("/v1/klines/601318.SH?limit=0", "limit"),
-        ("/v1/klines/601318.SH?limit=abc", "limit"),
-        ("/v1/klines/601318.SH?start=yesterday", "start"),
-        ("/v1/trades/601318.SH?limit=1001", "limit"),
+        ("/v1/klines/601628.SH?period=7m", "period"),
+        ("/v1/klines/601628.SH?limit=0", "limit"),
+        ("/v1/klines/601628.SH?limit=abc", "limit"),
+        ("/v1/klines/601628.SH?start=yesterday", "start"),
+        ("/v1/trades/601628.SH?limit=1001", "limit"),
         ("/v1/symbols?limit=-1", "limit"),
         ("/v1/symbols?market=HK", "market"),
         ("/v1/symbols?q=" + "x" * 65, "q"),
@@ -170,52 +171,57 @@ async def test_bad_parameters_are_400_problems(
 
 
 async def test_other_methods_are_405_and_unknown_paths_404(http: httpx.AsyncClient) -> None:
-    response = await http.post("/v1/quotes/601318.SH")
+    response = await http.post("/v1/quotes/601628.SH")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
     assert response.json()["code"] == "BAD_REQUEST"
-    head = await http.head("/v1/symbols/601318.SH")
+    head = await http.head("/v1/symbols/601628.SH")
     assert head.status_code == 200
     assert (await http.get("/v1/nothing-here")).status_code == 404
 
 
 async def test_symbol_search_uses_the_suggestion_engine(http: httpx.AsyncClient) -> None:
-    for query in ["中国平安", "ZGPA", "601318", "SH601318"]:
+    for query in ["中国人寿", "ZGRS", "601628", "SH601628"]:
         response = await http.get("/v1/symbols", params={"q": query})
         body = SymbolList.model_validate(response.json())
         assert body.items, query
-        assert body.items[0].symbol == "601318.SH", query
-    partial = (await http.get("/v1/symbols", params={"q": "平安"})).json()["items"]
-    assert "601318.SH" in [i["symbol"] for i in partial]
+        assert body.items[0].symbol == "601628.SH", query
+    partial = (await http.get("/v1/symbols", params={"q": "人寿"})).json()["items"]
+    assert "601628.SH" in [i["symbol"] for i in partial]
     banks = (await http.get("/v1/symbols", params={"q": "银行", "market": "SH"})).json()
-    assert {"600036.SH", "601398.SH"} <= {i["symbol"] for i in banks["items"]}
+    assert {"600016.SH", "601998.SH"} <= {i["symbol"] for i in banks["items"]}
     assert all(i["market"] == "SH" for i in banks["items"])
 
 
 async def test_symbol_listing_pages_and_lookup(http: httpx.AsyncClient) -> None:
-    everything = (await http.get("/v1/symbols", params={"limit": 500})).json()
-    symbols = [i["symbol"] for i in everything["items"]]
+    symbols: list[str] = []
+    total = 1
+    while len(symbols) < total:  # other tests share the directory: page through all of it
+        page = (await http.get("/v1/symbols", params={"limit": 500, "offset": len(symbols)})).json()
+        symbols += [i["symbol"] for i in page["items"]]
+        total = page["total"]
+        assert page["items"]
     assert symbols == sorted(symbols)
     assert set(NAMES) <= set(symbols)
     page = (await http.get("/v1/symbols", params={"limit": 2, "offset": 1})).json()
     assert [i["symbol"] for i in page["items"]] == symbols[1:3]
-    assert page["total"] == everything["total"]
-    one = await http.get("/v1/symbols/000858.SZ")
-    assert one.json()["name"] == "五粮液"
+    assert page["total"] == total
+    one = await http.get("/v1/symbols/000568.SZ")
+    assert one.json()["name"] == "泸州老窖"
     assert one.json()["board"] == "main"
     assert one.headers["cache-control"] == "private, max-age=60"
-    cached = await http.get("/v1/symbols/000858.SZ", headers={"If-None-Match": one.headers["etag"]})
+    cached = await http.get("/v1/symbols/000568.SZ", headers={"If-None-Match": one.headers["etag"]})
     assert cached.status_code == 304
-    missing = await http.get("/v1/symbols/000859.SZ")
+    missing = await http.get("/v1/symbols/000569.SZ")
     assert missing.status_code == 404
-    assert "000858.SZ" in missing.json()["suggestions"]
+    assert "000568.SZ" in missing.json()["suggestions"]
 
 
 async def test_klines_are_the_latest_version_of_each_bar(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
     js = nc.jetstream()
-    symbol = "002594.SZ"
+    symbol = "002466.SZ"
     finals = {}
     for minute in range(6):
         start = _minute(minute)
@@ -273,7 +279,7 @@ async def test_trades_are_the_newest_oldest_first_and_the_scan_is_bounded(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
     js = nc.jetstream()
-    symbol = "601398.SH"
+    symbol = "601998.SH"
     subject = data_subject(DataType.TRADE, symbol)
     base = int(time.time() * 1000) - 3_600_000
     seqs = [
@@ -325,6 +331,6 @@ async def test_market_status_reports_phase_and_source_health(
 async def test_quotes_validate_as_the_published_model(
     nc: NatsClient, http: httpx.AsyncClient
 ) -> None:
-    await publish(nc.jetstream(), DataType.QUOTE, "601318.SH", 51.0)
-    body = (await http.get("/v1/quotes/601318.SH")).json()
+    await publish(nc.jetstream(), DataType.QUOTE, "601628.SH", 51.0)
+    body = (await http.get("/v1/quotes/601628.SH")).json()
     QuoteData.model_validate(body["data"])
