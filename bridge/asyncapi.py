@@ -13,8 +13,7 @@ from pydantic.json_schema import models_json_schema
 from bridge.runtime import VERSION
 from schemas import KLINE_PERIODS, STATUS_STREAM, STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
 from schemas.catalog import MESSAGES, MessageSpec, message_models
-from schemas.market import PAYLOAD_MODELS
-from schemas.messages import StatusData
+from schemas.market import PAYLOAD_MODELS, SourceStatus
 from schemas.subjects import STATUS_PREFIX, SUBJECT_ROOT
 from schemas.symbols import Market
 
@@ -35,7 +34,8 @@ def _schemas() -> dict[str, Any]:
         (m, "validation" if key.startswith("client.") else "serialization")
         for key, m in message_models().items()
     ]
-    models += [(m, "serialization") for m in PAYLOAD_MODELS.values()]
+    nats_models: list[type[BaseModel]] = [*PAYLOAD_MODELS.values(), SourceStatus]
+    models += [(m, "serialization") for m in nats_models]
     _, schema = models_json_schema(models, ref_template=SCHEMA_REF)
     defs: dict[str, Any] = schema["$defs"]
     return defs
@@ -99,8 +99,8 @@ def asyncapi_document() -> dict[str, Any]:
         }
     messages["SourceStatus"] = {
         "name": "SourceStatus",
-        "summary": "a source's heartbeat or event: source, event, timestamp, phase, ...",
-        "payload": StatusData.model_json_schema() | {"required": []},
+        "summary": "a source's up, heartbeat or down",
+        "payload": _ref(SCHEMA_REF.format(model=SourceStatus.__name__)),
     }
     ws_channel_ref = _ref(f"#/channels/{WS_CHANNEL}")
     operations: dict[str, Any] = {}

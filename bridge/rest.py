@@ -246,9 +246,8 @@ async def get_symbol(call: Call) -> Response:
 
 async def get_market_status(call: Call) -> Response:
     runtime = call.runtime
-    body = await market_status(
-        call.rest.reader,
-        timeout_s=runtime.settings.source_timeout_s,
+    body = market_status(
+        call.request.app.state.observability.status,
         nats_connected=runtime.nc.is_connected,
         epochs=runtime.hub.epochs,
     )
@@ -300,8 +299,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "/v1/market/status", "getMarketStatus", "Trading phase and source health",
-        "Every source's last status message on md.status.<source>; a source is up when heard "
-        "from within the source timeout.",
+        "Every source's last status on md.status.<source> (the dashboard's view); a source is "
+        "up when its last event is not `down` and it spoke within the source timeout.",
         "market", get_market_status, MarketStatus, cached=False,
     ),
 )  # fmt: skip

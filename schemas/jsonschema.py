@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.catalog import message_models
-from schemas.market import PAYLOAD_MODELS, SymbolInfo
+from schemas.market import PAYLOAD_MODELS, SourceStatus, SymbolInfo
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "urn:mdbridge:schema:"
@@ -19,11 +19,12 @@ def _document(name: str, model: type[BaseModel], mode: str) -> dict[str, Any]:
 
 
 def nats_payload_models() -> dict[str, type[BaseModel]]:
-    """``{"nats.quote": QuoteData, ..., "nats.symbol_info": SymbolInfo}``."""
+    """``{"nats.quote": QuoteData, ..., "nats.symbol_info": SymbolInfo, "nats.status": ...}``."""
     models: dict[str, type[BaseModel]] = {
         f"nats.{data_type.value}": model for data_type, model in PAYLOAD_MODELS.items()
     }
     models["nats.symbol_info"] = SymbolInfo
+    models["nats.status"] = SourceStatus
     return models
 
 

@@ -130,6 +130,20 @@ class SymbolInfo(BaseModel):
     is_st: bool = False
 
 
+class SourceStatus(BaseModel):
+    """A source's word on ``md.status.<source_id>``: ``up`` once ready, a ``heartbeat`` every
+    interval, ``down`` last. Other publishers (the data-quality monitor) add their own kinds."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    source: str = Field(description="the adapter's source id")
+    event: str = Field(description="up, heartbeat or down")
+    timestamp: datetime = Field(description="wall-clock time of the message")
+    phase: TradingPhase | None = Field(default=None, description="the source's trading phase")
+    symbols: int | None = Field(default=None, ge=0, description="symbols it covers")
+    published: int | None = Field(default=None, ge=0, description="messages it published so far")
+
+
 PAYLOAD_MODELS: dict[DataType, type[_Payload]] = {
     DataType.QUOTE: QuoteData,
     DataType.KLINE: KLineData,

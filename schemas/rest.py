@@ -177,7 +177,6 @@ class SourceHealth(BaseModel):
     phase: TradingPhase | None = Field(description="trading phase the source reported")
     last_seen: datetime = Field(description="when the broker stored its last status")
     age_s: float = Field(ge=0, description="seconds since then")
-    seq: int = Field(ge=1)
 
 
 class MarketStatus(BaseModel):

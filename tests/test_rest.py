@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -312,13 +313,17 @@ async def test_market_status_reports_phase_and_source_health(
     await publish_payload(
         js,
         status_subject("rest-test-b"),
-        {"source": "rest-test-b", "event": "stopped", "timestamp": now, "phase": "closed"},
+        {"source": "rest-test-b", "event": "down", "timestamp": now, "phase": "closed"},
     )
-    response = await http.get("/v1/market/status")
+    for _ in range(100):  # the status board follows md.status.> asynchronously
+        response = await http.get("/v1/market/status")
+        status = MarketStatus.model_validate(response.json())
+        sources = {s.source: s for s in status.sources}
+        if {"rest-test-a", "rest-test-b"} <= set(sources):
+            break
+        await asyncio.sleep(0.05)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-cache"
-    status = MarketStatus.model_validate(response.json())
-    sources = {s.source: s for s in status.sources}
     assert sources["rest-test-a"].up is True
     assert sources["rest-test-a"].phase == "lunch_break"
     assert sources["rest-test-b"].up is False
