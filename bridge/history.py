@@ -39,12 +39,16 @@ def broker_ms(stamp: str) -> int:
     return int(seconds) * 1000 + int((frac + "000")[:3])
 
 
-def payload_ms(data: bytes) -> int:
-    """The payload's own ``timestamp`` (ISO 8601; naive means Shanghai) in Unix ms."""
-    stamp = datetime.fromisoformat(orjson.loads(data)["timestamp"])
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=SHANGHAI)
-    return int(stamp.timestamp() * 1000)
+def payload_ms(data: bytes) -> int | None:
+    """The payload's own ``timestamp`` (ISO 8601; naive means Shanghai) in Unix ms; None for
+    a payload without a readable one (history skips it rather than failing the request)."""
+    try:
+        stamp = datetime.fromisoformat(orjson.loads(data)["timestamp"])
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=SHANGHAI)
+        return int(stamp.timestamp() * 1000)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError):
+        return None
 
 
 class DirectReader:
@@ -128,7 +132,7 @@ class DirectReader:
         while lo < end:
             mid = (lo + end) // 2
             found = await self.next_from(stream, subject, mid)
-            if found is None or found[1] > hi or payload_ms(found[3]) >= ts_ms:
+            if found is None or found[1] > hi or (payload_ms(found[3]) or 0) >= ts_ms:
                 end = mid
             else:
                 lo = found[1] + 1  # nothing on this subject between mid and found: skip it

@@ -70,6 +70,8 @@ async def _scan(
         series.scanned += len(chunk)
         for msg in chunk:
             ts = payload_ms(msg[3])
+            if ts is None:
+                continue
             if end_ms is not None and ts > end_ms:
                 return
             collector.add(ts, msg)
@@ -125,7 +127,7 @@ async def tail(
         newest = await reader.last_of(span.stream, [span.subject])
         if not newest:
             return series
-        anchor = payload_ms(newest[0][3])
+        anchor = payload_ms(newest[0][3]) or 0
     else:
         anchor = end_ms
     kept: _Collector | None = None

@@ -232,6 +232,7 @@ async def test_klines_are_the_latest_version_of_each_bar(
     open_bar = bar(symbol, _minute(6), 300.0, closed=False)
     finals[_minute(6)] = (await publish_bar(js, open_bar), open_bar)
     await publish_bar(js, bar(symbol, _minute(0), 1.0, closed=True, period="5m"))  # other period
+    await js.publish(f"md.kline.1m.{symbol}", b"not a bar")  # skipped, never a 500
 
     latest = KLineSeries.model_validate(
         (await http.get(f"/v1/klines/{symbol}", params={"period": "1m"})).json()
