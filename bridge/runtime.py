@@ -16,6 +16,7 @@ from bridge.directory import SymbolDirectory
 from bridge.errors import BridgeError
 from bridge.hub import Hub
 from bridge.settings import BridgeSettings
+from bridge.symbolstatus import SymbolStatusForwarder
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Runtime:
     draining: bool = False
     nats_reconnects: int = field(default=0)
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
+    symbol_status: SymbolStatusForwarder | None = None
 
     @property
     def ready(self) -> bool:
@@ -94,10 +96,14 @@ class Runtime:
         connections.start()
         runtime = cls(settings, nc, js, hub, directory, connections, owns_nc=host_nc is None)
         holder["rt"] = runtime
+        runtime.symbol_status = SymbolStatusForwarder(nc, connections)
+        await runtime.symbol_status.start()
         logger.info("bridge connected to NATS at %s", nc.connected_url)
         return runtime
 
     async def stop(self) -> None:
+        if self.symbol_status is not None:
+            await self.symbol_status.close()
         await self.connections.close()
         await self.hub.close()
         await self.directory.close()

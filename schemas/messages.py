@@ -55,6 +55,12 @@ class StatusEvent(StrEnum):
     SLOW_CONSUMER = "slow_consumer"
     RECOVERED = "recovered"
     SUBSCRIPTION_ENDED = "subscription_ended"
+    # per-symbol trading status, forwarded to subscribers of the symbol (schemas.events)
+    HALTED = "halted"
+    RESUMED = "resumed"
+    LIMIT_UP = "limit_up"
+    LIMIT_DOWN = "limit_down"
+    LIMIT_CLEARED = "limit_cleared"
 
 
 class _Strict(BaseModel):

@@ -4,7 +4,10 @@ md.quote.<code>.<market>            MD_QUOTE
 md.kline.<period>.<code>.<market>   MD_KLINE
 md.trade.<code>.<market>            MD_TRADE
 md.depth.<code>.<market>            MD_DEPTH
-md.status.<source_id>               MD_STATUS
+md.status.<source_id>               MD_STATUS  (one token: source heartbeats and health)
+md.status.symbol.<code>.<market>    MD_STATUS  (halted, resumed, limit_up, limit_down, ...)
+md.status.quality.finding           MD_STATUS  (a data-quality finding raised or cleared)
+md.status.quality.report            MD_STATUS  (the periodic report; also KV md_quality/report)
 """
 
 from __future__ import annotations
@@ -88,3 +91,19 @@ def subject_matches(pattern: str, subject: str) -> bool:
         if i >= len(have) or (token != "*" and token != have[i]):
             return False
     return len(want) == len(have)
+
+
+# -- symbol status and data quality: deeper under md.status, so that a consumer of source
+# health can subscribe to ``md.status.*`` (one token) and never mistake them for a source --
+SYMBOL_STATUS_PREFIX = f"{STATUS_PREFIX}.symbol"
+QUALITY_PREFIX = f"{STATUS_PREFIX}.quality"
+QUALITY_FINDING_SUBJECT = f"{QUALITY_PREFIX}.finding"
+QUALITY_REPORT_SUBJECT = f"{QUALITY_PREFIX}.report"
+QUALITY_BUCKET = "md_quality"
+QUALITY_REPORT_KEY = "report"
+SOURCE_STATUS_WILDCARD = f"{STATUS_PREFIX}.*"
+
+
+def symbol_status_subject(symbol: str) -> str:
+    """``md.status.symbol.600000.SH``: trading-status events of one symbol."""
+    return f"{SYMBOL_STATUS_PREFIX}.{symbol}"

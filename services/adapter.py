@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -18,6 +18,10 @@ class SourceStatus(TypedDict):
 
     phase: str  # a schemas.TradingPhase value: the market phase as the source sees it
     symbols: int  # how many symbols it is publishing
+    # -- optional: sources with an upstream link (xtquant) report its health --
+    healthy: NotRequired[bool]  # False: the upstream is down or silent (status event "down")
+    detail: NotRequired[str]  # why, when not healthy
+    received: NotRequired[int]  # data items received from upstream so far (silence checks)
 
 
 class Adapter(Protocol):

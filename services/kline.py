@@ -259,3 +259,26 @@ class KLineAggregator:
             "source": self.source,
         }
         return KLineEvent(period, bar.start_ms, payload)
+
+
+def quote_bars(
+    aggregator: KLineAggregator, ts_ms: int, quote: dict[str, Any], phase: TradingPhase
+) -> list[KLineEvent]:
+    """Bars after one normalized quote; the day's bars close on its first ``closed`` quote.
+
+    Every source that derives bars (the simulator, replay, xtquant's whole-market feed) goes
+    through here, so identical quotes give identical bars whatever their source.
+    """
+    events = aggregator.update(
+        ts_ms,
+        quote["last_price"],
+        quote["volume"],
+        quote["amount"],
+        phase,
+        day_open=quote["open"],
+        day_high=quote["high"],
+        day_low=quote["low"],
+    )
+    if phase is TradingPhase.CLOSED:
+        events += aggregator.close_all()
+    return events

@@ -74,10 +74,7 @@ class Publisher:
         """Queue one message; returns once it is on the wire (its ack is awaited later)."""
         received = received_ms if received_ms is not None else time.time() * 1000
         data = orjson.dumps(payload)
-        if self._slots.locked():
-            await self._acquire_stalled()
-        else:
-            await self._slots.acquire()
+        await self._acquire()
         published = time.time() * 1000
         hdrs = {
             MSG_ID_HEADER: msg_id,
@@ -88,6 +85,22 @@ class Publisher:
         }
         if self.observer is not None:
             self.observer.published(payload, published)
+        await self._send(subject, data, hdrs)
+
+    async def publish_raw(self, subject: str, data: bytes, hdrs: dict[str, str] | None) -> None:
+        """A payload already encoded, with its headers as given: a replay keeps the recorded
+        ``Nats-Msg-Id``, trace context and hop times."""
+        await self._acquire()
+        await self._send(subject, data, hdrs)
+
+    async def _acquire(self) -> None:
+        if self._slots.locked():
+            await self._acquire_stalled()
+        else:
+            await self._slots.acquire()
+
+    async def _send(self, subject: str, data: bytes, hdrs: dict[str, str] | None) -> None:
+        """Publish holding a slot; the ack releases it."""
         try:
             future = await self._js.publish_async(subject, data, headers=hdrs)
         except BaseException:

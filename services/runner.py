@@ -28,7 +28,13 @@ logger = logging.getLogger(__name__)
 
 # name -> "module:attribute". Imported only when picked, so a vendor SDK (xtquant) is never
 # needed by the other adapters, on Linux or in CI.
-ADAPTERS: Mapping[str, str] = MappingProxyType({"sim": "services.sim.adapter:SimAdapter"})
+ADAPTERS: Mapping[str, str] = MappingProxyType(
+    {
+        "sim": "services.sim.adapter:SimAdapter",
+        "xtquant": "services.xtquant.adapter:XtQuantAdapter",
+        "replay": "services.replay:ReplayAdapter",
+    }
+)
 
 RECONNECT_WAIT_S = 1.0
 STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled

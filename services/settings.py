@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 from nats.js.api import StorageType
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from schemas.natsconf import NatsOptions
 from schemas.settingsbase import ProcessSettings
 from services.provision import StreamPolicy
 
 MAX_SIM_SYMBOLS = 6000  # the whole A-share market is ~5,400; the universe has room to spare
+SPEED_RE = re.compile(r"^(max|\d+(\.\d+)?x)$")
+
+
+def _split_list(value: object) -> object:
+    """``"a,b"`` (how people write lists in env vars and flags) → ``("a", "b")``."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+# A list that reads "600000.SH,000001.SZ" from the environment (or a JSON-free flag).
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
 
 
 class AdapterSettings(NatsOptions, ProcessSettings):
@@ -65,6 +79,65 @@ class AdapterSettings(NatsOptions, ProcessSettings):
     )
     publish_max_in_flight: int = Field(
         default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
+    )
+
+    # -- calendar (xtquant, replay; the simulator has its own sim_session and sim_holidays) --
+    calendar: Literal["real", "always_open"] = Field(
+        default="real",
+        description="real: A-share sessions and holidays; always_open: every instant trades",
+    )
+    holidays: tuple[date, ...] = Field(
+        default=(), description="exchange holidays, closed all day (JSON list of dates)"
+    )
+    # -- xtquant --
+    xt_host: str = Field(
+        default="", description="MiniQMT data address; empty: the local instances xtdata finds"
+    )
+    xt_port: int | None = Field(
+        default=None, ge=1, le=65535, description="MiniQMT data port (xtdata's default 58610)"
+    )
+    xt_symbols: CommaList = Field(
+        default=(), description="these symbols only (comma separated); empty: the sectors"
+    )
+    xt_sectors: CommaList = Field(
+        default=("沪深京A股",), description="sectors that make the universe when no symbols given"
+    )
+    xt_markets: CommaList = Field(
+        default=("SH", "SZ", "BJ"), description="market codes of the whole-market subscription"
+    )
+    xt_single_max: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="up to this many symbols subscribe one by one; more use the whole-market push",
+    )
+    xt_klines: Literal["auto", "source", "derive"] = Field(
+        default="auto",
+        description="source: xtquant's own bars; derive: from ticks; auto: source when one by one",
+    )
+    xt_bar_label: Literal["end", "start"] = Field(
+        default="end", description="whether an xtquant intraday bar's time is its end or start"
+    )
+    xt_level2: bool = Field(
+        default=False, description="subscribe l2quote and l2transaction (needs Level-2 rights)"
+    )
+    xt_silence_s: float = Field(
+        default=30.0, gt=0, le=3600, description="no push this long while trading: resubscribe"
+    )
+    xt_reconnect_max_s: float = Field(
+        default=30.0, gt=0, le=600, description="longest wait between reconnect attempts"
+    )
+    xt_inbox_max: int = Field(
+        default=200_000, ge=100, description="queued pushes (bars, trades) before the oldest drop"
+    )
+    # -- replay --
+    replay_file: Path | None = Field(default=None, description="recording to replay")
+    replay_speed: str = Field(
+        default="1x", pattern=SPEED_RE.pattern, description="1x, 10x, 0.5x ... or max"
+    )
+    replay_klines: Literal["auto", "recorded", "derive"] = Field(
+        default="auto",
+        description="derive bars from the quotes; auto: only when the recording has no bars",
     )
 
     def stream_policy(self) -> StreamPolicy:

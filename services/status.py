@@ -1,4 +1,8 @@
-"""Source status on ``md.status.<source_id>``: ``up``, a heartbeat every few seconds, ``down``."""
+"""Source status on ``md.status.<source_id>``: ``up``, a heartbeat every few seconds, ``down``.
+
+A source whose upstream fails while the process lives (xtquant's link to MiniQMT, a silent
+feed) reports ``down`` with a ``reason`` on each beat until it recovers, then ``up`` again.
+"""
 
 from __future__ import annotations
 
@@ -32,19 +36,26 @@ class StatusReporter:
         self._adapter = adapter
         self._interval_s = interval_s
         self._subject = status_subject(adapter.source_id)
+        self._was_healthy = True
 
     def payload(self, event: StatusEvent) -> tuple[dict[str, Any], str]:
         """The status message and its ``Nats-Msg-Id``."""
         now_ms = int(time.time() * 1000)
         status = self._adapter.status()
-        payload = {
+        payload: dict[str, Any] = {
             "source": self._adapter.source_id,
             "event": event,
             "timestamp": epoch_ms_to_iso(now_ms),
             "phase": status["phase"],
             "symbols": status["symbols"],
             "published": self._publisher.published,
+            "duplicates": self._publisher.duplicates,
         }
+        if "received" in status:
+            payload["received"] = status["received"]
+        if event != "down" and not status.get("healthy", True):
+            payload["event"] = event = "down"
+            payload["reason"] = status.get("detail", "source unhealthy")
         return payload, f"status:{self._adapter.source_id}:{event}:{now_ms}"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,7 +78,9 @@ class StatusReporter:
                 await asyncio.wait_for(stop.wait(), next_at - loop.time())
             if stop.is_set():
                 return
-            await self._send("heartbeat")
+            healthy = self._adapter.status().get("healthy", True)
+            await self._send("up" if healthy and not self._was_healthy else "heartbeat")
+            self._was_healthy = healthy
 
     async def down(self, timeout: float = 2.0) -> None:
         """The last word: published with its ack awaited, so it outlives the adapter."""

@@ -18,8 +18,8 @@ from schemas import (
     limit_prices,
     round_to_tick,
 )
+from services.calendar import TradingCalendar
 from services.sim.market import Snapshot, SymbolMarket
-from services.sim.sessions import TradingCalendar
 from services.sim.universe import build_universe
 
 OPEN_DAY = int(datetime(2026, 11, 20, 9, 10, tzinfo=SHANGHAI).timestamp() * 1000)

@@ -141,7 +141,15 @@ async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer
     assert events[-1]["symbols"] == 60
     assert events[-1]["phase"] == "continuous"
     assert events[-1]["published"] > 1000
-    assert set(events[-1]) == {"source", "event", "timestamp", "phase", "symbols", "published"}
+    assert set(events[-1]) == {
+        "source",
+        "event",
+        "timestamp",
+        "phase",
+        "symbols",
+        "published",
+        "duplicates",
+    }
 
 
 async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) -> None:

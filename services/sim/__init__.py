@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from services.calendar import TradingCalendar, phase_at
 from services.sim.adapter import SimAdapter
 from services.sim.clock import SimClock
 from services.sim.market import Snapshot, SymbolMarket
-from services.sim.sessions import TradingCalendar, phase_at
 from services.sim.universe import build_universe
 
 __all__ = [

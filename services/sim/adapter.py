@@ -6,24 +6,24 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import zlib
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from schemas import KLINE_PERIODS, SYMBOLS_BUCKET, DataType, SymbolInfo, data_subject
+from schemas import KLINE_PERIODS, DataType, SymbolInfo, data_subject
+from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
-from services.kline import KLineAggregator
-from services.msgid import depth_id, quote_id, symbol_entry_id, trade_id
+from services.calendar import TradingCalendar
+from services.directory import directory_entry
+from services.kline import KLineAggregator, quote_bars
+from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
 from services.settings import AdapterSettings
 from services.sim.clock import SimClock
 from services.sim.market import SymbolMarket
-from services.sim.sessions import TradingCalendar
 from services.sim.universe import build_universe
+from services.symbolstatus import SymbolStatusTracker
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +45,6 @@ class _Feed:
     kline_subjects: dict[str, str]
 
 
-def directory_entry(info: SymbolInfo) -> tuple[str, dict[str, Any], str]:
-    """(KV subject, value, Nats-Msg-Id) of a symbol's directory entry.
-
-    Written through the publisher (a KV put is a publish on ``$KV.<bucket>.<key>``) so the
-    whole market's directory is pipelined; the id carries a content hash, so only an
-    unchanged entry is deduplicated.
-    """
-    value = info.model_dump(mode="json")
-    digest = zlib.crc32(orjson.dumps(value))
-    return f"$KV.{SYMBOLS_BUCKET}.{info.symbol}", value, symbol_entry_id(info.symbol, digest)
-
-
 class SimAdapter:
     """A realistic A-share market from a seed: quotes, 5-level depth, trades and K-lines."""
 
@@ -68,6 +56,7 @@ class SimAdapter:
         self._universe = build_universe(settings.sim_seed, settings.sim_symbols)
         self._clock = self._new_clock()
         self._paused_until = 0.0
+        self._symbol_status = SymbolStatusTracker()
 
     def _new_clock(self) -> SimClock:
         settings = self._settings
@@ -170,19 +159,9 @@ class SimAdapter:
         await publisher.publish(feed.depth_subject, snapshot.depth, depth_id(symbol, ts_ms))
         for trade in snapshot.trades:
             await publisher.publish(feed.trade_subject, trade, trade_id(symbol, trade["trade_id"]))
-        events = feed.klines.update(
-            ts_ms,
-            quote["last_price"],
-            quote["volume"],
-            quote["amount"],
-            phase,
-            day_open=quote["open"],
-            day_high=quote["high"],
-            day_low=quote["low"],
-        )
-        if snapshot.final:
-            events += feed.klines.close_all()
-        for event in events:
+        for status, msg_id in self._symbol_status.update(quote, ts_ms):
+            await publisher.publish(symbol_status_subject(symbol), status, msg_id)
+        for event in quote_bars(feed.klines, ts_ms, quote, phase):
             await publisher.publish(
                 feed.kline_subjects[event.period], event.payload, event.msg_id()
             )

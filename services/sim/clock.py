@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from schemas import SHANGHAI, TradingPhase
-from services.sim.sessions import TradingCalendar
+from services.calendar import TradingCalendar
 
 SessionMode = Literal["always_open", "real"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import SymbolInfo, TradingPhase, limit_prices
+from services.calendar import day_to_date, shanghai_day
+from services.isotime import MinuteIso
 from services.sim._book import LEVELS, LOT, side, touch
-from services.sim._isotime import MinuteIso
-from services.sim.sessions import day_to_date, shanghai_day
 
 SESSION_S = 4 * 3600  # continuous trading per day: volatility and jump rates are per this
 OVERSHOOT = 0.02  # how far (log) the fair value may run past a limit: a sealed limit, not a runaway

@@ -1,4 +1,7 @@
-"""The A-share trading day as pure functions of Shanghai time (SSE, SZSE and BSE share it).
+"""The A-share trading calendar: pure functions of Shanghai time (SSE, SZSE and BSE share it).
+
+Used by every part that must tell trading time from closed time: the simulator's clock, the
+xtquant adapter (a silent feed is a fault only while trading), the data-quality monitor.
 
     <09:15 pre_open | 09:15 opening_auction | 09:25 pre_continuous | 09:30 continuous
     11:30 lunch_break | 13:00 continuous | 14:57 closing_auction | 15:00 closed
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal, Protocol
 
 from schemas import SHANGHAI, TradingPhase
 
@@ -95,6 +99,28 @@ class TradingCalendar:
         if (day + 3) % 7 >= 5 or (self.holidays and day_to_date(day) in self.holidays):
             return TradingPhase.CLOSED
         return phase_of_day_ms(day_ms)
+
+
+class Calendar(Protocol):
+    """What callers need of a calendar: the market phase at an instant."""
+
+    def phase_at_ms(self, ts_ms: int) -> TradingPhase: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlwaysOpen:
+    """Continuous trading around the clock: the simulator's demo mode, and tests at any hour."""
+
+    def phase_at_ms(self, ts_ms: int) -> TradingPhase:
+        return TradingPhase.CONTINUOUS
+
+
+CalendarMode = Literal["real", "always_open"]
+
+
+def calendar_for(mode: CalendarMode, holidays: Collection[date] = ()) -> Calendar:
+    """The real A-share calendar with ``holidays``, or the always-open one."""
+    return AlwaysOpen() if mode == "always_open" else TradingCalendar.of(holidays)
 
 
 def phase_at(when: datetime, holidays: Collection[date] = ()) -> TradingPhase:

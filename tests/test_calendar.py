@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from schemas import SHANGHAI, TradingPhase
+from services.calendar import TradingCalendar, phase_at
 from services.sim.clock import SimClock
-from services.sim.sessions import TradingCalendar, phase_at
 
 FRIDAY = date(2026, 11, 20)
 

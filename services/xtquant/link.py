@@ -1,0 +1,175 @@
+"""The link to MiniQMT: one owner thread makes every xtdata call; callbacks go to the inbox.
+
+xtdata keeps a module-global client without locks, so every call (connect, subscribe,
+directory look-ups) runs on one dedicated thread (a one-worker executor) and asyncio awaits
+it. ``xtquant`` is imported there, lazily: nothing else in mdbridge needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from schemas import is_symbol
+from services.errors import SourceError
+from services.xtquant.inbox import Inbox
+from services.xtquant.normalize import XT_PERIOD
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TICK, L2QUOTE, L2TRANSACTION = "tick", "l2quote", "l2transaction"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to subscribe: the whole-market push or symbols one by one, and their extras."""
+
+    whole: tuple[str, ...] = ()  # subscribe_whole_quote code list (markets or symbols)
+    single: tuple[str, ...] = ()  # subscribe_quote(period="tick") per symbol
+    bar_periods: tuple[str, ...] = ()  # our periods, through subscribe_quote, for `single`
+    level2: bool = False  # l2quote and l2transaction for `single`
+
+
+@dataclass(slots=True)
+class _State:
+    module: Any = None  # xtquant.xtdata, once imported
+    seqs: list[int] = field(default_factory=list)
+
+
+class XtLink:
+    def __init__(
+        self,
+        inbox: Inbox,
+        on_status: Callable[[str], None],
+        *,
+        host: str = "",
+        port: int | None = None,
+    ) -> None:
+        self._inbox = inbox
+        self._on_status = on_status
+        self._host = host
+        self._port = port
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xtdata")
+        self._state = _State()  # touched only on the owner thread
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the owner thread."""
+        return await self._loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def connect(self) -> None:
+        """(Re)connect: a new xtdata client, so every subscription must be made again."""
+        await self.call(self._connect)
+
+    async def directory(
+        self, symbols: Iterable[str], sectors: Iterable[str]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return await self.call(self._directory, tuple(symbols), tuple(sectors))
+
+    async def subscribe(self, plan: Plan) -> int:
+        """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
+        return await self.call(self._subscribe, plan)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Unsubscribe and disconnect, unless the owner thread is stuck in a call."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.call(self._disconnect), timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- on the owner thread ---------------------------------------------------------------
+
+    def _xt(self) -> Any:
+        state = self._state
+        if state.module is None:
+            try:
+                state.module = importlib.import_module("xtquant.xtdata")
+            except ImportError as exc:
+                raise SourceError(
+                    "xtquant is not installed: `pip install xtquant` on the Windows host"
+                ) from exc
+            state.module.enable_hello = False  # no banner on stdout: logs are JSON lines
+        return state.module
+
+    def _connect(self) -> None:
+        xt = self._xt()
+        # Registered only when a client is created: before every (re)connect.
+        xt.watch_xtquant_status(self._status_callback)
+        self._state.seqs = []  # they belonged to the old client
+        xt.reconnect(ip=self._host, port=self._port)
+
+    def _status_callback(self, info: Any) -> None:
+        """On an xtquant thread: hand the link status to the loop."""
+        status = str(info.get("status", "")) if isinstance(info, dict) else str(info)
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_status, status)
+
+    def _directory(
+        self, symbols: tuple[str, ...], sectors: tuple[str, ...]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        xt = self._xt()
+        codes: list[str] = list(symbols)
+        if not codes:
+            for sector in sectors:
+                codes += xt.get_stock_list_in_sector(sector) or []
+        found = []
+        for code in dict.fromkeys(codes):
+            if not is_symbol(code):
+                continue  # indices, funds, bonds of other code forms: not in our contract
+            detail = xt.get_instrument_detail(code)
+            if isinstance(detail, dict):
+                found.append((code, detail))
+            else:
+                logger.warning("xtquant knows no instrument %s", code)
+        return found
+
+    def _subscribe(self, plan: Plan) -> int:
+        xt = self._xt()
+        for seq in self._state.seqs:
+            with contextlib.suppress(Exception):
+                xt.unsubscribe_quote(seq)
+        self._state.seqs = []
+        inbox = self._inbox
+        failed = 0
+
+        def keep(seq: object, what: str) -> None:
+            nonlocal failed
+            if isinstance(seq, int) and seq > 0:
+                self._state.seqs.append(seq)
+            else:  # -1: refused (unknown code, no Level-2 rights, ...)
+                failed += 1
+                logger.warning("xtquant refused the subscription %s", what)
+
+        def quote(code: str, period: str, callback: Callable[[Any], None]) -> None:
+            keep(xt.subscribe_quote(code, period=period, count=0, callback=callback), code + period)
+
+        if plan.whole:
+            on_whole = functools.partial(inbox.offer_snapshots, TICK)
+            keep(xt.subscribe_whole_quote(list(plan.whole), callback=on_whole), "whole-market")
+        on_tick = functools.partial(inbox.offer_snapshots, TICK)
+        on_l2quote = functools.partial(inbox.offer_snapshots, L2QUOTE)
+        on_l2trades = functools.partial(inbox.offer_items, L2TRANSACTION)
+        for code in plan.single:
+            quote(code, TICK, on_tick)
+            for period in plan.bar_periods:
+                quote(code, XT_PERIOD[period], functools.partial(inbox.offer_bars, period))
+            if plan.level2:
+                quote(code, L2QUOTE, on_l2quote)
+                quote(code, L2TRANSACTION, on_l2trades)
+        return failed
+
+    def _disconnect(self) -> None:
+        xt = self._state.module
+        if xt is not None:
+            for seq in self._state.seqs:
+                with contextlib.suppress(Exception):
+                    xt.unsubscribe_quote(seq)
+            self._state.seqs = []
+            xt.disconnect()

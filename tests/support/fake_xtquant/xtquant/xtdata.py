@@ -1,0 +1,150 @@
+"""Stand-in ``xtquant.xtdata``: the real signatures and behaviour of what mdbridge calls.
+
+Like the real module: one global client with no locks; every call goes through
+``get_client()``, which lazily makes a new client (without the old subscriptions) when the
+link dropped; ``watch_xtquant_status`` only takes effect for clients created after it;
+``subscribe_*`` return a sequence number > 0, or -1 on failure (they never raise); callbacks
+run on another thread and their exceptions are printed, not raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _fake, xtconn
+
+data_dir: str | None = None
+enable_hello = True
+
+__client: _fake.Client | None = None
+__client_last_spec: tuple[str, int | None] = ("", None)
+
+_SECTOR_STRIP = str.maketrans("", "", '\\/:*?"<>|')
+
+
+def _server() -> _fake.FakeServer:
+    return _fake.SERVER
+
+
+def connect(
+    ip: str = "", port: int | None = None, remember_if_success: bool = True
+) -> _fake.Client:
+    global __client, __client_last_spec
+    _server().record_call("connect")
+    if __client is not None:
+        if __client.is_connected():
+            return __client
+        __client.shutdown()
+        __client = None
+    if not port and ip not in ("", "127.0.0.1", "localhost"):
+        raise Exception("远程地址不支持仅输入IP")
+    __client = _server().new_client(xtconn.status_callback)
+    if remember_if_success:
+        __client_last_spec = (ip, port)
+    if enable_hello:
+        print(f"***** xtdata连接成功 {__client.address} *****")
+    return __client
+
+
+def reconnect(
+    ip: str = "", port: int | None = None, remember_if_success: bool = True
+) -> _fake.Client:
+    global __client
+    if __client is not None:
+        __client.shutdown()
+        __client = None
+    return connect(ip, port, remember_if_success)
+
+
+def disconnect() -> None:
+    global __client
+    _server().record_call("disconnect")
+    if __client is not None:
+        __client.shutdown()
+        __client = None
+
+
+def get_client() -> _fake.Client:
+    global __client
+    if __client is None or not __client.is_connected():
+        ip, port = __client_last_spec
+        __client = connect(ip, port, False)
+    return __client
+
+
+def watch_xtquant_status(callback: Callable[[Any], None] | None) -> None:
+    """def callback(info): info = {'address': 'ip:port', 'status': 'connected'|'disconnected'}"""
+    _server().record_call("watch_xtquant_status")
+    xtconn.status_callback = _fake.wrap_callback(callback) if callback else None
+
+
+def subscribe_quote(
+    stock_code: str,
+    period: str = "1d",
+    start_time: str = "",
+    end_time: str = "",
+    count: int = 0,
+    callback: Callable[[Any], None] | None = None,
+) -> int:
+    """Pushes ``{stock_code: [data1, data2, ...]}``: a list per code, even for one item."""
+    return subscribe_quote2(stock_code, period, start_time, end_time, count, None, callback)
+
+
+def subscribe_quote2(
+    stock_code: str,
+    period: str = "1d",
+    start_time: str = "",
+    end_time: str = "",
+    count: int = 0,
+    dividend_type: str | None = None,
+    callback: Callable[[Any], None] | None = None,
+) -> int:
+    _server().record_call("subscribe_quote")
+    wrapped = _fake.wrap_callback(callback) if callback else None
+    return _server().subscribe(get_client(), [stock_code], period, wrapped)
+
+
+def subscribe_whole_quote(
+    code_list: list[str], callback: Callable[[Any], None] | None = None
+) -> int:
+    """Pushes ``{stock1: data1, stock2: data2}``: one dict per code; first the current state."""
+    _server().record_call("subscribe_whole_quote")
+    wrapped = _fake.wrap_callback(callback) if callback else None
+    return _server().subscribe(get_client(), code_list, "whole", wrapped)
+
+
+def unsubscribe_quote(seq: int) -> None:
+    _server().record_call("unsubscribe_quote")
+    get_client().subscriptions.pop(seq, None)
+
+
+def run() -> None:
+    """Blocks, raising when the link drops (the real one sleeps 3 s per check)."""
+    import time
+
+    client = get_client()
+    while True:
+        time.sleep(3)
+        if not client.is_connected():
+            raise Exception("行情服务连接断开")
+
+
+def get_stock_list_in_sector(sector_name: str, real_timetag: int | str = -1) -> list[str]:
+    _server().record_call("get_stock_list_in_sector")
+    get_client()
+    return list(_server().sectors.get(sector_name.translate(_SECTOR_STRIP), ()))
+
+
+def get_instrument_detail(stock_code: str, iscomplete: bool = False) -> dict[str, Any] | None:
+    _server().record_call("get_instrument_detail")
+    get_client()
+    detail = _server().details.get(stock_code)
+    return dict(detail) if detail is not None else None
+
+
+def get_full_tick(code_list: list[str]) -> dict[str, dict[str, Any]]:
+    _server().record_call("get_full_tick")
+    get_client()
+    latest = _server().latest
+    return {code: dict(latest[code]) for code in code_list if code in latest}
