@@ -94,6 +94,7 @@ class XtQuantAdapter:
         self._l2_trades: set[str] = set()
         self._link_state = _Link()
         self._directory_day = -1
+        self._open_day = -1  # the last day this process saw the market trading
         self._closed_day = -1
         self._inbox: Inbox | None = None
         self._xt: XtLink | None = None
@@ -326,6 +327,7 @@ class XtQuantAdapter:
             self._fail(f"resubscribing failed: {exc}")
 
     async def _roll_day(self, now_ms: int, publisher: Publisher) -> None:
+        """A new day's directory; the day's bars finalized a minute after a close we saw."""
         if self._settings.calendar != "real":
             return
         day, day_ms = divmod(now_ms + SHANGHAI_OFFSET_MS, DAY_MS)
@@ -335,8 +337,10 @@ class XtQuantAdapter:
             except Exception as exc:
                 logger.warning("xtquant: refreshing the directory failed: %s", exc)
                 self._directory_day = day  # once a day; the old limits stay meanwhile
-        phase = self._calendar.phase_at_ms(now_ms - SESSION_END_GRACE_MS)
-        if phase is TradingPhase.CLOSED and day != self._closed_day and day_ms > DAY_MS // 2:
+        if self._calendar.phase_at_ms(now_ms) in TRADING_PHASES:
+            self._open_day = day
+        ended = self._calendar.phase_at_ms(now_ms - SESSION_END_GRACE_MS) is TradingPhase.CLOSED
+        if ended and self._open_day == day != self._closed_day:
             self._closed_day = day
             events = self._source_bars.close()
             for feed in self._symbols.values():

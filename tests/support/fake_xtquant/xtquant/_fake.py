@@ -391,6 +391,8 @@ class FakeServer:
             self.calls.clear()
             self.callback_threads.clear()
             self.level2 = True
+            self.details = {u[0]: instrument_detail(*u) for u in UNIVERSE}
+            self.sectors = dict(SECTORS)
 
     # -- internals -------------------------------------------------------------------------
 
