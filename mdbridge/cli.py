@@ -1,12 +1,10 @@
-"""The ``mdbridge`` command: ``run`` (everything), ``bridge``, ``adapter NAME``, ``token``."""
+"""The ``mdbridge`` command: ``run`` (everything), ``bridge``, ``adapter NAME`` (sim, xtquant,
+replay), ``record``, ``replay``, ``quality``, ``token``, ``trace``, ``schema``, ``config``."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +14,15 @@ from pydantic import ValidationError
 
 from mdbridge import config_cmd, schema_cmd
 from mdbridge.logs import LogSettings, configure_logging
+from mdbridge.sourcecli import add_adapter_commands, add_data_commands, run_source_command
 from mdbridge.tokencmd import add_token_parser, run_token
 from mdbridge.trace_cmd import add_parser as add_trace_parser
 from schemas.settingsbase import CONFIG_ENV, ConfigFileError
 
 RUN_EPILOG = """\
-Starts a local nats-server with JetStream (store under --data-dir), the simulator and the
-bridge, prints the WebSocket and NATS URLs, and stops everything on Ctrl-C or SIGTERM.
+Starts a local nats-server with JetStream (store under --data-dir), the simulator, the
+bridge and the data-quality monitor, prints the WebSocket and NATS URLs, and stops
+everything on Ctrl-C or SIGTERM.
 Every flag can also be set as an MDBRIDGE_* environment variable or in the config file
 (flags win over the environment, which wins over the file)."""
 
@@ -69,14 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--port", type=int, default=None)
     _add_nats_flag(bridge)
 
-    adapter = commands.add_parser("adapter", help="run a data-source adapter")
-    adapter.add_argument("name", help="adapter name: sim")
-    _add_nats_flag(adapter)
-    _add_sim_flags(adapter)
-    adapter.add_argument("--source-id", dest="source_id", help="id in md.status.<source_id>")
-    adapter.add_argument(
-        "--metrics-port", dest="metrics_port", type=int, help="serve Prometheus /metrics here"
-    )
+    adapter = commands.add_parser("adapter", help="run a data-source adapter: sim, xtquant, replay")
+    add_adapter_commands(adapter)
+    add_data_commands(commands)
     add_token_parser(commands)
     add_trace_parser(commands)
     schema_cmd.add_parser(commands)
@@ -115,7 +110,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from mdbridge.trace_cmd import run_trace
 
         return run_trace(args)
-    return _run_adapter(args)
+    return run_source_command(args)
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
@@ -130,26 +125,4 @@ def _run_bridge(args: argparse.Namespace) -> int:
     except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
         print(f"mdbridge: {exc}", file=sys.stderr)
         return 2
-    return 0
-
-
-def _run_adapter(args: argparse.Namespace) -> int:
-    import uvloop
-
-    from services.runner import run_adapter
-    from services.settings import AdapterSettings
-
-    names = ["nats_url", "sim_symbols", "sim_speed", "sim_seed", "sim_session", "source_id"]
-    names.append("metrics_port")
-    settings = AdapterSettings(**_flag_overrides(args, names))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_adapter(args.name, settings, stop)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main())
     return 0

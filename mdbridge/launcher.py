@@ -1,4 +1,5 @@
-"""``mdbridge run``: nats-server, the simulator and the bridge as supervised processes."""
+"""``mdbridge run``: nats-server, the simulator, the bridge and the quality monitor as
+supervised processes."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def _child_env(args: argparse.Namespace, nats_url: str, host: str, port: int) ->
         value = getattr(args, flag, None)
         if value is not None:
             env[var] = str(value)
+    # The quality monitor judges staleness by the calendar the simulator trades on.
+    env.setdefault("MDBRIDGE_CALENDAR", env.get("MDBRIDGE_SIM_SESSION", "always_open"))
     return env
 
 
@@ -85,6 +88,7 @@ def run_all(args: argparse.Namespace) -> int:
     children = [
         subprocess.Popen([*me, "adapter", "sim"], env=env),
         subprocess.Popen([*me, "bridge"], env=env),
+        subprocess.Popen([*me, "quality"], env=env),
     ]
     stopping = False
 

@@ -16,6 +16,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from schemas import logctx
+from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
 from services.errors import ProvisioningError, UnknownAdapterError
 from services.metrics import AdapterMetrics
@@ -59,7 +60,7 @@ def _server(client: Client | None) -> str:
 
 
 async def connect(
-    settings: AdapterSettings, stop: asyncio.Event, *, reconnected: asyncio.Event | None = None
+    settings: NatsOptions, stop: asyncio.Event, *, reconnected: asyncio.Event | None = None
 ) -> Client | None:
     """Connect, retrying forever (until ``stop``: then None); reconnects forever afterwards.
 
