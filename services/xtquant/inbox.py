@@ -91,7 +91,7 @@ class Inbox:
             bars = self._bars
             for code, values in datas.items():
                 for record in values if isinstance(values, list) else [values]:
-                    if isinstance(record, dict) and isinstance(record.get("time"), int | float):
+                    if isinstance(record, dict) and isinstance(record.get("time"), (int, float)):
                         key = (period, code, int(record["time"]))
                         if key in bars:
                             self.conflated += 1

@@ -21,6 +21,8 @@ from services.kline import DAY_PERIOD, PERIOD_MINUTES, session_minute, session_m
 
 LOT = 100
 MINUTE_MS = 60_000
+_NUMERIC = (int, float)
+_SEQUENCE = (list, tuple)
 _OPEN_AUCTION_END_MS = (9 * 60 + 25) * MINUTE_MS
 _CLOSING_AUCTION_MS = (14 * 60 + 57) * MINUTE_MS
 
@@ -51,7 +53,7 @@ def phase_of(code: object, ts_ms: int, fallback: TradingPhase) -> TradingPhase:
     Code 12 covers every call auction; the clock tells the 09:15 auction from the 09:25-09:30
     wait (orders in, already matched) and from the closing auction.
     """
-    phase = PHASE_BY_CODE.get(int(code)) if isinstance(code, int | float) else None
+    phase = PHASE_BY_CODE.get(int(code)) if isinstance(code, _NUMERIC) else None
     if phase is None:
         return fallback
     if phase is TradingPhase.OPENING_AUCTION:
@@ -64,7 +66,8 @@ def phase_of(code: object, ts_ms: int, fallback: TradingPhase) -> TradingPhase:
 
 
 def _number(value: object) -> float:
-    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+    """A positive finite number, else 0.0 (missing, zero, NaN, not a number)."""
+    if isinstance(value, _NUMERIC) and 0 < value < math.inf:
         return float(value)
     return 0.0
 
@@ -109,9 +112,9 @@ class Instrument:
 
     def ticks(self, value: object) -> int:
         """A price in whole ticks (0 for a missing or zero price)."""
-        raw = _number(value)
-        if not raw:
+        if not (isinstance(value, _NUMERIC) and 0 < value < math.inf):
             return 0
+        raw = float(value)
         scaled = raw * self.scale
         steps = round(scaled)
         if abs(scaled - steps) < 1e-6:  # on the grid up to binary noise: the usual case
@@ -126,23 +129,23 @@ class Instrument:
 def shares(record: dict[str, Any]) -> int:
     """Cumulative shares: ``pvolume`` when the feed has it, else lots x 100."""
     pvolume = record.get("pvolume")
-    if isinstance(pvolume, int | float) and pvolume > 0:
+    if isinstance(pvolume, _NUMERIC) and pvolume > 0:
         return int(pvolume)
     volume = record.get("volume")
-    return int(volume) * LOT if isinstance(volume, int | float) and volume > 0 else 0
+    return int(volume) * LOT if isinstance(volume, _NUMERIC) and volume > 0 else 0
 
 
 def book_side(inst: Instrument, prices: object, lots: object, depth: int) -> list[list[float]]:
     """[[price, shares], ...] best first, zero-price levels dropped."""
-    if not isinstance(prices, list | tuple):
+    if not isinstance(prices, _SEQUENCE):
         return []
-    volumes = lots if isinstance(lots, list | tuple) else ()
+    volumes = lots if isinstance(lots, _SEQUENCE) else ()
     side: list[list[float]] = []
     for index, raw in enumerate(prices[:depth]):
         price = inst.price(raw)
         if price > 0:
             volume = volumes[index] if index < len(volumes) else 0
-            side.append([price, int(volume) * LOT if isinstance(volume, int | float) else 0])
+            side.append([price, int(volume) * LOT if isinstance(volume, _NUMERIC) else 0])
     return side
 
 
@@ -165,7 +168,7 @@ class Normalizer:
         """(time, quote, depth) from a tick or l2quote record; None for unknown or untimed."""
         inst = self.instruments.get(symbol)
         ts = raw.get("time")
-        if inst is None or not isinstance(ts, int | float) or ts <= 0:
+        if inst is None or not isinstance(ts, _NUMERIC) or ts <= 0:
             return None
         ts_ms = int(ts)
         info, scale = inst.info, inst.scale
@@ -216,7 +219,7 @@ class Normalizer:
         """(start ms, KLineData payload without ``closed``) from a K-line record."""
         inst = self.instruments.get(symbol)
         ts = raw.get("time")
-        if inst is None or not isinstance(ts, int | float) or ts <= 0:
+        if inst is None or not isinstance(ts, _NUMERIC) or ts <= 0:
             return None
         start_ms = self._bar_start(int(ts), period)
         payload = {
@@ -250,7 +253,7 @@ class Normalizer:
         inst = self.instruments.get(symbol)
         ts = raw.get("time")
         flag = raw.get("tradeFlag")
-        if inst is None or not isinstance(ts, int | float) or flag == CANCEL_FLAG:
+        if inst is None or not isinstance(ts, _NUMERIC) or flag == CANCEL_FLAG:
             return None
         price = inst.price(raw.get("price"))
         volume = int(_number(raw.get("volume")))
