@@ -112,17 +112,30 @@ def add_adapter_commands(adapter: argparse.ArgumentParser) -> None:
     _source_id(xt)
     _metrics(xt)
     _calendar(xt)
-    xt.add_argument("--symbols", dest="xt_symbols", help="comma-separated symbols")
-    xt.add_argument("--sectors", dest="xt_sectors", help="comma-separated sector names")
-    xt.add_argument("--markets", dest="xt_markets", help="whole-market codes (SH,SZ,BJ)")
-    xt.add_argument("--single-max", dest="xt_single_max", type=int, help="one-by-one limit")
+    xt.add_argument("--symbols", dest="xt_symbols", help="comma-separated symbols (the universe)")
+    xt.add_argument("--sectors", dest="xt_sectors", help="comma-separated sectors (沪深京A股)")
+    xt.add_argument("--markets", dest="xt_markets", help="whole-market push codes (SH,SZ,BJ)")
     xt.add_argument(
-        "--klines", dest="xt_klines", choices=["auto", "source", "derive"], help="bar source"
+        "--single-max", dest="xt_single_max", type=int, help="one by one up to this many (50)"
     )
-    xt.add_argument("--level2", dest="xt_level2", action="store_const", const=True)
-    xt.add_argument("--xt-host", dest="xt_host", help="MiniQMT data address")
-    xt.add_argument("--xt-port", dest="xt_port", type=int, help="MiniQMT data port")
-    xt.add_argument("--silence", dest="xt_silence_s", type=float, help="silent seconds = fault")
+    xt.add_argument(
+        "--klines",
+        dest="xt_klines",
+        choices=["auto", "source", "derive"],
+        help="xtquant's own bars (source), or derived from ticks; auto: source when one by one",
+    )
+    xt.add_argument(
+        "--level2",
+        dest="xt_level2",
+        action="store_const",
+        const=True,
+        help="subscribe l2quote and l2transaction (needs Level-2 rights)",
+    )
+    xt.add_argument("--xt-host", dest="xt_host", help="MiniQMT data address (local default)")
+    xt.add_argument("--xt-port", dest="xt_port", type=int, help="MiniQMT data port (58610)")
+    xt.add_argument(
+        "--silence", dest="xt_silence_s", type=float, help="seconds without data = fault (30)"
+    )
 
     replay = names.add_parser("replay", help="a recording", description=REPLAY_HELP)
     _replay_flags(replay)

@@ -67,7 +67,7 @@ async def client(fresh_nats_server: NatsServer, fake: FakeServer) -> AsyncIterat
             ws = await WsClient.open(bridge.ws_url)
             try:
                 await ws.wait_for(lambda f: f["data"].get("event") == "connected")
-                yield FrameLog(ws)
+                yield FrameLog(ws, bridge.ws_url)
             finally:
                 await ws.close()
 
@@ -198,6 +198,9 @@ async def test_limits_and_halts_reach_subscribers_as_status_events(
     client: FrameLog, fake: FakeServer
 ) -> None:
     await subscribe(client, "quote", "600000.SH")
+    await subscribe(client, "depth", "600000.SH")  # two subscriptions, one event each
+    market = FrameLog(await WsClient.open(client.url))  # a market-wide subscriber
+    await subscribe(market, "trade", "*.SH")
     fake.push_ticks({"600000.SH": tick_600000(T0, 1037, 1000)})
     await next_data(client, "market_data", "600000.SH", ISO0)
 
@@ -222,6 +225,9 @@ async def test_limits_and_halts_reach_subscribers_as_status_events(
     assert quote["asks"] == []
     assert (quote["ask_price"], quote["ask_volume"]) == (0.0, 0)
     assert quote["bids"] == [[11.22, 88000], [11.21, 3500]]
+    wide = await market.find(lambda f: f["type"] == "status" and "symbol" in f["data"])
+    assert wide["data"] == status["data"]
+    await market.ws.close()
 
     fake.push_ticks({"600000.SH": tick_600000(T0 + 6000, 1122, 2000, open_int=17)})  # 临时停牌
     status = await client.find(lambda f: f["type"] == "status" and f["data"]["event"] == "halted")
@@ -232,6 +238,7 @@ async def test_limits_and_halts_reach_subscribers_as_status_events(
         status = await client.find(lambda f: f["type"] == "status" and "symbol" in f["data"])
         events.append(status["data"]["event"])
     assert events == ["resumed", "limit_cleared"]
+    assert not [f for f in client.kept if f["type"] == "status" and "symbol" in f["data"]]
 
 
 async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> None:

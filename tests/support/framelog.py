@@ -9,8 +9,9 @@ from tests.support.wsclient import Frame, WsClient
 
 
 class FrameLog:
-    def __init__(self, ws: WsClient) -> None:
+    def __init__(self, ws: WsClient, url: str = "") -> None:
         self.ws = ws
+        self.url = url  # the bridge's, for a second connection
         self.kept: list[Frame] = []
 
     async def find(self, predicate: Callable[[Frame], bool], timeout: float = 10.0) -> Frame:
