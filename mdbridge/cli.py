@@ -14,7 +14,12 @@ from pydantic import ValidationError
 
 from mdbridge import config_cmd, schema_cmd
 from mdbridge.logs import LogSettings, configure_logging
-from mdbridge.sourcecli import add_adapter_commands, add_data_commands, run_source_command
+from mdbridge.sourcecli import (
+    add_adapter_commands,
+    add_data_commands,
+    add_sim_flags,
+    run_source_command,
+)
 from mdbridge.tokencmd import add_token_parser, run_token
 from mdbridge.trace_cmd import add_parser as add_trace_parser
 from schemas.settingsbase import CONFIG_ENV, ConfigFileError
@@ -36,18 +41,6 @@ def _add_nats_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats-url", dest="nats_url", help="NATS server URL(s), comma separated")
 
 
-def _add_sim_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--symbols", dest="sim_symbols", type=int, help="simulated universe size")
-    parser.add_argument("--speed", dest="sim_speed", type=float, help="time acceleration factor")
-    parser.add_argument("--seed", dest="sim_seed", type=int, help="random seed")
-    parser.add_argument(
-        "--session",
-        dest="sim_session",
-        choices=["always_open", "real"],
-        help="always_open (demo) or real A-share trading hours",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdbridge", description=__doc__)
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO (default), WARNING...")
@@ -62,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--nats-port", type=int, default=None, help="embedded NATS port (4222)")
     run.add_argument("--data-dir", default=None, help="JetStream store (default ./.mdbridge)")
     _add_nats_flag(run)
-    _add_sim_flags(run)
+    add_sim_flags(run)
 
     bridge = commands.add_parser("bridge", help="serve the WebSocket bridge")
     bridge.add_argument("--host", default=None)

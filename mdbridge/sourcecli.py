@@ -84,6 +84,18 @@ def _calendar(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sim_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbols", dest="sim_symbols", type=int, help="simulated universe size")
+    parser.add_argument("--speed", dest="sim_speed", type=float, help="time acceleration factor")
+    parser.add_argument("--seed", dest="sim_seed", type=int, help="random seed")
+    parser.add_argument(
+        "--session",
+        dest="sim_session",
+        choices=["always_open", "real"],
+        help="always_open (demo) or real A-share trading hours",
+    )
+
+
 def add_adapter_commands(adapter: argparse.ArgumentParser) -> None:
     """``adapter sim|xtquant|replay``, each with its own flags and help."""
     names = adapter.add_subparsers(dest="name", required=True, metavar="NAME")
@@ -92,15 +104,7 @@ def add_adapter_commands(adapter: argparse.ArgumentParser) -> None:
     _nats(sim)
     _source_id(sim)
     _metrics(sim)
-    sim.add_argument("--symbols", dest="sim_symbols", type=int, help="simulated universe size")
-    sim.add_argument("--speed", dest="sim_speed", type=float, help="time acceleration factor")
-    sim.add_argument("--seed", dest="sim_seed", type=int, help="random seed")
-    sim.add_argument(
-        "--session",
-        dest="sim_session",
-        choices=["always_open", "real"],
-        help="always_open (demo) or real A-share trading hours",
-    )
+    add_sim_flags(sim)
 
     xt = names.add_parser(
         "xtquant",

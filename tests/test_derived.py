@@ -9,26 +9,9 @@ from schemas import SHANGHAI
 from schemas.events import SymbolStatusData
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
+from tests.support.quotes import bare_quote as quote
 
 T0 = int(datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI).timestamp() * 1000)
-
-
-def quote(ts_ms: int, last: float, volume: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "symbol": "600000.SH",
-        "timestamp": datetime.fromtimestamp(ts_ms / 1000, SHANGHAI).isoformat(
-            timespec="milliseconds"
-        ),
-        "last_price": last,
-        "volume": volume,
-        "amount": volume * last,
-        "bid_price": round(last - 0.01, 2),
-        "ask_price": round(last + 0.01, 2),
-        "phase": "continuous",
-        "limit_up": 11.22,
-        "limit_down": 9.18,
-        "source": "t",
-    } | extra
 
 
 def test_trades_are_the_volume_between_snapshots() -> None:

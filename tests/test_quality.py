@@ -21,26 +21,10 @@ from services.quality.checks import QuoteChecks
 from services.quality.findings import FindingsBook
 from services.quality.sources import SourceHealth
 from tests.support.adapters import eventually
+from tests.support.quotes import bare_quote as quote
 
 FRIDAY_10AM = int(datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI).timestamp() * 1000)
 Q = FindingKind
-
-
-def quote(ts_ms: int, last: float = 10.0, volume: int = 1000, **extra: Any) -> dict[str, Any]:
-    return {
-        "symbol": "600000.SH",
-        "timestamp": datetime.fromtimestamp(ts_ms / 1000, SHANGHAI).isoformat(
-            timespec="milliseconds"
-        ),
-        "last_price": last,
-        "volume": volume,
-        "bid_price": round(last - 0.01, 2),
-        "ask_price": round(last + 0.01, 2),
-        "limit_up": 11.0,
-        "limit_down": 9.0,
-        "phase": "continuous",
-        "source": "src",
-    } | extra
 
 
 def active(book: FindingsBook) -> set[tuple[FindingKind, str]]:
@@ -55,7 +39,7 @@ def test_each_quote_check_raises_and_clears() -> None:
     assert active(book) == set()
     checks.check(quote(t - 1000), t - 1000, t)  # older than one already seen
     checks.check(quote(t + 1000, volume=900), t + 1000, t)  # cumulative volume went down
-    checks.check(quote(t + 2000, last=11.01, volume=1000), t + 2000, t)  # above limit up
+    checks.check(quote(t + 2000, last=11.23, volume=1000), t + 2000, t)  # above limit up
     assert active(book) == {(Q.PRICE_OUTSIDE_BAND, "600000.SH")}
     assert [(f.kind, f.active) for f in book.take_changes()] == [
         (Q.TIMESTAMP_BACKWARDS, True),
