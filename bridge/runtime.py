@@ -96,7 +96,7 @@ class Runtime:
         connections.start()
         runtime = cls(settings, nc, js, hub, directory, connections, owns_nc=host_nc is None)
         holder["rt"] = runtime
-        runtime.symbol_status = SymbolStatusForwarder(nc, connections)
+        runtime.symbol_status = SymbolStatusForwarder(js, connections)
         await runtime.symbol_status.start()
         logger.info("bridge connected to NATS at %s", nc.connected_url)
         return runtime

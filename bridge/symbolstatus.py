@@ -1,8 +1,9 @@
 """Per-symbol status events (halted, limit_up, ...) to the connections subscribed to the symbol.
 
 Adapters publish them on ``md.status.symbol.<code>.<market>`` (schemas.events). They are rare,
-so this is a plain core-NATS subscription, outside the data path: each event is encoded once
-and pushed to every session holding a subscription on the symbol or on its market wildcard.
+so one ordered consumer on ``MD_STATUS`` (new messages only; what the bridge's NATS user may
+read) serves them outside the data path: each event is encoded once and pushed to every
+session holding a subscription on the symbol or on its market wildcard.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bridge.channel import Membership
 from bridge.frames import control_frame
-from schemas import MessageType
+from schemas import STATUS_STREAM, MessageType
 from schemas.events import SymbolEvent
 from schemas.subjects import SYMBOL_STATUS_PREFIX
 from schemas.symbols import is_symbol
@@ -45,14 +46,20 @@ def wants(session: Subscriber, symbol: str) -> bool:
 
 
 class SymbolStatusForwarder:
-    def __init__(self, nc: NatsClient, sessions: Iterable[Subscriber]) -> None:
-        self._nc = nc
+    def __init__(self, js: JetStreamContext, sessions: Iterable[Subscriber]) -> None:
+        self._js = js
         self._sessions = sessions
-        self._sub: Subscription | None = None
+        self._sub: JetStreamContext.PushSubscription | None = None
         self.forwarded = 0
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(f"{SYMBOL_STATUS_PREFIX}.>", cb=self._on_event)
+        self._sub = await self._js.subscribe(
+            f"{SYMBOL_STATUS_PREFIX}.>",
+            stream=STATUS_STREAM,
+            cb=self._on_event,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        )
 
     async def close(self) -> None:
         if self._sub is not None:

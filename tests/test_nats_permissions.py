@@ -16,12 +16,19 @@ from nats.js.errors import APIError
 from mdbridge.natsserver import NatsServer, free_port
 from schemas import STATUS_STREAM, STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
 from services.provision import ensure_streams
-from tests.support.market import payload_for, publish, put_directory
+from services.quality import QualitySettings, run_monitor
+from tests.support.adapters import eventually
+from tests.support.market import payload_for, publish, put_directory, quote
 from tests.support.servers import running_bridge
 from tests.support.wsclient import WsClient
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "least-privilege.conf"
-PASSWORDS = {"adapter": "adapter-pw-1", "bridge": "bridge-pw-2", "reader": "reader-pw-3"}
+PASSWORDS = {
+    "adapter": "adapter-pw-1",
+    "bridge": "bridge-pw-2",
+    "reader": "reader-pw-3",
+    "quality": "quality-pw-4",
+}
 SYMBOL = "600000.SH"
 
 
@@ -165,3 +172,76 @@ def test_the_config_names_every_stream() -> None:
     text = CONFIG.read_text()
     for stream in [*STREAM_BY_TYPE.values(), STATUS_STREAM, f"KV_{SYMBOLS_BUCKET}"]:
         assert f"$JS.API.STREAM.INFO.{stream}" in text, stream
+
+
+# -- the quality monitor's user, and symbol status events through a bridge logged in as bridge --
+
+
+async def test_the_quality_monitor_runs_as_quality_and_the_bridge_reads_its_report(
+    secured: NatsServer,
+) -> None:
+    adapter: NatsClient = await connect(secured, "adapter")
+    settings = QualitySettings(
+        nats_url=secured.url,
+        nats_user="quality",
+        nats_password=PASSWORDS["quality"],
+        calendar="always_open",
+        quality_report_interval_s=0.2,
+    )
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(run_monitor(settings, stop))
+    bridge_nc = await connect(secured, "bridge")
+    try:
+        kv = await eventually(lambda: _bucket(bridge_nc), timeout=15)
+        ajs = adapter.jetstream()
+        crossed = quote(SYMBOL, 10.0) | {"bid_price": 10.2, "ask_price": 10.1, "source": "p"}
+        await ajs.publish(f"md.quote.{SYMBOL}", orjson.dumps(crossed))
+        report = await eventually(lambda: _report(kv), timeout=15)
+        assert report["counts"] == {"crossed_book": 1}
+    finally:
+        stop.set()
+        await asyncio.wait_for(monitor, 10)
+        await bridge_nc.close()
+        await adapter.close()
+
+
+async def test_the_bridge_forwards_symbol_status_as_bridge(secured: NatsServer) -> None:
+    adapter: NatsClient = await connect(secured, "adapter")
+    credentials = {"nats_user": "bridge", "nats_password": PASSWORDS["bridge"]}
+    try:
+        async with running_bridge(secured.url, **credentials) as bridge:
+            client = await WsClient.open(bridge.ws_url)
+            reply = await client.request("subscribe", {"symbol": SYMBOL, "snapshot": False})
+            assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+            event = {
+                "event": "halted",
+                "symbol": SYMBOL,
+                "timestamp": "2026-11-20T10:00:00.000+08:00",
+                "phase": "halted",
+                "last_price": 10.0,
+                "limit_up": 11.0,
+                "limit_down": 9.0,
+                "source": "p",
+            }
+            await adapter.jetstream().publish(f"md.status.symbol.{SYMBOL}", orjson.dumps(event))
+            frame = await client.wait_for(lambda f: f["data"].get("event") == "halted")
+            assert frame["data"] == event
+            await client.close()
+    finally:
+        await adapter.close()
+
+
+async def _bucket(nc: NatsClient) -> object:
+    try:
+        return await nc.jetstream().key_value("md_quality")
+    except Exception:
+        return None
+
+
+async def _report(kv: object) -> dict[str, object] | None:
+    try:
+        entry = await kv.get("report")  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    report = orjson.loads(entry.value)
+    return report if report["counts"] else None
