@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -212,10 +213,13 @@ def run_adapter_command(args: argparse.Namespace) -> int:
 def run_record_command(args: argparse.Namespace) -> int:
     import nats
 
+    from services.errors import SourceError
     from services.replay import DEFAULT_SUBJECTS, record
     from services.settings import AdapterSettings
 
     options = AdapterSettings(**({"nats_url": args.nats_url} if args.nats_url else {}))
+
+    failed: list[str] = []
 
     async def main(stop: asyncio.Event) -> None:
         nc = await nats.connect(**options.nats_connect_kwargs())
@@ -229,10 +233,16 @@ def run_record_command(args: argparse.Namespace) -> int:
                 max_messages=args.max_messages,
             )
             print(f"{args.out}: {count} messages")
+        except SourceError as exc:  # e.g. no stream yet: start an adapter first
+            failed.append(str(exc))
         finally:
             await nc.drain()
 
-    return _serve(main)
+    _serve(main)
+    if failed:
+        print(f"mdbridge record: {failed[0]}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_quality_command(args: argparse.Namespace) -> int:

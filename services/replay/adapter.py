@@ -74,7 +74,7 @@ class ReplayAdapter:
             return not any(r.subject.startswith(_KLINE) for r in records)
 
     async def run(self, js: JetStreamContext, publisher: Publisher, stop: asyncio.Event) -> None:
-        derive = self._derives_bars()
+        derive = await asyncio.to_thread(self._derives_bars)  # a pass over the file
         loop = asyncio.get_running_loop()
         with read_recording(self._path) as (header, records):
             started_ns = int(header.get("started_ns", 0))
