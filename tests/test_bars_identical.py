@@ -26,10 +26,10 @@ from services.provision import ensure_streams
 from services.replay import Record, RecordingWriter, read_recording
 from services.runner import run_adapter
 from services.settings import AdapterSettings
+from tests.support.adapters import SAMPLE_SESSION as SAMPLE
 from tests.support.adapters import eventually, running_adapter
 from tests.support.xtfake import FakeServer, fresh_server, instrument_detail, price, tick_record
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-session.jsonl.zst"
 BAR_FIELDS = ("timestamp", "open", "high", "low", "close", "volume", "amount", "closed")
 OPEN_INT = {
     "pre_open": 11,

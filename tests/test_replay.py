@@ -21,9 +21,9 @@ from services.replay import Record, RecordingWriter, read_recording, record
 from services.replay.adapter import is_source_status
 from services.runner import run_adapter
 from services.settings import AdapterSettings
+from tests.support.adapters import SAMPLE_SESSION as SAMPLE
 from tests.support.adapters import eventually
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-session.jsonl.zst"
 Seen = tuple[str, bytes, dict[str, str] | None]
 
 

@@ -12,7 +12,7 @@ import nats
 from mdbridge.natsserver import NatsServer
 from services.provision import ensure_streams
 from services.replay import read_recording
-from tests.test_replay import SAMPLE
+from tests.support.adapters import SAMPLE_SESSION as SAMPLE
 
 MDBRIDGE = [sys.executable, "-m", "mdbridge", "--log-level", "WARNING"]
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +15,9 @@ from nats.js.errors import NotFoundError
 
 from services.runner import run_adapter
 from services.settings import AdapterSettings
+
+# The simulator's close of a day, recorded (examples/make_sample_session.py).
+SAMPLE_SESSION = Path(__file__).resolve().parents[2] / "examples" / "sample-session.jsonl.zst"
 
 
 @asynccontextmanager
