@@ -11,6 +11,9 @@ subject first, then live) and keeps, bounded:
   ``.quality``), the latest per subject;
 * quality findings: payloads with ``"kind": "quality"`` / ``"quality_finding"``, the most recent
   ``MAX_FINDINGS``.
+
+Source status is on one-token subjects only: deeper ones (``md.status.symbol.<symbol>``
+trading-status events, ``md.status.quality.*``) never count as a source.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class StatusBoard:
             self._reports[subject] = (payload, stored_s * 1000)
         elif kind in FINDING_KINDS:
             self.findings.append(payload | {"subject": subject})
-        else:
+        elif "." not in subject[len(STATUS_PREFIX) + 1 :]:
             source = str(payload.get("source") or subject[len(STATUS_PREFIX) + 1 :])[:64]
             if source in self._sources or len(self._sources) < MAX_SOURCES:
                 self._sources[source] = (payload, stored_s)

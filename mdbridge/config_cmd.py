@@ -60,6 +60,7 @@ def processes() -> list[Process]:
     from bridge.settings import BridgeSettings
     from mdbridge.launcher import RunSettings
     from mdbridge.logs import LogSettings
+    from services.quality import QualitySettings
     from services.settings import AdapterSettings
 
     return [
@@ -67,16 +68,18 @@ def processes() -> list[Process]:
         Process("bridge", BridgeSettings),
         Process("adapter", AdapterSettings),
         Process("run", RunSettings),
+        Process("quality", QualitySettings),
     ]
 
 
 def _flags_by_dest(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
-    """Long options by destination, over the global options and every subcommand's."""
+    """Long options by destination, over the global options and every (nested) subcommand's."""
     found: dict[str, list[str]] = {}
     parsers = [parser]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            parsers += list(action.choices.values())
+    for each in parsers:  # grows as nested subcommands (adapter xtquant) are found
+        for action in each._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
     for each in parsers:
         for action in each._actions:
             for option in action.option_strings:

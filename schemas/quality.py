@@ -2,7 +2,9 @@
 
 The monitor (services/quality) writes the whole report as JSON to the KV bucket
 ``md_quality`` under the key ``report`` and publishes it on ``md.status.quality.report``;
-every finding raised or cleared is also published on ``md.status.quality.finding``.
+every finding raised or cleared is also published on ``md.status.quality.finding``. Both
+carry a ``kind`` (``quality_report`` / ``quality_finding``), which is how readers of
+``md.status.>`` (the bridge's status board, /admin/quality) tell them from source status.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ Severity = Literal["warning", "error"]
 class Finding(BaseModel):
     """One condition on one symbol or source: raised, counted while it lasts, then cleared."""
 
-    kind: FindingKind
+    kind: Literal["quality_finding"] = "quality_finding"
+    check: FindingKind
     severity: Severity
     symbol: str | None = Field(default=None, description="the symbol, for per-symbol findings")
     source: str | None = Field(default=None, description="the source that published the data")
     active: bool = Field(description="false once a later observation cleared it")
     first_seen: datetime
     last_seen: datetime
+    timestamp: datetime = Field(description="when this was raised, updated or cleared")
     count: int = Field(ge=1, description="observations while it was active")
-    detail: str
+    message: str
 
 
 class SourceHealth(BaseModel):
@@ -52,6 +56,7 @@ class SourceHealth(BaseModel):
 class QualityReport(BaseModel):
     """The JSON at KV ``md_quality``/``report`` and on ``md.status.quality.report``."""
 
+    kind: Literal["quality_report"] = "quality_report"
     generated_at: datetime
     phase: TradingPhase = Field(description="the market phase by the monitor's calendar")
     trading: bool = Field(description="whether staleness and silence are checked right now")
@@ -63,3 +68,4 @@ class QualityReport(BaseModel):
     active: list[Finding] = Field(description="active findings, errors first, at most 500")
     recent: list[Finding] = Field(description="the latest raised or cleared, newest first")
     truncated: bool = Field(description="more active findings exist than listed")
+    suppressed: int = Field(default=0, description="changes not published (rate limit)")

@@ -4,6 +4,7 @@ real nats-server writing findings and the report the admin API reads."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -11,6 +12,7 @@ import nats
 import orjson
 from nats.aio.msg import Msg
 
+from bridge.quality_view import StatusBoard
 from mdbridge.natsserver import NatsServer
 from schemas import SHANGHAI, TradingPhase
 from schemas.quality import FindingKind, QualityReport
@@ -157,7 +159,7 @@ async def test_the_monitor_publishes_findings_and_the_report(fresh_nats_server: 
             Q.CROSSED_BOOK,
             Q.STALE,
         }
-        await eventually(lambda: kinds <= {f["kind"] for f in findings if f["active"]}, timeout=10)
+        await eventually(lambda: kinds <= {f["check"] for f in findings if f["active"]}, timeout=10)
         report = await eventually(lambda: _report(kv, lambda r: r["counts"].get("stale")))
     finally:
         stop.set()
@@ -169,10 +171,25 @@ async def test_the_monitor_publishes_findings_and_the_report(fresh_nats_server: 
     assert parsed.sources["old"].state == "silent"  # its last heartbeat: before we started
     assert parsed.counts == {Q.STALE: 1, Q.CROSSED_BOOK: 1, Q.SOURCE_SILENT: 1}
     assert parsed.totals[Q.VOLUME_DOWN] == 1
-    stale = next(f for f in parsed.active if f.kind is Q.STALE)
+    stale = next(f for f in parsed.active if f.check is Q.STALE)
     assert (stale.symbol, stale.source, stale.severity) == ("600000.SH", "src", "warning")
-    silent = next(f for f in findings if f["kind"] == "source_silent")
-    assert (silent["source"], silent["active"]) == ("old", True)
+    silent = next(f for f in findings if f["check"] == "source_silent")
+    assert (silent["source"], silent["active"], silent["kind"]) == ("old", True, "quality_finding")
+    assert parsed.kind == "quality_report"
+
+    # the bridge's status board (/admin/quality, the dashboard) reads them as such, and never
+    # takes a symbol's status event or a quality message for a source
+    board = StatusBoard(cast(Any, None), source_timeout_s=5.0)
+    now = time.time()
+    board.accept("md.status.quality.report", report, now)
+    board.accept("md.status.quality.finding", silent, now)
+    board.accept("md.status.sim", {"source": "sim", "event": "heartbeat"}, now)
+    halted = {"event": "halted", "symbol": "600000.SH", "phase": "halted", "source": "sim"}
+    board.accept("md.status.symbol.600000.SH", halted, now)
+    view = board.quality()
+    assert [r["report"]["quotes"] for r in view["reports"]] == [5]
+    assert [f["check"] for f in view["findings"]] == ["source_silent"]
+    assert [(s["source"], s["event"]) for s in board.sources()] == [("sim", "heartbeat")]
 
 
 async def _bucket(js: Any) -> Any:

@@ -33,16 +33,19 @@ class Finding:
 
     def as_json(self) -> dict[str, Any]:
         """The ``schemas.quality.Finding`` shape."""
+        last_seen = epoch_ms_to_iso(self.last_ms)
         return {
-            "kind": self.kind.value,
+            "kind": "quality_finding",
+            "check": self.kind.value,
             "severity": self.severity,
             "symbol": self.symbol,
             "source": self.source,
             "active": self.active,
             "first_seen": epoch_ms_to_iso(self.first_ms),
-            "last_seen": epoch_ms_to_iso(self.last_ms),
+            "last_seen": last_seen,
+            "timestamp": last_seen,
             "count": self.count,
-            "detail": self.detail,
+            "message": self.detail,
         }
 
 

@@ -121,6 +121,7 @@ class QualityMonitor:
 
     def report(self, now_ms: int, phase: TradingPhase) -> dict[str, Any]:
         report = {
+            "kind": "quality_report",
             "generated_at": epoch_ms_to_iso(now_ms),
             "phase": phase.value,
             "trading": phase is TradingPhase.CONTINUOUS,

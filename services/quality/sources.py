@@ -32,7 +32,9 @@ class SourceHealth:
         self._sources: dict[str, _Source] = {}
 
     def status(self, payload: dict[str, Any], broker_ms: int) -> None:
-        """One ``md.status.<source>`` message."""
+        """One ``md.status.<source>`` message; other kinds (quality reports...) are not ours."""
+        if "kind" in payload:
+            return
         name = str(payload.get("source", "?"))[:64]
         received = payload.get("received")
         received = received if isinstance(received, int) else None
