@@ -13,8 +13,16 @@ from pydantic.json_schema import models_json_schema
 from bridge.runtime import VERSION
 from schemas import KLINE_PERIODS, STATUS_STREAM, STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
 from schemas.catalog import MESSAGES, MessageSpec, message_models
+from schemas.events import SymbolStatusData
 from schemas.market import PAYLOAD_MODELS, SourceStatus
-from schemas.subjects import STATUS_PREFIX, SUBJECT_ROOT
+from schemas.quality import Finding, QualityReport
+from schemas.subjects import (
+    QUALITY_FINDING_SUBJECT,
+    QUALITY_REPORT_SUBJECT,
+    STATUS_PREFIX,
+    SUBJECT_ROOT,
+    SYMBOL_STATUS_PREFIX,
+)
 from schemas.symbols import Market
 
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -34,7 +42,7 @@ def _schemas() -> dict[str, Any]:
         (m, "validation" if key.startswith("client.") else "serialization")
         for key, m in message_models().items()
     ]
-    nats_models: list[type[BaseModel]] = [*PAYLOAD_MODELS.values(), SourceStatus]
+    nats_models: list[type[BaseModel]] = [*PAYLOAD_MODELS.values(), SourceStatus, *STATUS_EXTRAS]
     models += [(m, "serialization") for m in nats_models]
     _, schema = models_json_schema(models, ref_template=SCHEMA_REF)
     defs: dict[str, Any] = schema["$defs"]
@@ -84,6 +92,40 @@ def _nats_channels() -> dict[str, Any]:
         "parameters": {"source": {"description": "the adapter's source id"}},
         "messages": {"SourceStatus": _ref("#/components/messages/SourceStatus")},
     }
+    return channels | _status_extra_channels()
+
+
+# Deeper md.status subjects: (channel, address, model, what), in the MD_STATUS stream too.
+STATUS_EXTRAS_CHANNELS: tuple[tuple[str, str, type[BaseModel], str], ...] = (
+    (
+        "nats_symbol_status",
+        f"{SYMBOL_STATUS_PREFIX}.{{code}}.{{market}}",
+        SymbolStatusData,
+        "a symbol halted or resumed, at or off its price limit (forwarded to its subscribers)",
+    ),
+    ("nats_quality_report", QUALITY_REPORT_SUBJECT, QualityReport, "the data-quality report"),
+    (
+        "nats_quality_finding",
+        QUALITY_FINDING_SUBJECT,
+        Finding,
+        "a quality finding raised or cleared",
+    ),
+)
+STATUS_EXTRAS = tuple(model for _, _, model, _ in STATUS_EXTRAS_CHANNELS)
+
+
+def _status_extra_channels() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    for channel, address, model, what in STATUS_EXTRAS_CHANNELS:
+        channels[channel] = {
+            "address": address,
+            "title": what,
+            "description": f"JetStream stream {STATUS_STREAM}.",
+            "servers": [_ref("#/servers/nats")],
+            "messages": {model.__name__: _ref(f"#/components/messages/{model.__name__}")},
+        }
+        if "{code}" in address:
+            channels[channel]["parameters"] = {"code": _CODE, "market": _MARKET}
     return channels
 
 
@@ -102,6 +144,12 @@ def asyncapi_document() -> dict[str, Any]:
         "summary": "a source's up, heartbeat or down",
         "payload": _ref(SCHEMA_REF.format(model=SourceStatus.__name__)),
     }
+    for _, _, extra, what in STATUS_EXTRAS_CHANNELS:
+        messages[extra.__name__] = {
+            "name": extra.__name__,
+            "summary": what,
+            "payload": _ref(SCHEMA_REF.format(model=extra.__name__)),
+        }
     ws_channel_ref = _ref(f"#/channels/{WS_CHANNEL}")
     operations: dict[str, Any] = {}
     for name, spec in ws_messages.items():

@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.catalog import message_models
+from schemas.events import SymbolStatusData
 from schemas.market import PAYLOAD_MODELS, SourceStatus, SymbolInfo
+from schemas.quality import Finding, QualityReport
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "urn:mdbridge:schema:"
@@ -25,6 +27,9 @@ def nats_payload_models() -> dict[str, type[BaseModel]]:
     }
     models["nats.symbol_info"] = SymbolInfo
     models["nats.status"] = SourceStatus
+    models["nats.symbol_status"] = SymbolStatusData
+    models["nats.quality_report"] = QualityReport
+    models["nats.quality_finding"] = Finding
     return models
 
 

@@ -109,6 +109,9 @@ def test_asyncapi_has_every_message_both_ways_and_every_subject(
         "md.trade.{code}.{market}",
         "md.depth.{code}.{market}",
         "md.status.{source}",
+        "md.status.symbol.{code}.{market}",
+        "md.status.quality.report",
+        "md.status.quality.finding",
     } <= addresses
 
 
