@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from nats.js.api import StorageType
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from schemas.natsconf import NatsOptions
@@ -30,7 +30,20 @@ def _split_list(value: object) -> object:
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
 
 
-class AdapterSettings(NatsOptions, ProcessSettings):
+class CalendarOptions(BaseModel):
+    """The trading calendar of xtquant, replay and the quality monitor (one key for all; the
+    simulator has its own sim_session and sim_holidays)."""
+
+    calendar: Literal["real", "always_open"] = Field(
+        default="real",
+        description="real: A-share sessions and holidays; always_open: every instant trades",
+    )
+    holidays: tuple[date, ...] = Field(
+        default=(), description="exchange holidays, closed all day (JSON list of dates)"
+    )
+
+
+class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     """Everything a data-source adapter needs: NATS, stream policy, and the simulator's knobs."""
 
     model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")
@@ -81,14 +94,6 @@ class AdapterSettings(NatsOptions, ProcessSettings):
         default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
     )
 
-    # -- calendar (xtquant, replay; the simulator has its own sim_session and sim_holidays) --
-    calendar: Literal["real", "always_open"] = Field(
-        default="real",
-        description="real: A-share sessions and holidays; always_open: every instant trades",
-    )
-    holidays: tuple[date, ...] = Field(
-        default=(), description="exchange holidays, closed all day (JSON list of dates)"
-    )
     # -- xtquant --
     xt_host: str = Field(
         default="", description="MiniQMT data address; empty: the local instances xtdata finds"

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from schemas.natsconf import NatsOptions
 from schemas.settingsbase import ProcessSettings
+from services.settings import CalendarOptions
 
 
-class QualitySettings(NatsOptions, ProcessSettings):
+class QualitySettings(NatsOptions, CalendarOptions, ProcessSettings):
     model_config = SettingsConfigDict(env_prefix="MDBRIDGE_", frozen=True, extra="ignore")
 
-    # the same keys as the adapters', so one config file sets the calendar for both
-    calendar: Literal["real", "always_open"] = Field(
-        default="real",
-        description="real: A-share sessions and holidays; always_open: every instant trades",
-    )
-    holidays: tuple[date, ...] = Field(
-        default=(), description="exchange holidays, closed all day (JSON list of dates)"
-    )
     quality_stale_after_s: float = Field(
         default=60.0, gt=0, description="a symbol without a quote this long while trading is stale"
     )
