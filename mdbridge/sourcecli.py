@@ -199,6 +199,7 @@ def _serve(main: Callable[[asyncio.Event], Awaitable[Any]]) -> int:
 
 
 def run_adapter_command(args: argparse.Namespace) -> int:
+    from services.errors import ServiceError
     from services.runner import run_adapter
     from services.settings import AdapterSettings
 
@@ -207,7 +208,11 @@ def run_adapter_command(args: argparse.Namespace) -> int:
     if "source_id" not in fields and "MDBRIDGE_SOURCE_ID" not in os.environ:
         fields["source_id"] = name  # md.status.xtquant rather than the default "sim"
     settings = AdapterSettings(**fields)
-    return _serve(lambda stop: run_adapter(name, settings, stop))
+    try:
+        return _serve(lambda stop: run_adapter(name, settings, stop))
+    except (ServiceError, ValueError) as exc:  # no SDK, no recording, a broken recording
+        print(f"mdbridge adapter {name}: {exc}", file=sys.stderr)
+        return 1
 
 
 def run_record_command(args: argparse.Namespace) -> int:

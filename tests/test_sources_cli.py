@@ -57,3 +57,11 @@ async def test_record_and_replay_commands(fresh_nats_server: NatsServer, tmp_pat
     assert [(r.subject, r.data, r.headers) for r in again] == [
         (r.subject, r.data, r.headers) for r in quotes
     ]
+
+
+async def test_xtquant_without_the_sdk_says_so(fresh_nats_server: NatsServer) -> None:
+    command = [*MDBRIDGE, "adapter", "xtquant", "--nats-url", fresh_nats_server.url]
+    process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert "xtquant is not installed: `pip install xtquant` on the Windows host" in stderr.decode()

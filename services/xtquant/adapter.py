@@ -32,6 +32,7 @@ from services.calendar import (
     shanghai_day,
 )
 from services.directory import directory_entry
+from services.errors import SourceError
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -159,6 +160,8 @@ class XtQuantAdapter:
             if not self._symbols:
                 await self._load_directory(publisher)
             failed = await xt.subscribe(self._plan)
+        except SourceError:
+            raise  # no SDK on this host: retrying will not install it
         except Exception as exc:  # the SDK raises bare Exceptions (不能连接, 行情服务连接断开)
             link.retry_at = now + link.backoff
             logger.warning("xtquant: %s; retrying in %.0f s", exc, link.backoff)
