@@ -43,16 +43,39 @@ class Membership:
     bytes: int = 0
     last_seq: int = 0
     dropped: int = 0
+    start_seq: int = 0  # every message on the channel after this stream position reaches it
+    # What the catch-up already delivered: live items at or below are skipped. The shared
+    # feed may still be behind the snapshot or replay when the hold is released.
+    floor: int = 0
+    floors: dict[str, int] | None = None  # per subject, after a market-wide snapshot
+    floors_top: int = 0
 
-    def release_hold(self, sent: dict[str, int]) -> None:
+    def release_hold(self, sent: dict[str, int], floor: int = 0) -> None:
         """Deliver what was held during catch-up, skipping what the catch-up already covered.
 
-        ``sent`` maps each subject to the last sequence the snapshot or replay delivered.
+        ``sent`` maps each subject to the last sequence the snapshot delivered; a replay
+        gives ``floor`` instead: every message up to it has been delivered, whatever its subject.
         """
+        if self.channel.wildcard:
+            self.floors = sent or None
+            self.floors_top = max(sent.values(), default=0)
+        else:
+            floor = max(floor, sent.get(self.channel.subject, 0))
+        self.floor = floor
         held, self.hold = self.hold or [], None
         for item in held:
-            if item[2] > sent.get(item[4], 0):
+            if self.wanted(item):
                 self.outbox.push(item)
+
+    def wanted(self, item: Item) -> bool:
+        if item[2] <= self.floor:
+            return False
+        if self.floors is not None:
+            if item[2] <= self.floors.get(item[4], 0):
+                return False
+            if item[2] > self.floors_top:
+                self.floors = None  # the feed has passed the snapshot: no more to skip
+        return True
 
 
 class Channel:
@@ -112,7 +135,7 @@ class Channel:
 
     def deliver(self, item: Item) -> None:
         for member in self.members:
-            if member.hold is None:
-                member.outbox.push(item)
-            else:
+            if member.hold is not None:
                 member.hold.append(item)
+            elif item[2] > member.floor and (member.floors is None or member.wanted(item)):
+                member.outbox.push(item)

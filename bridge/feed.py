@@ -52,6 +52,9 @@ class StreamFeed:
         self._sub: JetStreamContext.PushSubscription | None = None
         self._lock = asyncio.Lock()
         self._shrink_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._covered_from: dict[str, int] = {}  # subject -> position its consumer started at
+        self._restart_prior: tuple[str, ...] | None = None
         self.last_seq = 0
         self.reconfigurations = 0
         self.tap: Tap | None = None
@@ -68,6 +71,18 @@ class StreamFeed:
         """Reference ``subject``; :meth:`sync` makes the shared consumer deliver it."""
         self._refs[subject] = self._refs.get(subject, 0) + 1
 
+    def covers(self, subject: str) -> bool:
+        """Whether the consumer delivers ``subject`` right now."""
+        return self._covers(subject)
+
+    def start_for(self, subject: str) -> int:
+        """After :meth:`sync`: the position after which every message on ``subject`` arrives.
+
+        For a subject that was not delivered when it was acquired: a resume point for a
+        subscriber that joined before the sync.
+        """
+        return self._covered_from.get(subject, self.last_seq)
+
     async def sync(self) -> None:
         """Bring the consumer's filter up to the referenced subjects, if it lacks any.
 
@@ -78,12 +93,16 @@ class StreamFeed:
             return
         if self._debounce_s:
             await asyncio.sleep(self._debounce_s)
-        await self._apply()
+        # Its own task: a caller that goes away must not cut a consumer change short.
+        task = asyncio.create_task(self._apply())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        await asyncio.shield(task)
 
     def release(self, subject: str) -> None:
         count = self._refs.get(subject, 0)
         if count <= 1:
             self._refs.pop(subject, None)
+            self._covered_from.pop(subject, None)
             self._schedule_shrink()
         else:
             self._refs[subject] = count - 1
@@ -118,6 +137,8 @@ class StreamFeed:
 
     async def _apply(self) -> None:
         async with self._lock:
+            if self._closed:  # shutting down: interest changes no longer reach NATS
+                return
             desired = self._desired_filters()
             if desired == self._active_filters:
                 return
@@ -140,9 +161,34 @@ class StreamFeed:
                     idle_heartbeat=IDLE_HEARTBEAT_S,
                     config=config,
                 )
+            # Subjects delivered only from now on start here; the others keep their start.
+            prior = self._restart_prior or self._active_filters
+            for subject in self._refs:
+                if prior != (self._wildcard,) and subject not in prior:
+                    self._covered_from[subject] = self.last_seq
+            self._restart_prior = None
             self._active_filters = desired
             self.reconfigurations += 1
             logger.debug("feed %s now filters %d subjects", self.stream, len(desired))
+
+    async def restart(self, attempts: int = 60, pause_s: float = 0.5) -> None:
+        """Replace the consumer with a new one from the next unprocessed sequence.
+
+        After a reconnect the server may have lost the ordered consumer (a restart) or not
+        be serving JetStream yet, so this retries for a while.
+        """
+        async with self._lock:
+            if self._closed or not self._active_filters:
+                return
+            await self._stop_consumer()
+            self._restart_prior, self._active_filters = self._active_filters, ()
+        for _ in range(attempts):
+            try:
+                await self._apply()
+                return
+            except Exception as exc:  # JetStream not back yet: try again
+                logger.info("feed %s not restarted yet: %r", self.stream, exc)
+                await asyncio.sleep(pause_s)
 
     async def _stop_consumer(self) -> None:
         # Unsubscribing drops what is queued locally; the next consumer starts right after
@@ -167,6 +213,7 @@ class StreamFeed:
         self._on_message(msg.subject, seq, int(tokens[7]) // 1_000_000, msg.data)
 
     async def close(self) -> None:
+        self._closed = True
         if self._shrink_task is not None:
             self._shrink_task.cancel()
         async with self._lock:

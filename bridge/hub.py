@@ -56,6 +56,9 @@ class Hub:
             info = await self._js.stream_info(stream)
             self.epochs[stream] = info.created.isoformat() if info.created else ""
 
+    async def restart_feeds(self) -> None:
+        await asyncio.gather(*(feed.restart() for feed in self._feeds.values()))
+
     async def close(self) -> None:
         for task in self._tickers.values():
             task.cancel()
@@ -111,15 +114,25 @@ class Hub:
             index.setdefault(channel.subject, []).append(channel)
         member = Membership(channel=channel, outbox=outbox, hold=[] if hold else None)
         channel.members.append(member)
+        feed = self._feeds[data_type]
         if created:
-            self._feeds[data_type].acquire(channel.subject)
+            feed.acquire(channel.subject)
             if channel.throttle_ms is not None:
                 self._ensure_ticker(channel.throttle_ms)
+        # Already delivered: it starts at the feed's position (nothing has reached it yet).
+        # Otherwise where the consumer change starts: see :meth:`settle_start`.
+        member.start_seq = feed.last_seq if feed.covers(channel.subject) else -1
         return member
 
     async def sync_interest(self) -> None:
         """Return once every joined channel's subject is delivered by its stream's feed."""
         await asyncio.gather(*(feed.sync() for feed in self._feeds.values()))
+
+    def settle_start(self, member: Membership) -> None:
+        """After :meth:`sync_interest`: the start of a member whose subject was not delivered."""
+        if member.start_seq < 0:
+            channel = member.channel
+            member.start_seq = self._feeds[channel.data_type].start_for(channel.subject)
 
     def leave(self, member: Membership) -> None:
         channel = member.channel
