@@ -79,3 +79,7 @@ class AccessConfigError(BridgeError):
 
 class InsecureBindError(AccessConfigError):
     """Auth is off and the listen address is not loopback, without an explicit override."""
+
+
+class AckModeError(BridgeError):
+    """The durable consumer behind an ack-mode subscription could not be opened."""

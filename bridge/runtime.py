@@ -11,11 +11,15 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from bridge.ackmode import AckConsumers
 from bridge.connections import Connections
 from bridge.directory import SymbolDirectory
 from bridge.errors import BridgeError
 from bridge.hub import Hub
+from bridge.reliability import Reliability
+from bridge.replay import Replayer
 from bridge.settings import BridgeSettings
+from bridge.sources import SourceHealth
 from bridge.symbolstatus import SymbolStatusForwarder
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
 
@@ -53,6 +57,7 @@ class Runtime:
     hub: Hub
     directory: SymbolDirectory
     connections: Connections
+    reliability: Reliability
     draining: bool = False
     nats_reconnects: int = field(default=0)
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
@@ -71,6 +76,7 @@ class Runtime:
             logger.warning("reconnected to NATS at %s", nc.connected_url)
             if "rt" in holder:
                 holder["rt"].nats_reconnects += 1
+                holder["rt"].resume_interest()
 
         async def on_disconnect() -> None:
             logger.warning("disconnected from NATS")
@@ -85,6 +91,7 @@ class Runtime:
             reconnected_cb=on_reconnect,
             disconnected_cb=on_disconnect,
             error_cb=on_error,
+            drain_timeout=settings.shutdown_grace_s,
         )
         js = nc.jetstream()
         await _wait_for_streams(js, settings.startup_timeout_s)
@@ -92,20 +99,42 @@ class Runtime:
         await hub.start()
         directory = SymbolDirectory()
         await directory.start(js)
-        connections = Connections(settings.heartbeat_interval_s)
+        connections = Connections(settings.heartbeat_interval_s, settings.send_timeout_s)
         connections.start()
-        runtime = cls(settings, nc, js, hub, directory, connections, owns_nc=host_nc is None)
+        sources = SourceHealth(js, lambda: connections, settings.source_timeout_s)
+        await sources.start()
+        reliability = Reliability(
+            replayer=Replayer(nc, js, hub, settings),
+            acks=AckConsumers(nc, js, settings),
+            sources=sources,
+        )
+        runtime = cls(
+            settings, nc, js, hub, directory, connections, reliability, owns_nc=host_nc is None
+        )
         holder["rt"] = runtime
         runtime.symbol_status = SymbolStatusForwarder(js, connections)
         await runtime.symbol_status.start()
         logger.info("bridge connected to NATS at %s", nc.connected_url)
         return runtime
 
+    def resume_interest(self) -> None:
+        """After a NATS reconnect, pick up from the last processed sequences at once.
+
+        nats-py would notice the lost consumers itself after missed heartbeats; restarting
+        them now shortens the outage clients see (they still see no gap either way).
+        """
+        task = asyncio.create_task(self.hub.restart_feeds())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self.reliability.acks.kick()
+
     async def stop(self) -> None:
+        """Release everything; safe after :func:`bridge.drain.drain` has run."""
         if self.symbol_status is not None:
             await self.symbol_status.close()
         await self.connections.close()
+        self.reliability.acks.close()
+        await self.reliability.sources.close()
         await self.hub.close()
         await self.directory.close()
-        if self.owns_nc and not self.nc.is_closed:
+        if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:
             await self.nc.drain()

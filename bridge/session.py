@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -9,6 +10,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from nats.errors import Error as NatsError
+
+from bridge._reliable import ReliableSession
+from bridge.ackmode import AckSubscription, ack_subscription_key
 from bridge.channel import Channel, Membership, subscription_key
 from bridge.directory import SymbolDirectory
 from bridge.errors import RequestError, SlowConsumerError
@@ -16,6 +21,7 @@ from bridge.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.hub import Hub
 from bridge.outbox import Item, Outbox
 from bridge.principal import ANONYMOUS, Principal
+from bridge.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.telemetry import control_span
 from bridge.validation import parse_data, parse_frame
@@ -46,7 +52,7 @@ def new_connection_id() -> str:
     return f"c{next(_ids):x}"
 
 
-class Session:
+class Session(ReliableSession):
     def __init__(
         self,
         send: Send,
@@ -55,14 +61,17 @@ class Session:
         settings: BridgeSettings,
         *,
         connection_id: str | None = None,
+        reliability: Reliability | None = None,
     ) -> None:
         self.id = connection_id or new_connection_id()
         self._send = send
         self._hub = hub
         self._directory = directory
         self._settings = settings
-        self.outbox = Outbox(settings.queue_max_bytes, self._on_conflated)
+        self._reliability = reliability
+        self.outbox = Outbox(settings.queue_max_bytes, self._on_conflated, self._on_overflow)
         self.memberships: dict[str, Membership] = {}
+        self.acks: dict[str, AckSubscription] = {}
         self.batch_ok = True
         self.frames_in = 0
         self.frames_out = 0
@@ -74,6 +83,11 @@ class Session:
         # Who this connection is (bridge/gate.py sets it; durable names use its subject).
         self.principal: Principal = ANONYMOUS
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
+        self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
+        self._ended: asyncio.Future[tuple[int, str]] | None = None
+        self._conflated: dict[str, int] = {}
+        self._notice_at = 0.0
+        self._notice_timer: asyncio.TimerHandle | None = None
         self._handlers: dict[str, Handler] = {
             MessageType.SUBSCRIBE: self._subscribe,
             MessageType.UNSUBSCRIBE: self._unsubscribe,
@@ -92,12 +106,6 @@ class Session:
     def push_frame(self, text: str) -> None:
         self.outbox.push((text, None, 0, None, ""))
 
-    def _on_conflated(self, channel: Any, count: int) -> None:
-        member = self.memberships.get(channel.key) if isinstance(channel, Channel) else None
-        if member is not None:
-            member.dropped += count
-        self.conflated += count
-
     async def run_writer(self) -> None:
         """Send what is queued, coalescing a backlog into one ``batch`` frame."""
         outbox, limit = self.outbox, self._settings.batch_max_messages
@@ -107,6 +115,7 @@ class Session:
                 raise SlowConsumerError(f"send queue passed {self._settings.queue_max_bytes} bytes")
             if self.probe is not None:
                 items = self.probe(items)
+            self.sending_since = time.monotonic()  # the watchdog closes a send that hangs
             if len(items) == 1 or not self.batch_ok:
                 for item in items:
                     await self._send(item[0])
@@ -115,6 +124,7 @@ class Session:
                 text = batch_frame([item[0] for item in items])
                 await self._send(text)
                 self.bytes_out += len(text)
+            self.sending_since = 0.0
             self.frames_out += len(items)
             sent_at = time.time()
             for text, channel, seq, _, _ in items:
@@ -170,9 +180,6 @@ class Session:
         event = {"event": StatusEvent.AUTHENTICATED.value, **self.principal.describe()}
         self.reply(MessageType.STATUS, event, request_id)
 
-    async def _ack(self, request_id: str | int | None, data: dict[str, Any]) -> None:
-        raise RequestError(ErrorCode.UNSUPPORTED, "ack mode is not enabled on this server")
-
     # -- subscriptions -------------------------------------------------------------------
 
     def _check_symbol(self, symbol: str) -> None:
@@ -188,30 +195,31 @@ class Session:
 
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)
-        if request.resume_from is not None or request.ack:
-            raise RequestError(ErrorCode.UNSUPPORTED, "resume and ack mode are not enabled here")
+        self._check_reliable(request)
         if not request.batch:
             self.batch_ok = False
         frequency = request.frequency or "tick"
         fields = request.filters.fields if request.filters else None
         limit = self.principal.subscription_limit(self._settings.max_subscriptions)
-        results: list[SubscriptionResponse] = []
-        joined: list[Membership] = []
+        results: list[dict[str, Any]] = []
+        joined: list[tuple[Membership, dict[str, Any]]] = []
         limit_hit = False
         for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
             key = subscription_key(request.data_type, symbol, frequency, fields)
+            if request.ack and request.durable:
+                key = ack_subscription_key(key, request.durable)
             logctx.update(subscription_id=key)  # for this request's log lines only
             base = {"symbol": symbol, "data_type": request.data_type, "frequency": frequency}
+            epoch = self._hub.epoch_for(request.data_type)
             if key in self.memberships:
-                results.append(
-                    SubscriptionResponse(
-                        subscription_id=key,
-                        status="already_subscribed",
-                        message="already subscribed",
-                        epoch=self._hub.epoch_for(request.data_type),
-                        **base,
-                    )
+                already = SubscriptionResponse(
+                    subscription_id=key,
+                    status="already_subscribed",
+                    message="already subscribed",
+                    epoch=epoch,
+                    **base,
                 )
+                results.append(already.model_dump(mode="json"))
                 continue
             try:
                 self._check_symbol(symbol)
@@ -222,34 +230,38 @@ class Session:
                         ErrorCode.SUBSCRIPTION_LIMIT,
                         f"at most {limit} subscriptions per connection",
                     )
+                member, extra = await self._join(request, symbol, frequency, fields, key)
             except RequestError as exc:
-                results.append(
-                    SubscriptionResponse(
-                        subscription_id=None,
-                        status="error",
-                        message=exc.message,
-                        code=exc.code,
-                        suggestions=exc.suggestions,
-                        **base,
-                    )
-                )
-                continue
-            member = self._hub.join(
-                self.outbox, request.data_type, symbol, frequency, fields, hold=request.snapshot
-            )
-            self.memberships[key] = member
-            joined.append(member)
-            results.append(
-                SubscriptionResponse(
-                    subscription_id=key,
-                    status="subscribed",
-                    message="subscribed",
-                    epoch=self._hub.epoch_for(request.data_type),
+                failed = SubscriptionResponse(
+                    subscription_id=None,
+                    status="error",
+                    message=exc.message,
+                    code=exc.code,
+                    suggestions=exc.suggestions,
                     **base,
                 )
+                results.append(failed.model_dump(mode="json"))
+                continue
+            self.memberships[key] = member
+            response = SubscriptionResponse(
+                subscription_id=key, status="subscribed", message="subscribed", epoch=epoch, **base
             )
-        await self._hub.sync_interest()
-        reply: dict[str, Any] = {"subscriptions": [r.model_dump(mode="json") for r in results]}
+            results.append(response.model_dump(mode="json") | extra)
+            if not request.ack:
+                joined.append((member, results[-1]))
+        try:
+            await self._hub.sync_interest()
+        except (NatsError, TimeoutError) as exc:  # leave nothing half-joined and held
+            for key in [r["subscription_id"] for r in results if r.get("status") == "subscribed"]:
+                self._leave(key)
+            raise RequestError(
+                ErrorCode.UNAVAILABLE, f"the broker did not answer: {exc!r}"
+            ) from None
+        for member, result in joined:
+            # Every message after this position reaches the member: a resume point from the start.
+            self._hub.settle_start(member)
+            result["seq"] = member.start_seq
+        reply: dict[str, Any] = {"subscriptions": results}
         if limit_hit:
             reply["limit"] = {"name": "max_subscriptions", "value": limit}
         self.reply(MessageType.SUBSCRIBE, reply, request_id)
@@ -262,9 +274,14 @@ class Session:
                     limit=("max_subscriptions", limit),
                 )
             )
-        if request.snapshot:
-            for member in joined:
+        for member, _ in joined:
+            if request.resume_from is not None:
+                await self._resume(member, request.resume_from, member.start_seq)
+            elif request.snapshot:
                 await self._send_snapshot(member)
+            else:
+                member.release_hold({})
+        self._announce_down_sources()
 
     def _snapshot_subjects(self, channel: Channel) -> list[str]:
         if not channel.wildcard:
@@ -273,7 +290,7 @@ class Session:
         prefix = channel.subject.rpartition("*")[0]
         return [prefix + symbol for symbol in self._directory.symbols(market)]
 
-    async def _send_snapshot(self, member: Membership) -> None:
+    async def _send_snapshot(self, member: Membership, notice: str | None = None) -> None:
         channel = member.channel
         snaps = await self._hub.latest_many(channel.data_type, self._snapshot_subjects(channel))
         sent: dict[str, int] = {}
@@ -283,13 +300,19 @@ class Session:
                 channel.encode(subject, seq, broker_ms, payload, stamp, ',"snapshot":true')
             )
             sent[subject] = seq
+        if notice is not None:  # e.g. a resume result: after the snapshot, before live data
+            self.push_frame(notice)
         member.release_hold(sent)
 
     def _leave(self, key: str) -> bool:
         member = self.memberships.pop(key, None)
         if member is None:
             return False
-        self._hub.leave(member)
+        ack = self.acks.pop(key, None)
+        if ack is not None:
+            ack.stop()  # the durable consumer stays: the client may come back to it
+        else:
+            self._hub.leave(member)
         return True
 
     async def _unsubscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
@@ -305,7 +328,13 @@ class Session:
                 and (request.data_type is None or m.channel.data_type == request.data_type)
             ]
             wanted += sorted(symbols - {self.memberships[k].channel.symbol for k in wanted})
-        removed = [key for key in wanted if self._leave(key)]
+        removed = []
+        for key in wanted:
+            ack = self.acks.get(key)
+            if self._leave(key):
+                removed.append(key)
+                if ack is not None:  # unsubscribing on purpose ends the durable too
+                    await ack.delete()
         not_found = [key for key in wanted if key not in removed]
         self.reply(
             MessageType.UNSUBSCRIBE, {"removed": removed, "not_found": not_found}, request_id
@@ -317,6 +346,10 @@ class Session:
         if old is None:
             raise RequestError(
                 ErrorCode.UNKNOWN_SUBSCRIPTION, f"no subscription {request.subscription_id!r}"
+            )
+        if request.subscription_id in self.acks:
+            raise RequestError(
+                ErrorCode.BAD_REQUEST, "an ack-mode subscription cannot be modified; resubscribe"
             )
         channel = old.channel
         try:
@@ -388,3 +421,5 @@ class Session:
         for key in list(self.memberships):
             self._leave(key)
         self.outbox.clear()
+        if self._notice_timer is not None:
+            self._notice_timer.cancel()

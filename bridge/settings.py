@@ -155,3 +155,49 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     rest_history_concurrency: int = Field(
         default=4, ge=1, le=256, description="history requests reading the streams at once"
     )
+
+    # -- reliability: resume, ack mode, heartbeats, slow consumers, shutdown --
+    ws_ping_interval_s: float = Field(
+        default=20.0, gt=0, description="WebSocket ping period (protocol-level keepalive)"
+    )
+    ws_ping_timeout_s: float = Field(
+        default=20.0, gt=0, description="a connection that does not answer a ping is closed"
+    )
+    send_timeout_s: float = Field(
+        default=30.0, gt=0, description="a connection whose send blocks this long is closed (4009)"
+    )
+    slow_consumer_notice_s: float = Field(
+        default=5.0, gt=0, description="at most one slow_consumer (conflated) notice per period"
+    )
+    resume_batch: int = Field(default=1000, ge=1, le=10_000, description="replay pull size")
+    resume_concurrency: int = Field(
+        default=16, ge=1, description="JetStream API calls for resumes in flight, per process"
+    )
+    resume_max_messages: int = Field(
+        default=1_000_000, ge=1, description="longer gaps get recovered:false and a snapshot"
+    )
+    resume_timeout_s: float = Field(
+        default=30.0, gt=0, description="a resume that cannot progress this long fails"
+    )
+    ack_wait_s: float = Field(default=30.0, gt=0, description="ack mode: redeliver after this")
+    ack_max_pending: int = Field(
+        default=1000, ge=1, le=100_000, description="ack mode: unacked messages in flight, at most"
+    )
+    ack_batch: int = Field(default=256, ge=1, description="ack mode: messages per pull")
+    ack_inactive_threshold_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="ack mode: durables idle this long are deleted",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, gt=0, description="SIGTERM: notify, drain NATS and close within this"
+    )
+    shutdown_delay_s: float = Field(
+        default=0.0, ge=0, description="SIGTERM: /readyz false this long before draining"
+    )
+    shutdown_reconnect_min_ms: int = Field(
+        default=500, ge=0, description="shutdown notice: reconnect_after_ms drawn from here..."
+    )
+    shutdown_reconnect_max_ms: int = Field(
+        default=5000, ge=0, description="...to here (jitter spreads the reconnect storm)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -18,6 +19,8 @@ from schemas import CloseCode, ErrorCode, StatusEvent
 from schemas.messages import MAX_SYMBOLS_PER_REQUEST
 
 logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 2.0
 
 
 def _limits(runtime: Runtime) -> dict[str, int]:
@@ -39,7 +42,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     guard = await admit(websocket, websocket.app.state.access)  # accepts, or refuses: None
     if guard is None:
         return
-    session = Session(websocket.send_text, runtime.hub, runtime.directory, runtime.settings)
+    session = Session(
+        websocket.send_text,
+        runtime.hub,
+        runtime.directory,
+        runtime.settings,
+        reliability=runtime.reliability,
+    )
     runtime.connections.add(session)
     session.push_frame(
         status_frame(
@@ -57,11 +66,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     writer = asyncio.create_task(session.run_writer())
     reader = asyncio.create_task(_read(websocket, session, runtime, guard))
     watcher = asyncio.create_task(guard.watch())
+    ended = session.ended
+    waited: set[asyncio.Future[Any]] = {writer, reader, watcher, ended}
     close_code: int | None = None
     try:
-        done, _ = await asyncio.wait({writer, reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
+        done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if ended in done:  # the server closes: slow consumer, dead peer or shutdown
+            close_code, reason = ended.result()
+            await _end(websocket, session, writer, close_code, reason)
+        for task in done - {ended}:
             exc = task.exception()
+            if close_code is not None:
+                break
             if isinstance(exc, SlowConsumerError):
                 close_code = await _close_slow_consumer(websocket, session, str(exc))
             elif isinstance(exc, PolicyViolationError):
@@ -109,16 +125,38 @@ async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard:
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.DISCONNECTED:
+        # a peer that stopped reading blocks the close frame too: give up after a while
         with contextlib.suppress(Exception):
-            await websocket.close(code=code, reason=reason[:120])
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await websocket.close(code=code, reason=reason[:120])
+
+
+async def _end(
+    websocket: WebSocket, session: Session, writer: asyncio.Task[None], code: int, reason: str
+) -> None:
+    """Close on the server's initiative; what is queued (a shutdown notice) goes out first."""
+    if code == CloseCode.SLOW_CONSUMER:
+        writer.cancel()
+        await _close_slow_consumer(websocket, session, reason)
+        return
+    await session.outbox.wait_below(0, CLOSE_TIMEOUT_S)
+    for _ in range(int(CLOSE_TIMEOUT_S / 0.01)):  # let the writer finish the frame it took
+        if not session.sending_since:
+            break
+        await asyncio.sleep(0.01)
+    writer.cancel()
+    await _close(websocket, code, reason)
 
 
 async def _close_slow_consumer(websocket: WebSocket, session: Session, reason: str) -> int:
     dropped = {key: m.dropped for key, m in session.memberships.items() if m.dropped}
     session.outbox.clear()
     with contextlib.suppress(Exception, WebSocketDisconnect):
-        await websocket.send_text(
-            status_frame(StatusEvent.SLOW_CONSUMER, reason=reason, dropped=dropped, action="closed")
-        )
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await websocket.send_text(
+                status_frame(
+                    StatusEvent.SLOW_CONSUMER, reason=reason, dropped=dropped, action="closed"
+                )
+            )
     await _close(websocket, CloseCode.SLOW_CONSUMER, "slow consumer")
     return CloseCode.SLOW_CONSUMER

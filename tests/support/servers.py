@@ -11,6 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bridge import BridgeSettings, uvicorn_config
+from bridge.drain import DrainingServer
 from mdbridge.natsserver import free_port
 
 
@@ -22,7 +23,7 @@ async def running_bridge(
     config = uvicorn_config(settings)
     for name, value in (uvicorn_options or {}).items():  # e.g. a short ws_ping_interval
         setattr(config, name, value)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
