@@ -1,0 +1,27 @@
+"""Errors the client raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """Base of every error this client raises on purpose."""
+
+
+class NotConnectedError(ClientError):
+    """No connection to any bridge within the time allowed."""
+
+
+class ConnectionLostError(ClientError):
+    """The connection ended while a request was waiting for its reply."""
+
+
+class RequestError(ClientError):
+    """The server answered a request with an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data or {}

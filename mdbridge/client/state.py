@@ -1,0 +1,89 @@
+"""What the client remembers of each subscription, so it can resume it after a reconnect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mdbridge.client.messages import DataMessage
+
+THROTTLE_FREE = ("tick",)
+
+
+@dataclass
+class SubscriptionState:
+    subscription_id: str
+    symbol: str
+    data_type: str
+    frequency: str
+    fields: tuple[str, ...] | None = None
+    snapshot: bool = True
+    ack: bool = False
+    durable: str | None = None
+    batch: bool = True
+    epoch: str | None = None
+    last_seq: int = 0  # every message up to here was received: where a resume starts
+    messages: int = 0
+    duplicates: int = 0
+
+    @property
+    def throttled(self) -> bool:
+        return self.data_type != "kline" and self.frequency not in THROTTLE_FREE
+
+    @property
+    def in_sequence(self) -> bool:
+        """Messages arrive in stream order (not throttled, not redelivered in ack mode)."""
+        return not self.throttled and not self.ack
+
+    def accept(self, message: DataMessage) -> bool:
+        """Account for a message; False for one already received (a duplicate)."""
+        self.messages += 1
+        if message.snapshot or not self.in_sequence:
+            self.last_seq = max(self.last_seq, message.seq)
+            return True
+        if message.seq <= self.last_seq:
+            self.duplicates += 1
+            return False
+        self.last_seq = message.seq
+        return True
+
+    def group_key(self) -> tuple[Any, ...]:
+        """Subscriptions with equal keys are resumed by one request."""
+        return (
+            self.data_type,
+            self.frequency,
+            self.fields,
+            self.ack,
+            self.durable,
+            self.batch,
+            self.snapshot,
+            self.epoch,
+            self.last_seq,
+        )
+
+
+def resume_requests(states: list[SubscriptionState], max_symbols: int) -> list[dict[str, Any]]:
+    """The ``subscribe`` requests that bring every subscription back where it was."""
+    groups: dict[tuple[Any, ...], list[SubscriptionState]] = {}
+    for state in states:
+        groups.setdefault(state.group_key(), []).append(state)
+    requests = []
+    for members in groups.values():
+        first = members[0]
+        for i in range(0, len(members), max_symbols):
+            chunk = members[i : i + max_symbols]
+            request: dict[str, Any] = {
+                "symbols": [s.symbol for s in chunk],
+                "data_type": first.data_type,
+                "frequency": first.frequency,
+                "snapshot": first.snapshot,
+                "batch": first.batch,
+            }
+            if first.fields is not None:
+                request["filters"] = {"fields": list(first.fields)}
+            if first.ack:
+                request |= {"ack": True, "durable": first.durable}
+            if first.epoch:  # ack mode: only used if the durable has to be created again
+                request["resume_from"] = {"seq": first.last_seq, "epoch": first.epoch}
+            requests.append(request)
+    return requests

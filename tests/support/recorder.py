@@ -1,0 +1,87 @@
+"""Library clients that record every delivery, to be checked against the stream afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+from mdbridge.client import DataMessage, MarketDataClient, StatusMessage
+from tests.support.invariants import Received, Report, check
+
+
+class RecordingClient:
+    def __init__(self, client: MarketDataClient) -> None:
+        self.client = client
+        self.starts: dict[str, int] = {}
+        self.subjects: dict[str, str] = {}
+        self.received: dict[str, list[Received]] = defaultdict(list)
+        self.statuses: list[StatusMessage] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def subscribe(self, symbols: list[str], **options: Any) -> None:
+        results = await self.client.subscribe(symbols, **options)
+        for result in results:
+            assert result["status"] == "subscribed", result
+            key = result["subscription_id"]
+            self.starts[key] = int(result.get("seq") or 0)
+            self.subjects[key] = f"md.{result['data_type']}.{result['symbol']}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._record())
+
+    async def _record(self) -> None:
+        async for message in self.client:
+            if isinstance(message, DataMessage):
+                self.received[message.subscription_id].append(
+                    Received(message.subject, message.seq, message.snapshot)
+                )
+            elif isinstance(message, StatusMessage):
+                self.statuses.append(message)
+
+    def events(self, name: str) -> list[StatusMessage]:
+        return [s for s in self.statuses if s.event == name]
+
+    def caught_up(self, last_by_subject: dict[str, int]) -> bool:
+        for key, subject in self.subjects.items():
+            got = self.received.get(key)
+            target = last_by_subject.get(subject, 0)
+            if target > self.starts[key] and (not got or got[-1].seq < target):
+                return False
+        return True
+
+    def check(self, truth: dict[str, list[tuple[str, int]]], label: str) -> list[Report]:
+        reports = []
+        for key, subject in self.subjects.items():
+            rows = truth.get(subject, [])
+            end = rows[-1][1] if rows else self.starts[key]
+            reports.append(
+                check(self.received.get(key, []), rows, self.starts[key], end, f"{label} {key}")
+            )
+        return reports
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def by_subject(rows: list[tuple[str, int]]) -> dict[str, list[tuple[str, int]]]:
+    grouped: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for subject, seq in rows:
+        grouped[subject].append((subject, seq))
+    return grouped
+
+
+async def wait_caught_up(
+    clients: list[RecordingClient], truth: dict[str, list[tuple[str, int]]], timeout: float
+) -> bool:
+    last = {subject: rows[-1][1] for subject, rows in truth.items() if rows}
+    for _ in range(int(timeout / 0.1)):
+        if all(c.caught_up(last) for c in clients):
+            return True
+        await asyncio.sleep(0.1)
+    return all(c.caught_up(last) for c in clients)
