@@ -1,0 +1,112 @@
+"""One stalled client beside fast ones: the fast ones do not wait, the stalled one is handled."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import orjson
+from nats.aio.client import Client as NatsClient
+
+from mdbridge.client import DataMessage, MarketDataClient
+from mdbridge.natsserver import NatsServer
+from schemas import DataType, data_subject
+from tests.faults.conftest import SYMBOLS
+from tests.support.feeder import Feeder
+from tests.support.invariants import Received, check, stream_truth
+from tests.support.market import payload_for, put_directory
+from tests.support.processes import BridgeProcess
+from tests.support.rawws import RawWsClient
+from tests.support.recorder import by_subject
+
+FAST = 5
+BURST = "688001.SH"  # only the stalled quote reader takes it
+
+
+async def test_a_stalled_client_does_not_delay_the_fast_ones(
+    broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    bridge = BridgeProcess(broker.url, tmp_path, queue_max_bytes=65536).start()
+    bridges.append(bridge)
+    await put_directory(broker_nc.jetstream(), [BURST])
+    stalled_quotes = await RawWsClient.open(bridge.ws_url, rcvbuf=4096)
+    await stalled_quotes.send("subscribe", {"symbols": [*SYMBOLS, BURST], "snapshot": False}, "q")
+    stalled_trades = await RawWsClient.open(bridge.ws_url, rcvbuf=4096)
+    await stalled_trades.send(
+        "subscribe", {"symbol": SYMBOLS[0], "data_type": "trade", "snapshot": False}, "t"
+    )
+    latencies: list[float] = []
+    received: dict[int, list[Received]] = {i: [] for i in range(FAST)}
+    starts: dict[int, int] = {}
+    fast = []
+    for i in range(FAST):
+        client = MarketDataClient(bridge.ws_url, dedupe=False)
+        await client.connect()
+        results = await client.subscribe(SYMBOLS, snapshot=False)
+        starts[i] = min(int(r["seq"]) for r in results)
+        fast.append(client)
+
+    async def consume(i: int, client: MarketDataClient) -> None:
+        async for message in client:
+            if isinstance(message, DataMessage):
+                latencies.append(time.time() * 1000 - message.broker_ms)
+                received[i].append(Received(message.subject, message.seq, message.snapshot))
+
+    readers = [asyncio.create_task(consume(i, c)) for i, c in enumerate(fast)]
+    feeder = await Feeder(broker.url, SYMBOLS, 300).start()
+    await asyncio.sleep(0.5)
+    for data_type, symbol in [(DataType.QUOTE, BURST), (DataType.TRADE, SYMBOLS[0])]:
+        subject = data_subject(data_type, symbol)
+        body = orjson.dumps(payload_for(data_type, symbol, 10))
+        for i in range(3000):  # bursts the stalled readers cannot take
+            await broker_nc.publish(subject, body)
+            if i % 500 == 499:
+                await broker_nc.flush()
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)
+    published = await feeder.stop()
+
+    # The fast clients got everything, promptly.
+    start = min(starts.values()) + 1
+    truth = by_subject(await stream_truth(broker_nc.jetstream(), "MD_QUOTE", "md.quote.>", start))
+    wanted = {data_subject(DataType.QUOTE, s) for s in SYMBOLS}
+    rows = sorted((seq, subject) for subject, items in truth.items() for _, seq in items
+                  if subject in wanted)  # fmt: skip
+    end = rows[-1][0]
+    for _ in range(100):
+        if all(r and r[-1].seq >= end for r in received.values()):
+            break
+        await asyncio.sleep(0.1)
+    everything = [(subject, seq) for seq, subject in rows]
+    for i in range(FAST):
+        report = check(received[i], everything, starts[i], end, f"fast client {i}")
+        assert report.ok, str(report)
+    p50 = statistics.median(latencies)
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    assert p99 < 250, f"fast clients' latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+
+    # The stalled quote reader was conflated, and told so; the trade reader was cut off.
+    frames = []
+    while (frame := await stalled_quotes.recv(timeout=5)) is not None:
+        frames.append(frame)
+        if frame["type"] == "status" and frame["data"]["event"] == "slow_consumer":
+            break
+    notice = frames[-1]
+    assert notice["data"]["event"] == "slow_consumer"
+    assert notice["data"]["action"] == "conflated"
+    assert sum(notice["data"]["conflated"].values()) > 0
+    trades = await stalled_trades.drain(timeout=10)
+    assert sum(1 for f in trades if f["type"] == "trade_data") < 3000
+    assert stalled_trades.close_code in (None, 1006, 4009)  # closed: by 4009, or cut off
+    print(
+        f"stalled beside fast: {FAST} fast clients, {published} messages, "
+        f"latency p50 {p50:.1f} ms p99 {p99:.1f} ms"
+    )
+    for client in fast:
+        await client.close()
+    for reader in readers:
+        reader.cancel()
+    stalled_quotes.close()
+    stalled_trades.close()
