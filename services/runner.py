@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from schemas import logctx
 from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
-from services.errors import ProvisioningError, UnknownAdapterError
+from services.errors import ProvisioningError, SourceError, UnknownAdapterError
 from services.metrics import AdapterMetrics
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
@@ -41,6 +41,7 @@ RECONNECT_WAIT_S = 1.0
 STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled
 FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
 PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
+SOURCE_BACKOFF_S = (1.0, 2.0, 4.0)  # reconnecting to a failed source; then every 4 s
 
 
 def load_adapter(name: str) -> AdapterFactory:
@@ -133,7 +134,7 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
         ]
         try:
             logger.info("adapter %s (source %s) starting", name, adapter.source_id)
-            await _until_stopped(adapter.run(js, publisher, stop), stop, name)
+            await run_source(adapter, js, publisher, stop, status, name)
         finally:
             for task in helpers:
                 task.cancel()
@@ -164,6 +165,38 @@ def _start_metrics(settings: AdapterSettings, publisher: Publisher, source: str)
     if settings.metrics_port is not None:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     return metrics
+
+
+async def run_source(
+    adapter: Adapter,
+    js: JetStreamContext,
+    publisher: Publisher,
+    stop: asyncio.Event,
+    status: StatusReporter,
+    name: str,
+) -> None:
+    """Run the adapter; when its source fails, say so and reconnect after 1 s, 2 s, 4 s, ...
+
+    While the source is down the status says ``down`` (with the reason) instead of
+    ``heartbeat``, so the bridges tell the clients; ``up`` follows once data flows again.
+    """
+    failures = 0
+    while True:
+        adapter.ready.clear()
+        try:
+            await _until_stopped(adapter.run(js, publisher, stop), stop, name)
+            return
+        except SourceError as exc:
+            if adapter.ready.is_set():  # it had worked: start the schedule over
+                failures = 0
+            delay = SOURCE_BACKOFF_S[min(failures, len(SOURCE_BACKOFF_S) - 1)]
+            failures += 1
+            logger.warning("source of %s failed (%s); reconnecting in %.0f s", name, exc, delay)
+            await status.source_failed(str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return
 
 
 async def _until_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event, name: str) -> None:

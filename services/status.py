@@ -37,6 +37,7 @@ class StatusReporter:
         self._interval_s = interval_s
         self._subject = status_subject(adapter.source_id)
         self._was_healthy = True
+        self._failure: str | None = None  # why the source failed (the runner reconnects it)
 
     def payload(self, event: StatusEvent) -> tuple[dict[str, Any], str]:
         """The status message and its ``Nats-Msg-Id``."""
@@ -56,7 +57,14 @@ class StatusReporter:
         if event != "down" and not status.get("healthy", True):
             payload["event"] = event = "down"
             payload["reason"] = status.get("detail", "source unhealthy")
+        if event == "down" and self._failure is not None:
+            payload["reason"] = self._failure
         return payload, f"status:{self._adapter.source_id}:{event}:{now_ms}"
+
+    async def source_failed(self, reason: str) -> None:
+        """The source went away: ``down`` now and in place of heartbeats, until it is back."""
+        self._failure = reason
+        await self._send("down")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Announce ``up`` once the adapter is ready, then a heartbeat per interval until stop."""
@@ -69,6 +77,7 @@ class StatusReporter:
             stopped.cancel()
         if stop.is_set():
             return
+        self._failure = None
         await self._send("up")
         loop = asyncio.get_running_loop()
         next_at = loop.time()
@@ -78,6 +87,13 @@ class StatusReporter:
                 await asyncio.wait_for(stop.wait(), next_at - loop.time())
             if stop.is_set():
                 return
+            if self._failure is not None:  # the runner is reconnecting the source
+                if self._adapter.ready.is_set():
+                    self._failure = None  # reconnected: data flows again
+                    await self._send("up")
+                else:
+                    await self._send("down")
+                continue
             healthy = self._adapter.status().get("healthy", True)
             await self._send("up" if healthy and not self._was_healthy else "heartbeat")
             self._was_healthy = healthy
