@@ -32,7 +32,8 @@ class BridgeProcess:
     def start(self, timeout: float = 30.0) -> BridgeProcess:
         env = dict(os.environ, MDBRIDGE_LOG_LEVEL="INFO")
         env.update({f"MDBRIDGE_{k.upper()}": str(v) for k, v in self.settings.items()})
-        args = [sys.executable, "-m", "mdbridge", "bridge", "--port", str(self.port)]
+        args = [sys.executable, "-m", "mdbridge", "--log-level", env["MDBRIDGE_LOG_LEVEL"]]
+        args += ["bridge", "--port", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*args, "--nats-url", self.nats_url], env=env, stdout=log, stderr=log

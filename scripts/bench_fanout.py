@@ -1,6 +1,6 @@
 """Fan-out throughput: one bridge process, N WebSocket clients, M published quotes.
 
-Run: ``.venv/bin/python -m tests.bench.fanout --clients 20 --messages 20000``
+Run: ``.venv/bin/python scripts/bench_fanout.py --clients 20 --messages 50000``
 
 Starts its own nats-server and a ``mdbridge bridge`` subprocess, subscribes N clients to the
 same symbols, publishes M quotes as fast as core NATS takes them (the stream stores them) and
@@ -12,32 +12,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import nats
 import orjson
 import uvloop
 
-from mdbridge.natsserver import NatsServer, free_port, wait_for_port
+from mdbridge.natsserver import NatsServer, free_port
 from schemas import DataType, data_subject
 from services.provision import ensure_streams
 from tests.support.market import payload_for, put_directory
+from tests.support.processes import BridgeProcess
 from tests.support.wsclient import WsClient
-
-
-def start_bridge(nats_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
-    environment = dict(os.environ, MDBRIDGE_LOG_LEVEL="WARNING", **env)
-    args = [sys.executable, "-m", "mdbridge", "bridge", "--port", str(port)]
-    process = subprocess.Popen([*args, "--nats-url", nats_url], env=environment)
-    if not wait_for_port("127.0.0.1", port, 30):
-        process.kill()
-        raise RuntimeError("bridge did not start")
-    return process
 
 
 async def count_until(client: WsClient, total: int, done: list[float]) -> None:
@@ -51,17 +42,15 @@ async def count_until(client: WsClient, total: int, done: list[float]) -> None:
 async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(store_dir=Path(tmp) / "js", port=free_port()).start()
-        bridge: subprocess.Popen[bytes] | None = None
+        bridge: BridgeProcess | None = None
         try:
             nc = await nats.connect(server.url)
             js = nc.jetstream()
             await ensure_streams(js)
             universe = [f"{600000 + i:06d}.SH" for i in range(symbols)]
             await put_directory(js, universe)
-            port = free_port()
-            bridge = start_bridge(server.url, port)
-            await asyncio.sleep(1.0)
-            url = f"ws://127.0.0.1:{port}/ws"
+            bridge = BridgeProcess(server.url, Path(tmp), log_level="WARNING").start()
+            url = bridge.ws_url
             conns = [await WsClient.open(url) for _ in range(clients)]
             for ws in conns:
                 await ws.request("subscribe", {"symbol": "*.SH", "snapshot": False})
@@ -94,8 +83,7 @@ async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
             }
         finally:
             if bridge is not None:
-                bridge.terminate()
-                bridge.wait(15)
+                bridge.stop()
             server.stop()
 
 

@@ -1,6 +1,6 @@
 """Resume throughput: one client resumes a subscription N messages behind.
 
-Run: ``.venv/bin/python -m tests.bench.resume --messages 100000``
+Run: ``.venv/bin/python scripts/bench_resume.py --messages 100000``
 
 Starts its own nats-server and a ``mdbridge bridge`` subprocess, stores N quotes of one
 symbol (with the headers adapters send), then a client subscribes with ``resume_from`` at
@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nats
 import orjson
@@ -22,8 +25,8 @@ import uvloop
 from mdbridge.natsserver import NatsServer, free_port
 from schemas import DataType, data_subject
 from services.provision import ensure_streams
-from tests.bench.fanout import start_bridge
 from tests.support.market import payload_for, put_directory
+from tests.support.processes import BridgeProcess
 from tests.support.wsclient import WsClient
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -50,10 +53,8 @@ async def run(messages: int) -> dict[str, float]:
                 if (await js.stream_info("MD_QUOTE")).state.messages >= messages:
                     break
                 await asyncio.sleep(0.1)
-            port = free_port()
-            bridge = start_bridge(server.url, port)
-            await asyncio.sleep(1.0)
-            client = await WsClient.open(f"ws://127.0.0.1:{port}/ws")
+            bridge = BridgeProcess(server.url, Path(tmp), log_level="WARNING").start()
+            client = await WsClient.open(bridge.ws_url)
             epoch = orjson.loads(await client.conn.recv())["data"]["epochs"]["MD_QUOTE"]
             started = time.perf_counter()
             await client.send(
@@ -76,8 +77,7 @@ async def run(messages: int) -> dict[str, float]:
             }
         finally:
             if bridge is not None:
-                bridge.terminate()
-                bridge.wait(15)
+                bridge.stop()
             server.stop()
 
 
