@@ -62,7 +62,7 @@ class PullLoop:
         self._done = asyncio.Event()
         self._stopped = False
         self._gone: str | None = None
-        self._last_activity = 0.0
+        self._activity = 0  # anything heard (messages, statuses): no clock read per message
         self.received = 0
 
     def stop(self) -> None:
@@ -71,12 +71,10 @@ class PullLoop:
 
     def kick(self) -> None:
         """Send a new pull request now (after a reconnect the old one may be gone)."""
-        self._last_activity = 0.0
         self._done.set()
 
     async def run(self) -> None:
         """Pull until ``on_message`` returns False or :meth:`stop`; raises ConsumerGoneError."""
-        loop = asyncio.get_running_loop()
         inbox = self._nc.new_inbox()
         sub = await self._nc.subscribe(inbox, cb=self._deliver)
         try:
@@ -87,9 +85,8 @@ class PullLoop:
                     return
                 self._open = self._batch
                 self._done.clear()
-                self._last_activity = loop.time()
                 await self._nc.publish(self._next_subject, self._request(), reply=inbox)
-                await self._wait_request(loop)
+                await self._wait_request()
                 if self._gone is not None:
                     raise ConsumerGoneError(self._gone)
         finally:
@@ -106,20 +103,24 @@ class PullLoop:
             }
         )
 
-    async def _wait_request(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A request that goes silent (server restarted, request lost) is replaced.
+    async def _wait_request(self) -> None:
+        # A request that goes silent (server restarted, request lost) is replaced; the
+        # server sends an idle heartbeat every heartbeat_s while it has nothing to send.
+        silent = 0
         while not self._done.is_set():
+            heard = self._activity
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._heartbeat_s):
                     await self._done.wait()
-            if loop.time() - self._last_activity > self._heartbeat_s * 3:
+            silent = silent + 1 if self._activity == heard else 0
+            if silent >= 3:
                 logger.debug("pull request on %s went silent; sending another", self._next_subject)
                 return
 
     async def _deliver(self, msg: Msg) -> None:
         if self._stopped:
             return
-        self._last_activity = asyncio.get_running_loop().time()
+        self._activity += 1
         if not msg.reply:  # a status: heartbeat, request over, or consumer trouble
             headers = msg.headers or {}
             status = headers.get("Status", "")
