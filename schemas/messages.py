@@ -176,6 +176,11 @@ class SubscriptionResponse(BaseModel):
     epoch: str | None = Field(default=None, description="stream epoch for resume_from")
     code: ErrorCode | None = None
     suggestions: list[str] | None = None
+    seq: int | None = Field(
+        default=None,
+        description="stream position the subscription starts after: a resume_from.seq "
+        "before any message has arrived (ack-mode responses carry ack/durable/consumer)",
+    )
 
 
 class UnsubscribeRequest(_Strict):
