@@ -32,9 +32,8 @@ from nats.js.errors import NotFoundError
 
 from bridge.channel import Channel, Membership
 from bridge.errors import AckModeError
-from bridge.frames import CLOCK
 from bridge.outbox import Outbox
-from bridge.pull import DELIVERED, STREAM_SEQ, TIMESTAMP_NS, ConsumerGoneError, PullLoop
+from bridge.pull import DELIVERED, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, DataType
 
@@ -111,16 +110,8 @@ class AckSubscription:
         self.pending[seq] = msg.reply
         if delivered > 1:
             self.redelivered += 1
-        channel = self.member.channel
         self.member.outbox.push(
-            channel.encode(
-                msg.subject,
-                seq,
-                int(tokens[TIMESTAMP_NS]) // 1_000_000,
-                msg.data.decode(),
-                CLOCK.now_iso(),
-                f',"delivered":{delivered}',
-            )
+            encode_pulled(self.member.channel, msg, tokens, f',"delivered":{delivered}')
         )
         return True
 

@@ -18,7 +18,10 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from bridge.channel import Channel
 from bridge.errors import BridgeError
+from bridge.frames import CLOCK
+from bridge.outbox import Item
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,20 @@ DELIVERED, STREAM_SEQ, TIMESTAMP_NS, PENDING = 4, 5, 7, 8
 
 # (message, its metadata tokens) -> False to stop pulling
 OnPulled = Callable[[Msg, list[str]], bool]
+
+
+def encode_pulled(channel: Channel, msg: Msg, tokens: list[str], extra: str = "") -> Item:
+    """A pulled message as the channel's frame, with the broker's sequence and time."""
+    return channel.encode(
+        msg.subject,
+        int(tokens[STREAM_SEQ]),
+        int(tokens[TIMESTAMP_NS]) // 1_000_000,
+        msg.data.decode(),
+        CLOCK.now_iso(),
+        extra,
+    )
+
+
 Gate = Callable[[], Awaitable[bool]]
 
 HEARTBEAT = "100"

@@ -24,9 +24,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bridge.channel import Membership
 from bridge.errors import BridgeError
-from bridge.frames import CLOCK, status_frame
+from bridge.frames import status_frame
 from bridge.hub import Hub
-from bridge.pull import PENDING, STREAM_SEQ, TIMESTAMP_NS, ConsumerGoneError, PullLoop
+from bridge.pull import PENDING, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, ResumeFrom, StatusEvent
 
@@ -202,15 +202,7 @@ class Replayer:
             if seq > progress.last:  # a re-created consumer may overlap what was queued
                 progress.last = seq
                 progress.count += 1
-                outbox.push(
-                    channel.encode(
-                        msg.subject,
-                        seq,
-                        int(tokens[TIMESTAMP_NS]) // 1_000_000,
-                        msg.data.decode(),
-                        CLOCK.now_iso(),
-                    )
-                )
+                outbox.push(encode_pulled(channel, msg, tokens))
             return seq < progress.target and tokens[PENDING] != "0"
 
         async def gate() -> bool:

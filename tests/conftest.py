@@ -38,3 +38,12 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
     await ensure_streams(client.jetstream())
     yield client
     await client.drain()
+
+
+@pytest.fixture
+async def fresh_nc(fresh_nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+    """A connection to the test's own nats-server, streams provisioned."""
+    client = await nats.connect(fresh_nats_server.url)
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.drain()

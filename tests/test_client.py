@@ -26,6 +26,7 @@ from tests.support.invariants import stream_truth
 from tests.support.market import publish, put_directory
 from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.waiting import until
 
 SYMBOLS = ["600000.SH", "600519.SH", "000001.SZ", "300750.SZ"]
 
@@ -119,10 +120,12 @@ async def test_on_shutdown_the_client_moves_to_the_next_bridge_and_resumes(
         await recorder.subscribe(["600000.SH", "000001.SZ"], snapshot=False)
         recorder.start()
         feeder = await Feeder(nats_server.url, ["600000.SH", "000001.SZ"], 200).start()
-        await wait_for(lambda: sum(map(len, recorder.received.values())) >= 50, 10)
+        assert await until(lambda: sum(map(len, recorder.received.values())) >= 50, 10)
         first.server.should_exit = True  # the first bridge shuts down gracefully
-        await wait_for(lambda: recorder.client.url == second.ws_url and recorder.client.connected)
-        await wait_for(lambda: sum(map(len, recorder.received.values())) >= 250, 10)
+        assert await until(
+            lambda: recorder.client.url == second.ws_url and recorder.client.connected
+        )
+        assert await until(lambda: sum(map(len, recorder.received.values())) >= 250, 10)
         await feeder.stop()
         truth = by_subject(
             await stream_truth(
@@ -139,17 +142,6 @@ async def test_on_shutdown_the_client_moves_to_the_next_bridge_and_resumes(
         assert all(s.data["recovered"] for s in recovered)
         assert recorder.client.duplicates == 0
         await recorder.close()
-
-
-async def wait_for(condition: object, timeout: float = 10.0) -> None:
-    import asyncio
-
-    assert callable(condition)
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    assert condition()
 
 
 async def test_statuses_reach_the_application(nc: NatsClient, bridge: BridgeHandle) -> None:

@@ -14,6 +14,7 @@ from schemas import DataType, data_subject
 from tests.support.market import payload_for, put_directory
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.slowreader import SlowReader
+from tests.support.waiting import until
 from tests.support.wsclient import WsClient
 
 SYMBOLS = ["600000.SH", "000001.SZ"]
@@ -30,15 +31,6 @@ async def bridge(nc: NatsClient, nats_server: NatsServer) -> AsyncIterator[Bridg
         send_timeout_s=1.0,
     ) as handle:
         yield handle
-
-
-async def until(condition: object, timeout: float = 10.0) -> bool:
-    assert callable(condition)
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(condition())
 
 
 async def test_heartbeats_carry_an_increasing_counter(bridge: BridgeHandle) -> None:

@@ -7,14 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer
 from schemas import DataType, data_subject
-from services.provision import ensure_streams
 from tests.support.invariants import Received, check, stream_truth
 from tests.support.market import payload_for, publish, put_directory
 from tests.support.servers import BridgeHandle, running_bridge
@@ -34,6 +32,14 @@ async def connect(bridge: BridgeHandle) -> tuple[WsClient, dict[str, str]]:
     client = await WsClient.open(bridge.ws_url)
     connected = await client.next()
     return client, connected["data"]["epochs"]
+
+
+async def start_position(bridge: BridgeHandle, symbol: str) -> tuple[int, str]:
+    """Subscribe on a connection that then goes away: its start position and epoch."""
+    client, epochs = await connect(bridge)
+    reply = await client.request("subscribe", {"symbol": symbol, "snapshot": False})
+    await client.close()
+    return reply["data"]["subscriptions"][0]["seq"], epochs["MD_QUOTE"]
 
 
 def is_recovered(frame: Frame) -> bool:
@@ -95,14 +101,10 @@ async def test_resume_replays_what_was_missed_then_continues_live(
 
 async def test_nothing_missed_resumes_without_replay(nc: NatsClient, bridge: BridgeHandle) -> None:
     js = nc.jetstream()
-    client, epochs = await connect(bridge)
-    reply = await client.request("subscribe", {"symbol": "300750.SZ", "snapshot": False})
-    position = reply["data"]["subscriptions"][0]["seq"]  # a resume point before any message
-    await client.close()
+    position, epoch = await start_position(bridge, "300750.SZ")  # a resume point already
     again, _ = await connect(bridge)
     await again.request(
-        "subscribe",
-        {"symbol": "300750.SZ", "resume_from": {"seq": position, "epoch": epochs["MD_QUOTE"]}},
+        "subscribe", {"symbol": "300750.SZ", "resume_from": {"seq": position, "epoch": epoch}}
     )
     replayed, status = await collect_until_recovered(again)
     assert replayed == []
@@ -117,10 +119,7 @@ async def test_live_messages_during_catch_up_merge_without_gap_or_duplicate(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:
     js = nc.jetstream()
-    client, epochs = await connect(bridge)
-    reply = await client.request("subscribe", {"symbol": "000001.SZ", "snapshot": False})
-    start = reply["data"]["subscriptions"][0]["seq"]
-    await client.close()
+    start, epoch = await start_position(bridge, "000001.SZ")
     subject = data_subject(DataType.QUOTE, "000001.SZ")
     body = orjson.dumps(payload_for(DataType.QUOTE, "000001.SZ", 12))
     for _ in range(3000):  # history to replay
@@ -134,8 +133,7 @@ async def test_live_messages_during_catch_up_merge_without_gap_or_duplicate(
     publisher = asyncio.create_task(keep_publishing())
     again, _ = await connect(bridge)
     await again.request(
-        "subscribe",
-        {"symbol": "000001.SZ", "resume_from": {"seq": start, "epoch": epochs["MD_QUOTE"]}},
+        "subscribe", {"symbol": "000001.SZ", "resume_from": {"seq": start, "epoch": epoch}}
     )
     frames, status = await collect_until_recovered(again)
     await publisher
@@ -191,10 +189,7 @@ async def test_market_wildcard_resume_replays_every_symbol_of_the_market(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:
     js = nc.jetstream()
-    client, epochs = await connect(bridge)
-    reply = await client.request("subscribe", {"symbol": "*.SZ", "snapshot": False})
-    start = reply["data"]["subscriptions"][0]["seq"]
-    await client.close()
+    start, epoch = await start_position(bridge, "*.SZ")
     sz = []
     for i in range(20):
         sz.append(await publish(js, DataType.QUOTE, "000001.SZ", 12 + i / 100))
@@ -202,8 +197,7 @@ async def test_market_wildcard_resume_replays_every_symbol_of_the_market(
         sz.append(await publish(js, DataType.QUOTE, "300750.SZ", 200 + i))
     again, _ = await connect(bridge)
     await again.request(
-        "subscribe",
-        {"symbol": "*.SZ", "resume_from": {"seq": start, "epoch": epochs["MD_QUOTE"]}},
+        "subscribe", {"symbol": "*.SZ", "resume_from": {"seq": start, "epoch": epoch}}
     )
     frames, status = await collect_until_recovered(again)
     assert [f["metadata"]["seq"] for f in frames] == sz
@@ -212,11 +206,9 @@ async def test_market_wildcard_resume_replays_every_symbol_of_the_market(
 
 
 async def test_history_no_longer_retained_gives_recovered_false(
-    fresh_nats_server: NatsServer,
+    fresh_nats_server: NatsServer, fresh_nc: NatsClient
 ) -> None:
-    nc = await nats.connect(fresh_nats_server.url)
-    js = nc.jetstream()
-    await ensure_streams(js)
+    js = fresh_nc.jetstream()
     await put_directory(js, SYMBOLS)
     first = await publish(js, DataType.QUOTE, "600000.SH", 10)
     for i in range(5):
@@ -234,15 +226,13 @@ async def test_history_no_longer_retained_gives_recovered_false(
         assert frames
         assert frames[-1]["metadata"]["snapshot"] is True
         await client.close()
-    await nc.close()
 
 
 async def test_a_resume_of_100k_messages_is_complete_and_quick(
-    fresh_nats_server: NatsServer,
+    fresh_nats_server: NatsServer, fresh_nc: NatsClient
 ) -> None:
-    nc = await nats.connect(fresh_nats_server.url)
+    nc = fresh_nc
     js = nc.jetstream()
-    await ensure_streams(js)
     await put_directory(js, SYMBOLS)
     subject = data_subject(DataType.QUOTE, "600000.SH")
     body = orjson.dumps(payload_for(DataType.QUOTE, "600000.SH", 10))
@@ -282,4 +272,3 @@ async def test_a_resume_of_100k_messages_is_complete_and_quick(
         print(f"resumed {total} messages in {elapsed:.2f}s: {total / elapsed:,.0f} msg/s")
         assert elapsed < 60  # a sanity bound; the rate is measured in docs/benchmarks.md
         await client.close()
-    await nc.close()

@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -15,7 +14,6 @@ from nats.aio.client import Client as NatsClient
 from mdbridge.natsserver import NatsServer
 from schemas import status_subject
 from schemas.timefmt import now_iso
-from services.provision import ensure_streams
 from tests.support.market import put_directory
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import Frame, WsClient
@@ -24,13 +22,10 @@ SYMBOLS = ["600000.SH", "000001.SZ"]
 
 
 @pytest.fixture
-async def own_nc(fresh_nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+async def own_nc(fresh_nc: NatsClient) -> NatsClient:
     """A server of its own: other tests' sources must not show up here."""
-    client = await nats.connect(fresh_nats_server.url)
-    await ensure_streams(client.jetstream())
-    await put_directory(client.jetstream(), SYMBOLS)
-    yield client
-    await client.drain()
+    await put_directory(fresh_nc.jetstream(), SYMBOLS)
+    return fresh_nc
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from mdbridge.natsserver import NatsServer, free_port
+from mdbridge.natsserver import NatsServer
 from services.provision import ensure_streams
 from tests.support.market import put_directory
 from tests.support.processes import BridgeProcess
@@ -22,12 +23,9 @@ async def _quiet(exc: Exception) -> None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(
-        store_dir=tmp_path / "store", port=free_port(), log_file=tmp_path / "nats.log"
-    ).start()
-    yield server
-    server.stop()
+def broker(fresh_nats_server: NatsServer) -> NatsServer:
+    """The test's own nats-server: fault tests kill it and start it again."""
+    return fresh_nats_server
 
 
 @pytest.fixture
@@ -48,3 +46,15 @@ def bridges(broker: NatsServer, tmp_path: Path) -> Iterator[list[BridgeProcess]]
     yield started
     for bridge in started:
         bridge.stop()
+
+
+def start_pair(
+    broker: NatsServer, tmp_path: Path, bridges: list[BridgeProcess], **first: Any
+) -> tuple[BridgeProcess, BridgeProcess]:
+    """Two bridges on the broker: ``a`` (with ``first`` settings), the one to fail, and ``b``."""
+    pair = (
+        BridgeProcess(broker.url, tmp_path, "a", **first).start(),
+        BridgeProcess(broker.url, tmp_path, "b").start(),
+    )
+    bridges += pair
+    return pair

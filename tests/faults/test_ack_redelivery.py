@@ -9,6 +9,7 @@ from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import Backoff, DataMessage, MarketDataClient
 from mdbridge.natsserver import NatsServer
+from tests.faults.conftest import start_pair
 from tests.support.feeder import Feeder
 from tests.support.invariants import stream_truth
 from tests.support.processes import BridgeProcess
@@ -20,9 +21,7 @@ ACK_EVERY = 10
 async def test_unacked_messages_are_redelivered_after_a_bridge_crash(
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
-    first = BridgeProcess(broker.url, tmp_path, "a", ack_wait_s=1.5).start()
-    second = BridgeProcess(broker.url, tmp_path, "b", ack_wait_s=1.5).start()
-    bridges += [first, second]
+    first, second = start_pair(broker, tmp_path, bridges, ack_wait_s=1.5)
     client = MarketDataClient([first.ws_url, second.ws_url], backoff=Backoff(0.1, 1.0))
     await client.connect()
     results = await client.subscribe(SYMBOLS, ack=True, durable="orders", snapshot=False)

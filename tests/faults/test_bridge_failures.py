@@ -11,11 +11,12 @@ from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import Backoff, MarketDataClient
 from mdbridge.natsserver import NatsServer
-from tests.faults.conftest import SYMBOLS
+from tests.faults.conftest import SYMBOLS, start_pair
 from tests.support.feeder import Feeder
 from tests.support.invariants import stream_truth
 from tests.support.processes import BridgeProcess
 from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
+from tests.support.waiting import until
 
 STORM_CLIENTS = 300
 
@@ -36,15 +37,6 @@ async def open_clients(
     for start in range(0, count, 50):  # connect in waves, not all at once
         clients += await asyncio.gather(*(one(i) for i in range(start, min(count, start + 50))))
     return list(clients)
-
-
-async def until(condition: object, timeout: float) -> bool:
-    assert callable(condition)
-    for _ in range(int(timeout / 0.1)):
-        if condition():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(condition())
 
 
 def moved(clients: list[RecordingClient], url: str) -> bool:
@@ -74,9 +66,7 @@ async def close_all(clients: list[RecordingClient]) -> None:
 async def test_kill_9_of_a_bridge_the_client_resumes_on_another(
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
-    first = BridgeProcess(broker.url, tmp_path, "a").start()
-    second = BridgeProcess(broker.url, tmp_path, "b").start()
-    bridges += [first, second]
+    first, second = start_pair(broker, tmp_path, bridges)
     clients = await open_clients(10, [first.ws_url, second.ws_url], backoff=Backoff(0.1, 2.0))
     feeder = await Feeder(broker.url, SYMBOLS, 300).start()
     await asyncio.sleep(1.0)
@@ -95,16 +85,14 @@ async def test_kill_9_of_a_bridge_the_client_resumes_on_another(
 async def test_sigterm_every_client_gets_shutdown_then_1012_and_resumes_elsewhere(
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
-    first = BridgeProcess(
-        broker.url,
+    first, second = start_pair(
+        broker,
         tmp_path,
-        "a",
+        bridges,
         shutdown_grace_s=5,
         shutdown_reconnect_min_ms=100,
         shutdown_reconnect_max_ms=1500,
-    ).start()
-    second = BridgeProcess(broker.url, tmp_path, "b").start()
-    bridges += [first, second]
+    )
     clients = await open_clients(20, [first.ws_url, second.ws_url])
     feeder = await Feeder(broker.url, SYMBOLS, 300).start()
     await asyncio.sleep(1.0)
@@ -129,9 +117,7 @@ async def test_sigterm_every_client_gets_shutdown_then_1012_and_resumes_elsewher
 async def test_a_hung_bridge_is_left_when_its_heartbeats_stop(
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
-    first = BridgeProcess(broker.url, tmp_path, "a", heartbeat_interval_s=0.3).start()
-    second = BridgeProcess(broker.url, tmp_path, "b").start()
-    bridges += [first, second]
+    first, second = start_pair(broker, tmp_path, bridges, heartbeat_interval_s=0.3)
     clients = await open_clients(
         5, [first.ws_url, second.ws_url], heartbeat_timeout_s=1.5, backoff=Backoff(0.1, 1.0)
     )
@@ -152,9 +138,7 @@ async def test_a_hung_bridge_is_left_when_its_heartbeats_stop(
 async def test_a_reconnect_storm_of_hundreds_of_clients_all_resume_without_gaps(
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
-    first = BridgeProcess(broker.url, tmp_path, "a").start()
-    second = BridgeProcess(broker.url, tmp_path, "b").start()
-    bridges += [first, second]
+    first, second = start_pair(broker, tmp_path, bridges)
     urls = [first.ws_url, second.ws_url]
     clients = await open_clients(STORM_CLIENTS, urls, 1, backoff=Backoff(0.2, 3.0))
     feeder = await Feeder(broker.url, SYMBOLS, 100).start()

@@ -9,6 +9,7 @@ from typing import Any
 
 from mdbridge.client import DataMessage, MarketDataClient, StatusMessage
 from tests.support.invariants import Received, Report, check
+from tests.support.waiting import until
 
 
 class RecordingClient:
@@ -80,8 +81,4 @@ async def wait_caught_up(
     clients: list[RecordingClient], truth: dict[str, list[tuple[str, int]]], timeout: float
 ) -> bool:
     last = {subject: rows[-1][1] for subject, rows in truth.items() if rows}
-    for _ in range(int(timeout / 0.1)):
-        if all(c.caught_up(last) for c in clients):
-            return True
-        await asyncio.sleep(0.1)
-    return all(c.caught_up(last) for c in clients)
+    return await until(lambda: all(c.caught_up(last) for c in clients), timeout, 0.1)
