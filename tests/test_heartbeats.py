@@ -68,14 +68,15 @@ async def test_a_client_that_stops_reading_during_a_flood_is_closed_and_cleaned_
     await stalled.send("subscribe", {"symbol": "600000.SH", "snapshot": False})
     assert await until(lambda: runtime.hub.interest_count() >= 1, 5)
     subject = data_subject(DataType.QUOTE, "600000.SH")
-    body = orjson.dumps(payload_for(DataType.QUOTE, "600000.SH", 10))
+    padding = {"padding": "x" * 4000}  # heavy in bytes, light in messages: buffers fill fast
+    body = orjson.dumps(payload_for(DataType.QUOTE, "600000.SH", 10) | padding)
 
     async def flood() -> None:
         while True:
-            for _ in range(200):
+            for _ in range(50):
                 await nc.publish(subject, body)
             await nc.flush()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
 
     flooding = asyncio.create_task(flood())
     try:
