@@ -75,7 +75,7 @@ class Connections:
             now = time.monotonic()
             for session in list(self._sessions.values()):
                 since = session.sending_since
-                if since and now - since > self._send_timeout_s:
+                if since and now - since > self._send_timeout_s and not session.ended.done():
                     self.stalled += 1
                     logger.info(
                         "closing a connection that stopped reading",

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -29,17 +29,15 @@ from mdbridge.client.messages import (
     DATA_TYPES,
     DataMessage,
     Message,
-    StatusMessage,
     data_message,
     error_message,
     status_message,
 )
-from mdbridge.client.state import SubscriptionState, resume_requests
+from mdbridge.client.state import OnReply, Subscriptions, SubscriptionState
 
 logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
-OnReply = Callable[[Frame], None]
 
 MAX_SYMBOLS_PER_REQUEST = 500
 STABLE_AFTER_S = 5.0  # a connection that lived this long resets the backoff
@@ -81,7 +79,7 @@ class MarketDataClient:
         self._url_index = 0
         self._reconnect_hint_ms: int | None = None
         self._last_frame_at = 0.0
-        self.subscriptions: dict[str, SubscriptionState] = {}
+        self.subscriptions = Subscriptions()
         self.url: str | None = None
         self.connection_id: str | None = None
         self.epochs: dict[str, str] = {}
@@ -179,31 +177,9 @@ class MarketDataClient:
             durable=durable,
             batch=batch,
         )
-        reply = await self._request("subscribe", request, self._on_subscribed(template))
+        reply = await self._request("subscribe", request, self.subscriptions.registrar(template))
         results: list[dict[str, Any]] = reply["data"]["subscriptions"]
         return results
-
-    def _on_subscribed(self, template: SubscriptionState) -> OnReply:
-        # Runs in the reader, before the frames that follow the reply: the subscription is
-        # known by the time its first message arrives.
-        def register(frame: Frame) -> None:
-            for result in frame.get("data", {}).get("subscriptions", []):
-                key = result.get("subscription_id")
-                if result.get("status") not in ("subscribed", "already_subscribed") or not key:
-                    continue
-                state = self.subscriptions.get(key)
-                epoch = result.get("epoch")
-                if state is None:
-                    state = SubscriptionState(**(vars(template) | {"subscription_id": key}))
-                    state.symbol = result["symbol"]
-                    state.frequency = result.get("frequency") or state.frequency
-                    state.last_seq = int(result.get("seq") or 0)
-                    self.subscriptions[key] = state
-                elif epoch and state.epoch and epoch != state.epoch:
-                    state.last_seq = 0  # another stream: the server answers recovered: false
-                state.epoch = epoch or state.epoch
-
-        return register
 
     async def unsubscribe(self, subscription_ids: Sequence[str]) -> dict[str, Any]:
         reply = await self._request("unsubscribe", {"subscription_ids": list(subscription_ids)})
@@ -347,8 +323,7 @@ class MarketDataClient:
 
     async def _resume_all(self) -> None:
         """Subscribe again to everything, each from the last sequence received."""
-        states = list(self.subscriptions.values())
-        requests = resume_requests(states, MAX_SYMBOLS_PER_REQUEST)
+        requests = self.subscriptions.resume_requests(MAX_SYMBOLS_PER_REQUEST)
         if not requests:
             return
         results = await asyncio.gather(
@@ -362,7 +337,7 @@ class MarketDataClient:
         template = SubscriptionState(subscription_id="", symbol="", data_type="", frequency="")
         request_id = f"q{next(self._ids)}"
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (future, self._on_subscribed(template))
+        self._pending[request_id] = (future, self.subscriptions.registrar(template))
         try:
             await self._send({"type": "subscribe", "id": request_id, "data": request})
             async with asyncio.timeout(self._request_timeout_s):
@@ -413,20 +388,8 @@ class MarketDataClient:
             await self._queue.put(error_message(frame))
         elif kind == "status":
             status = status_message(frame)
-            self._on_status(status)
+            if status.event == "shutdown":
+                self._reconnect_hint_ms = int(status.data.get("reconnect_after_ms") or 0)
+            self.subscriptions.on_status(status)
             if status.event != "heartbeat":
                 await self._queue.put(status)
-
-    def _on_status(self, status: StatusMessage) -> None:
-        data = status.data
-        if status.event == "shutdown":
-            self._reconnect_hint_ms = int(data.get("reconnect_after_ms") or 0)
-        elif status.event == "recovered":
-            state = self.subscriptions.get(str(data.get("subscription_id")))
-            if state is not None:
-                seq = int(data.get("seq") or 0)
-                # not recovered: a new start (new stream or lost history), so take its position
-                state.last_seq = max(state.last_seq, seq) if data.get("recovered") else seq
-                state.epoch = data.get("epoch") or state.epoch
-        elif status.event == "subscription_ended":
-            self.subscriptions.pop(str(data.get("subscription_id")), None)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mdbridge.client.messages import DataMessage
+from mdbridge.client.messages import DataMessage, StatusMessage
+
+OnReply = Callable[[dict[str, Any]], None]
 
 THROTTLE_FREE = ("tick",)
 
@@ -60,6 +63,51 @@ class SubscriptionState:
             self.epoch,
             self.last_seq,
         )
+
+
+class Subscriptions(dict[str, SubscriptionState]):
+    """The client's subscriptions by id, kept up to date from replies and status events."""
+
+    def registrar(self, template: SubscriptionState) -> OnReply:
+        """Records what a ``subscribe`` reply confirms.
+
+        Runs in the client's reader before the frames that follow the reply, so the
+        subscription is known by the time its first message arrives.
+        """
+
+        def register(frame: dict[str, Any]) -> None:
+            for result in frame.get("data", {}).get("subscriptions", []):
+                key = result.get("subscription_id")
+                if result.get("status") not in ("subscribed", "already_subscribed") or not key:
+                    continue
+                state = self.get(key)
+                epoch = result.get("epoch")
+                if state is None:
+                    state = SubscriptionState(**(vars(template) | {"subscription_id": key}))
+                    state.symbol = result["symbol"]
+                    state.frequency = result.get("frequency") or state.frequency
+                    state.last_seq = int(result.get("seq") or 0)
+                    self[key] = state
+                elif epoch and state.epoch and epoch != state.epoch:
+                    state.last_seq = 0  # another stream: the server answers recovered: false
+                state.epoch = epoch or state.epoch
+
+        return register
+
+    def on_status(self, status: StatusMessage) -> None:
+        data = status.data
+        if status.event == "recovered":
+            state = self.get(str(data.get("subscription_id")))
+            if state is not None:
+                seq = int(data.get("seq") or 0)
+                # not recovered: a new start (new stream or lost history), so take its position
+                state.last_seq = max(state.last_seq, seq) if data.get("recovered") else seq
+                state.epoch = data.get("epoch") or state.epoch
+        elif status.event == "subscription_ended":
+            self.pop(str(data.get("subscription_id")), None)
+
+    def resume_requests(self, max_symbols: int) -> list[dict[str, Any]]:
+        return resume_requests(list(self.values()), max_symbols)
 
 
 def resume_requests(states: list[SubscriptionState], max_symbols: int) -> list[dict[str, Any]]:
