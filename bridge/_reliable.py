@@ -12,6 +12,7 @@ from typing import Any
 
 from nats.errors import Error as NatsError
 
+from bridge import telemetry
 from bridge.ackmode import AckSubscription
 from bridge.channel import Channel, Membership
 from bridge.errors import AckModeError, RequestError
@@ -168,7 +169,10 @@ class ReliableSession:
         if self._reliability is None:
             return
         try:
-            await self._reliability.replayer.resume(member, resume, position, self._send_snapshot)
+            result = await self._reliability.replayer.resume(
+                member, resume, position, self._send_snapshot
+            )
+            telemetry.resume_result(result.recovered)
         except (ResumeError, NatsError, TimeoutError) as exc:
             logger.warning("resume failed: %s", exc, extra={"connection_id": self.id})
             self._end_subscription(member.channel.key, str(exc), ErrorCode.UNAVAILABLE)

@@ -25,6 +25,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from bridge.channel import Channel, Membership
 from bridge.frames import status_frame
+from bridge.quality_view import FINDING_KINDS, MAX_PAYLOAD_BYTES, MAX_SOURCES, REPORT_KINDS
 from schemas import STATUS_STREAM, StatusEvent
 from schemas.subjects import STATUS_PREFIX
 from schemas.timefmt import epoch_ms_to_iso
@@ -111,18 +112,23 @@ class SourceHealth:
         return status_frame(event, **fields)
 
     async def _on_status(self, msg: Msg) -> None:
+        if len(msg.data) > MAX_PAYLOAD_BYTES:
+            return
         try:
             payload = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             return
         if not isinstance(payload, dict):
             return
-        source = str(payload.get("source") or msg.subject.rpartition(".")[2])[:64]
-        tokens = msg._get_metadata_fields(msg.reply) if msg.reply else None
-        seen = int(tokens[7]) / 1e9 if tokens else time.time()
+        kind = payload.get("kind")
+        if kind in REPORT_KINDS or kind in FINDING_KINDS or msg.subject.endswith(".quality"):
+            return  # data-quality reports share md.status; they say nothing of liveness
+        source = str(payload.get("source") or msg.subject[len(STATUS_PREFIX) + 1 :])[:64]
+        stored = msg.metadata.timestamp if msg.reply else None
+        seen = stored.timestamp() if stored else time.time()
         state = self.states.get(source)
         if state is None:
-            if time.time() - seen > RETIRED_AFTER_S:
+            if time.time() - seen > RETIRED_AFTER_S or len(self.states) >= MAX_SOURCES:
                 return
             state = self.states[source] = SourceState(source, last_seen=seen, since=seen)
         state.last_seen = max(state.last_seen, seen)

@@ -18,8 +18,8 @@ from tests.support.feeder import Feeder
 from tests.support.invariants import Received, check, stream_truth
 from tests.support.market import payload_for, put_directory
 from tests.support.processes import BridgeProcess
-from tests.support.rawws import RawWsClient
 from tests.support.recorder import by_subject
+from tests.support.slowreader import SlowReader
 
 FAST = 5
 BURST = "688001.SH"  # only the stalled quote reader takes it
@@ -36,9 +36,9 @@ async def test_a_stalled_client_does_not_delay_the_fast_ones(
     bridge = BridgeProcess(broker.url, tmp_path, queue_max_bytes=QUEUE_BYTES).start()
     bridges.append(bridge)
     await put_directory(broker_nc.jetstream(), [BURST])
-    stalled_quotes = await RawWsClient.open(bridge.ws_url, rcvbuf=4096)
+    stalled_quotes = await SlowReader.open(bridge.ws_url, rcvbuf=4096)
     await stalled_quotes.send("subscribe", {"symbols": [*SYMBOLS, BURST], "snapshot": False}, "q")
-    stalled_trades = await RawWsClient.open(bridge.ws_url, rcvbuf=4096)
+    stalled_trades = await SlowReader.open(bridge.ws_url, rcvbuf=4096)
     await stalled_trades.send(
         "subscribe", {"symbol": SYMBOLS[0], "data_type": "trade", "snapshot": False}, "t"
     )
