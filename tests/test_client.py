@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -15,7 +16,9 @@ from nats.aio.client import Client as NatsClient
 from mdbridge.client import (
     Backoff,
     DataMessage,
+    ErrorMessage,
     MarketDataClient,
+    NotConnectedError,
     RequestError,
     StatusMessage,
 )
@@ -26,6 +29,7 @@ from tests.support.invariants import stream_truth
 from tests.support.market import publish, put_directory
 from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.tokens import SECRET, token
 from tests.support.waiting import until
 
 SYMBOLS = ["600000.SH", "600519.SH", "000001.SZ", "300750.SZ"]
@@ -147,3 +151,24 @@ async def test_on_shutdown_the_client_moves_to_the_next_bridge_and_resumes(
         assert all(s.data["recovered"] for s in recovered)
         assert recorder.client.duplicates == 0
         await recorder.close()
+
+
+async def test_a_token_is_used_and_a_refused_one_stops_the_client(
+    nc: NatsClient, nats_server: NatsServer
+) -> None:
+    await put_directory(nc.jetstream(), SYMBOLS)
+    async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as bridge:
+        async with MarketDataClient(bridge.ws_url, token=token("carol")) as client:
+            results = await client.subscribe("000001.SZ", ack=True, durable="desk")
+            # the durable consumer is named from the token's subject
+            assert results[0]["consumer"].startswith("mdb_carol_desk_")
+            await client.unsubscribe([results[0]["subscription_id"]])
+        started = time.monotonic()
+        refused = MarketDataClient(bridge.ws_url, token="not-a-token")
+        with pytest.raises(NotConnectedError, match="UNAUTHORIZED"):
+            await refused.connect(timeout=10)
+        assert time.monotonic() - started < 5  # no point retrying a token the server refuses
+        error = await refused.recv(1)
+        assert isinstance(error, ErrorMessage)
+        assert error.code == "UNAUTHORIZED"
+        await refused.close()

@@ -16,6 +16,7 @@ from mdbridge.client.errors import (
     ClientError,
     ConnectionLostError,
     NotConnectedError,
+    RefusedError,
     RequestError,
 )
 from mdbridge.client.messages import (
@@ -42,6 +43,7 @@ __all__ = [
     "Message",
     "NotConnectedError",
     "QuotePayload",
+    "RefusedError",
     "RequestError",
     "StatusMessage",
     "SubscriptionState",

@@ -23,6 +23,7 @@ from mdbridge.client.backoff import Backoff
 from mdbridge.client.errors import (
     ConnectionLostError,
     NotConnectedError,
+    RefusedError,
     RequestError,
 )
 from mdbridge.client.messages import (
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 Frame = dict[str, Any]
 
 MAX_SYMBOLS_PER_REQUEST = 500
+FATAL_REFUSALS = frozenset({"UNAUTHORIZED", "FORBIDDEN"})  # retrying cannot help
 STABLE_AFTER_S = 5.0  # a connection that lived this long resets the backoff
 
 
@@ -76,6 +78,8 @@ class MarketDataClient:
         self._connected = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
+        self._gave_up = asyncio.Event()  # the connection loop ended for good
+        self._refused: RefusedError | None = None
         self._url_index = 0
         self._reconnect_hint_ms: int | None = None
         self._last_frame_at = 0.0
@@ -98,11 +102,20 @@ class MarketDataClient:
         return self
 
     async def wait_connected(self, timeout: float) -> None:
+        if self._refused is not None:
+            raise NotConnectedError(f"refused: {self._refused}")
+        if self._connected.is_set():
+            return
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._connected, self._gave_up)]
         try:
-            async with asyncio.timeout(timeout):
-                await self._connected.wait()
-        except TimeoutError:
-            raise NotConnectedError(f"no bridge reachable at {self._urls}") from None
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if self._refused is not None:
+            raise NotConnectedError(f"refused: {self._refused}")
+        if not self._connected.is_set():
+            raise NotConnectedError(f"no bridge reachable at {self._urls}")
 
     @property
     def connected(self) -> bool:
@@ -229,20 +242,38 @@ class MarketDataClient:
     async def _request(
         self, type_: str, data: dict[str, Any], on_reply: OnReply | None = None
     ) -> Frame:
-        await self.wait_connected(self._request_timeout_s)
+        """Send a request and await its reply; sent again if the connection is lost first.
+
+        (Every request of the protocol may be repeated: subscribing twice answers
+        ``already_subscribed``, unsubscribing twice ``not_found``.)
+        """
+        deadline = asyncio.get_running_loop().time() + self._request_timeout_s
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            await self.wait_connected(max(0.0, remaining))
+            try:
+                reply = await self._exchange(type_, data, on_reply, remaining)
+                break
+            except ConnectionLostError:
+                if asyncio.get_running_loop().time() >= deadline or self._closing:
+                    raise
+        if reply["type"] == "error":
+            error = reply.get("data") or {}
+            raise RequestError(str(error.get("code")), str(error.get("message")), error)
+        return reply
+
+    async def _exchange(
+        self, type_: str, data: dict[str, Any], on_reply: OnReply | None, timeout: float
+    ) -> Frame:
         request_id = f"q{next(self._ids)}"
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, on_reply)
         try:
             await self._send({"type": type_, "id": request_id, "data": data})
-            async with asyncio.timeout(self._request_timeout_s):
-                reply = await future
+            async with asyncio.timeout(timeout):
+                return await future
         finally:
             self._pending.pop(request_id, None)
-        if reply["type"] == "error":
-            error = reply.get("data") or {}
-            raise RequestError(str(error.get("code")), str(error.get("message")), error)
-        return reply
 
     async def _send(self, frame: Frame) -> None:
         conn = self._conn
@@ -265,6 +296,12 @@ class MarketDataClient:
                 await self._connection(url)
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 logger.info("connection to %s failed: %r", url, exc)
+            except RefusedError as exc:
+                logger.info("%s refused the connection: %s", url, exc)
+                if exc.code in FATAL_REFUSALS:  # a token the server will never take
+                    self._refused = exc
+                    await self._queue.put(exc.message)
+                    break
             except Exception:  # a bug must not end reconnecting for good
                 logger.exception("connection to %s ended with an error", url)
             finally:
@@ -274,12 +311,13 @@ class MarketDataClient:
                 break
             if loop.time() - started > STABLE_AFTER_S:
                 attempt = 0
-            if self._reconnect_hint_ms is not None:  # the server said when
-                delay, self._reconnect_hint_ms = self._reconnect_hint_ms / 1000, None
-            else:
-                delay = self._backoff.delay(attempt)
-                attempt += 1
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            if self._reconnect_hint_ms is not None:  # the server said when (shutdown, capacity)
+                delay = max(delay, self._reconnect_hint_ms / 1000)
+                self._reconnect_hint_ms = None
             await asyncio.sleep(delay)
+        self._gave_up.set()
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
@@ -295,6 +333,10 @@ class MarketDataClient:
             first = orjson.loads(await asyncio.wait_for(conn.recv(), self._request_timeout_s))
             frames = first["data"] if first.get("type") == "batch" else [first]
             data = frames[0].get("data") or {}  # status connected comes first
+            if frames[0].get("type") == "error":  # refused: auth, or limits (with a retry hint)
+                hint = data.get("retry_after_ms")
+                self._reconnect_hint_ms = int(hint) if isinstance(hint, int) else None
+                raise RefusedError(error_message(frames[0]))
             self.url, self.connection_id = url, data.get("connection_id")
             self.epochs = data.get("epochs") or {}
             self.heartbeat_interval_s = float(data.get("heartbeat_interval_s") or 15.0)

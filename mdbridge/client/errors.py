@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mdbridge.client.messages import ErrorMessage
 
 
 class ClientError(Exception):
@@ -25,3 +28,12 @@ class RequestError(ClientError):
         self.code = code
         self.message = message
         self.data = data or {}
+
+
+class RefusedError(ClientError):
+    """The server refused the connection (auth, or limits: it may say when to retry)."""
+
+    def __init__(self, message: ErrorMessage) -> None:
+        super().__init__(f"{message.code}: {message.message}")
+        self.code = message.code
+        self.message = message

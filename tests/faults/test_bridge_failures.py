@@ -141,6 +141,10 @@ async def test_a_reconnect_storm_of_hundreds_of_clients_all_resume_without_gaps(
     first, second = start_pair(broker, tmp_path, bridges)
     urls = [first.ws_url, second.ws_url]
     clients = await open_clients(STORM_CLIENTS, urls, 1, backoff=Backoff(0.2, 3.0))
+    # Admission control (50 new connections/s per IP, burst 200) turned some away from the
+    # first bridge at the start; they went to the second one. The rest go through the storm.
+    stormed = [c for c in clients if c.client.url == first.ws_url]
+    assert len(stormed) >= 200
     feeder = await Feeder(broker.url, SYMBOLS, 100).start()
     await asyncio.sleep(1.5)
     first.kill()
@@ -148,6 +152,9 @@ async def test_a_reconnect_storm_of_hundreds_of_clients_all_resume_without_gaps(
     await asyncio.sleep(1.0)
     await feeder.stop()
     checked = await verify(broker_nc, clients, "reconnect storm", timeout=60)
-    assert sum(c.client.connections for c in clients) == 2 * STORM_CLIENTS
-    print(f"reconnect storm: clients {STORM_CLIENTS}, messages checked {checked}")
+    assert all(c.client.connections == 2 for c in stormed)
+    print(
+        f"reconnect storm: clients {STORM_CLIENTS} ({len(stormed)} through the storm), "
+        f"messages checked {checked}"
+    )
     await close_all(clients)
