@@ -30,13 +30,39 @@ def subscription_key(
     return key
 
 
+class SkipCovered:
+    """Stands in for a member's hold after a catch-up, while the shared feed may be behind it.
+
+    The snapshot or replay may have sent messages the feed has not delivered yet: those are
+    dropped when they arrive. At the first message past everything the catch-up sent, the
+    member goes back to plain delivery (``hold = None``), so the fan-out loop pays nothing.
+    """
+
+    __slots__ = ("floor", "floors", "member", "top")
+
+    def __init__(self, member: Membership, floor: int, floors: dict[str, int] | None) -> None:
+        self.member = member
+        self.floor = floor
+        self.floors = floors  # per subject, after a market-wide snapshot
+        self.top = max(floor, max(floors.values())) if floors else floor
+
+    def append(self, item: Item) -> None:
+        seq = item[2]
+        if seq <= self.floor or (self.floors is not None and seq <= self.floors.get(item[4], 0)):
+            return
+        if seq > self.top and self.member.hold is self:
+            self.member.hold = None
+        self.member.outbox.push(item)
+
+
 @dataclass(eq=False, slots=True)
 class Membership:
     """One connection's subscription to a channel, with its delivery statistics."""
 
     channel: Channel
     outbox: Outbox
-    hold: list[Item] | None = None  # buffers live items while a snapshot/resume is in flight
+    # while a snapshot/resume is in flight: the live items it buffers; just after: a filter
+    hold: list[Item] | SkipCovered | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(SHANGHAI))
     last_update: float = 0.0  # epoch seconds of the last send; 0 before any
     messages: int = 0
@@ -44,11 +70,6 @@ class Membership:
     last_seq: int = 0
     dropped: int = 0
     start_seq: int = 0  # every message on the channel after this stream position reaches it
-    # What the catch-up already delivered: live items at or below are skipped. The shared
-    # feed may still be behind the snapshot or replay when the hold is released.
-    floor: int = 0
-    floors: dict[str, int] | None = None  # per subject, after a market-wide snapshot
-    floors_top: int = 0
 
     def release_hold(self, sent: dict[str, int], floor: int = 0) -> None:
         """Deliver what was held during catch-up, skipping what the catch-up already covered.
@@ -56,26 +77,18 @@ class Membership:
         ``sent`` maps each subject to the last sequence the snapshot delivered; a replay
         gives ``floor`` instead: every message up to it has been delivered, whatever its subject.
         """
+        held = self.hold if isinstance(self.hold, list) else []
         if self.channel.wildcard:
-            self.floors = sent or None
-            self.floors_top = max(sent.values(), default=0)
+            floors = sent or None
         else:
-            floor = max(floor, sent.get(self.channel.subject, 0))
-        self.floor = floor
-        held, self.hold = self.hold or [], None
+            floor, floors = max(floor, sent.get(self.channel.subject, 0)), None
+        skip = SkipCovered(self, floor, floors) if floor or floors else None
+        self.hold = skip
         for item in held:
-            if self.wanted(item):
+            if skip is not None:
+                skip.append(item)
+            else:
                 self.outbox.push(item)
-
-    def wanted(self, item: Item) -> bool:
-        if item[2] <= self.floor:
-            return False
-        if self.floors is not None:
-            if item[2] <= self.floors.get(item[4], 0):
-                return False
-            if item[2] > self.floors_top:
-                self.floors = None  # the feed has passed the snapshot: no more to skip
-        return True
 
 
 class Channel:
@@ -135,7 +148,7 @@ class Channel:
 
     def deliver(self, item: Item) -> None:
         for member in self.members:
-            if member.hold is not None:
-                member.hold.append(item)
-            elif item[2] > member.floor and (member.floors is None or member.wanted(item)):
+            if member.hold is None:
                 member.outbox.push(item)
+            else:
+                member.hold.append(item)

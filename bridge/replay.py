@@ -206,7 +206,7 @@ class Replayer:
             return seq < progress.target and tokens[PENDING] != "0"
 
         async def gate() -> bool:
-            if member.hold is not None and len(member.hold) > max_held:
+            if isinstance(member.hold, list) and len(member.hold) > max_held:
                 progress.abandoned = f"more than {max_held} live messages arrived during replay"
                 return False
             if await outbox.wait_below(low_water, stall_s):
