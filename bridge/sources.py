@@ -27,12 +27,14 @@ from bridge.channel import Channel, Membership
 from bridge.frames import status_frame
 from bridge.quality_view import FINDING_KINDS, MAX_PAYLOAD_BYTES, MAX_SOURCES, REPORT_KINDS
 from schemas import STATUS_STREAM, StatusEvent
-from schemas.subjects import STATUS_PREFIX
+from schemas.subjects import QUALITY_PREFIX, STATUS_PREFIX, SYMBOL_STATUS_PREFIX
 from schemas.timefmt import epoch_ms_to_iso
 
 logger = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_S = 2.0
+# md.status.* subjects that are not a source speaking
+NOT_SOURCES = (SYMBOL_STATUS_PREFIX + ".", QUALITY_PREFIX + ".")
 RETIRED_AFTER_S = 3600.0  # a source last heard of longer ago than this is not reported
 DOWN_EVENTS = frozenset({"down", "error", "disconnected"})
 
@@ -123,6 +125,8 @@ class SourceHealth:
         kind = payload.get("kind")
         if kind in REPORT_KINDS or kind in FINDING_KINDS or msg.subject.endswith(".quality"):
             return  # data-quality reports share md.status; they say nothing of liveness
+        if msg.subject.startswith(NOT_SOURCES):
+            return  # per-symbol events (bridge/symbolstatus.py) and the quality monitor
         source = str(payload.get("source") or msg.subject[len(STATUS_PREFIX) + 1 :])[:64]
         stored = msg.metadata.timestamp if msg.reply else None
         seen = stored.timestamp() if stored else time.time()
