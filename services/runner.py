@@ -41,7 +41,9 @@ RECONNECT_WAIT_S = 1.0
 STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled
 FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
 PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
-SOURCE_BACKOFF_S = (1.0, 2.0, 4.0)  # reconnecting to a failed source; then every 4 s
+# Reconnecting to a failed source (the seed's schedule): three tries, then the adapter gives up
+# (exit 1: a missing SDK, a source gone for good; a supervisor may start it again).
+SOURCE_BACKOFF_S = (1.0, 2.0, 4.0)
 
 
 def load_adapter(name: str) -> AdapterFactory:
@@ -174,11 +176,13 @@ async def run_source(
     stop: asyncio.Event,
     status: StatusReporter,
     name: str,
+    backoff_s: tuple[float, ...] = SOURCE_BACKOFF_S,
 ) -> None:
-    """Run the adapter; when its source fails, say so and reconnect after 1 s, 2 s, 4 s, ...
+    """Run the adapter; when its source fails, say so and reconnect after 1 s, 2 s, 4 s.
 
     While the source is down the status says ``down`` (with the reason) instead of
-    ``heartbeat``, so the bridges tell the clients; ``up`` follows once data flows again.
+    ``heartbeat``, so the bridges tell the clients; ``up`` follows once data flows again. A
+    source that worked again starts the schedule over; one that fails every retry raises.
     """
     failures = 0
     while True:
@@ -189,7 +193,10 @@ async def run_source(
         except SourceError as exc:
             if adapter.ready.is_set():  # it had worked: start the schedule over
                 failures = 0
-            delay = SOURCE_BACKOFF_S[min(failures, len(SOURCE_BACKOFF_S) - 1)]
+            if failures >= len(backoff_s):
+                logger.error("source of %s failed %d times in a row: giving up", name, failures + 1)
+                raise
+            delay = backoff_s[failures]
             failures += 1
             logger.warning("source of %s failed (%s); reconnecting in %.0f s", name, exc, delay)
             await status.source_failed(str(exc))

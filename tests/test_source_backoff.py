@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import orjson
+import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -70,3 +71,14 @@ async def test_a_failed_source_is_retried_after_1_then_2_seconds(nc: NatsClient)
     assert "up" in kinds
     after_up = kinds[kinds.index("up") + 1 :]
     assert "down" not in after_up  # once back, heartbeats again
+
+
+async def test_a_source_that_fails_every_retry_ends_the_adapter(nc: NatsClient) -> None:
+    js = nc.jetstream()
+    source = FlakySource(failures=10)
+    publisher = Publisher(js)
+    status = StatusReporter(js, publisher, source, interval_s=0.2)
+    stop = asyncio.Event()
+    with pytest.raises(SourceError, match=r"lost \(4\)"):  # the first try and three retries
+        await run_source(source, js, publisher, stop, status, "flaky", (0.01, 0.02, 0.04))
+    assert len(source.attempts) == 4
