@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install chromium
+.PHONY: run test lint typecheck pytest bench clean install chromium k8s
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ chromium:
 	fi
 
 test: lint typecheck pytest
+
+# Regenerate the plain manifests of k8s/ from the Helm chart (a test checks they are current).
+k8s: $(STAMP)
+	$(BIN)/python -m tests.support.deploy
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
