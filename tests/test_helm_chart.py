@@ -130,7 +130,12 @@ def test_every_pod_runs_as_non_root(default_docs: list[Manifest]) -> None:
 def test_checksums_roll_pods_when_config_changes() -> None:
     values: dict[str, Any] = {"auth": {"jwt": {"hs256Secret": "s" * 40}}}
     values["nats"] = {
-        "auth": {"adapterPassword": "a", "bridgePassword": "b", "readerPassword": "r"}
+        "auth": {
+            "adapterPassword": "a",
+            "bridgePassword": "b",
+            "readerPassword": "r",
+            "adminPassword": "o",
+        }
     }
 
     def annotations(overrides: dict[str, Any]) -> dict[str, str]:
@@ -153,8 +158,9 @@ def test_checksums_roll_pods_when_config_changes() -> None:
 
 def test_generated_secrets_are_random_and_complete(default_docs: list[Manifest]) -> None:
     nats = find(default_docs, "Secret", f"{RELEASE}-nats-auth")["data"]
-    assert set(nats) == {"adapter-password", "bridge-password", "reader-password"}
-    assert len(set(nats.values())) == 3
+    users = ("adapter", "bridge", "reader", "admin")
+    assert set(nats) == {f"{user}-password" for user in users}
+    assert len(set(nats.values())) == len(users)
     auth = find(default_docs, "Secret", f"{RELEASE}-auth")["data"]
     assert len(auth["hs256-secret"]) >= 40
 
@@ -175,7 +181,7 @@ def test_nats_cluster_config_is_accepted_by_nats_server(
         text = text.replace("/data/jetstream", str(tmp_path / "js"))
         (tmp_path / name).write_text(text.replace("/var/run/nats", str(tmp_path)))
     env = dict(os.environ, SERVER_NAME=f"{RELEASE}-nats-0")
-    env.update(ADAPTER_PASSWORD="a", BRIDGE_PASSWORD="b", READER_PASSWORD="r")
+    env.update(ADAPTER_PASSWORD="a", BRIDGE_PASSWORD="b", READER_PASSWORD="r", ADMIN_PASSWORD="o")
     check = [find_nats_server(), "-t", "-c", str(tmp_path / "nats.conf")]
     result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings
 from bridge import BridgeSettings
 from mdbridge.healthcheck import HealthcheckSettings
 from mdbridge.launcher import RunSettings
+from services.settings import AdapterSettings
 from tests.support.deploy import (
     K8S,
     K8S_VALUES,
@@ -33,13 +34,15 @@ PENDING_SETTINGS = {
     "MDBRIDGE_AUTH_JWT_PUBLIC_KEYS_FILE": "token auth (auth issue)",
     "MDBRIDGE_AUTH_JWT_ISSUER": "token auth (auth issue)",
     "MDBRIDGE_AUTH_JWT_AUDIENCE": "token auth (auth issue)",
-    "MDBRIDGE_STREAM_REPLICAS": "adapter settings (walking-skeleton simulator)",
-    "MDBRIDGE_STREAM_STORAGE": "adapter settings (walking-skeleton simulator)",
-    "MDBRIDGE_STREAM_MAX_AGE_S": "adapter settings (walking-skeleton simulator)",
 }
 # Read by the CLI itself (mdbridge/cli.py), not by a settings object.
 CLI_VARIABLES = {"MDBRIDGE_LOG_LEVEL"}
-SETTINGS: list[type[BaseSettings]] = [BridgeSettings, RunSettings, HealthcheckSettings]
+SETTINGS: list[type[BaseSettings]] = [
+    BridgeSettings,
+    AdapterSettings,
+    RunSettings,
+    HealthcheckSettings,
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def test_k8s_has_what_a_cluster_needs(k8s_docs: list[Manifest]) -> None:
     assert (primary["spec"]["replicas"], backup["spec"]["replicas"]) == (1, 0)
     assert find(k8s_docs, "ConfigMap", f"{RELEASE}-config")["data"]["MDBRIDGE_STREAM_REPLICAS"]
     assert set(find(k8s_docs, "Secret", f"{RELEASE}-auth")["data"]) == {"hs256-secret"}
-    assert len(find(k8s_docs, "Secret", f"{RELEASE}-nats-auth")["data"]) == 3
+    assert len(find(k8s_docs, "Secret", f"{RELEASE}-nats-auth")["data"]) == 4
     policies = [d["metadata"]["name"] for d in k8s_docs if d["kind"] == "NetworkPolicy"]
     assert sorted(policies) == [f"{RELEASE}-adapters", f"{RELEASE}-bridge", f"{RELEASE}-nats"]
     monitor = find(k8s_docs, "ServiceMonitor", f"{RELEASE}-bridge")

@@ -79,6 +79,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-nats-auth" (include "mdbridge.fullname" .)) .Values.nats.auth.existingSecret -}}
 {{- end -}}
 
+{{/* The NATS users (helm/mdbridge/files/nats/auth.conf), one Secret key "<user>-password" each. */}}
+{{- define "mdbridge.nats.users" -}}
+adapter bridge reader admin
+{{- end -}}
+
 {{/* Every server of the chart's cluster (clients then survive any one being down), or the
      external URL. */}}
 {{- define "mdbridge.natsUrl" -}}
