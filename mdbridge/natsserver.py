@@ -57,6 +57,7 @@ class NatsServer:
     config_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
+    env: dict[str, str] | None = None  # the server's environment (None: inherit ours)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,7 +72,7 @@ class NatsServer:
             args += ["-c", str(self.config_file)]
         args += self.extra_args
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=log, stderr=log)
+        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env)
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise NatsServerError(f"nats-server did not listen on {self.host}:{self.port}")
