@@ -165,8 +165,9 @@ async def test_clients_lose_nothing_when_the_stream_leader_and_their_bridge_die(
 
 
 async def test_the_charts_nats_users_have_least_privilege(tmp_path: Path) -> None:
-    """helm/mdbridge/files/nats/auth.conf on a real cluster: readers and bridges cannot
-    publish market data, only admin can take the backup snapshot the runbook describes."""
+    """The chart's least-privilege users on a real cluster: readers and bridges cannot publish
+    market data (tests/test_nats_permissions.py shows the rest on one server), and only admin
+    can take the backup snapshot the runbook describes."""
     cluster = NatsCluster.start(tmp_path / "nats")
     errors: dict[str, list[str]] = {user: [] for user in ("adapter", "bridge", "reader", "admin")}
     clients = {user: await cluster.connect(user, errors[user]) for user in errors}

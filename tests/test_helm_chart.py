@@ -134,6 +134,7 @@ def test_checksums_roll_pods_when_config_changes() -> None:
             "adapterPassword": "a",
             "bridgePassword": "b",
             "readerPassword": "r",
+            "qualityPassword": "q",
             "adminPassword": "o",
         }
     }
@@ -158,7 +159,7 @@ def test_checksums_roll_pods_when_config_changes() -> None:
 
 def test_generated_secrets_are_random_and_complete(default_docs: list[Manifest]) -> None:
     nats = find(default_docs, "Secret", f"{RELEASE}-nats-auth")["data"]
-    users = ("adapter", "bridge", "reader", "admin")
+    users = ("adapter", "bridge", "reader", "quality", "admin")
     assert set(nats) == {f"{user}-password" for user in users}
     assert len(set(nats.values())) == len(users)
     auth = find(default_docs, "Secret", f"{RELEASE}-auth")["data"]
@@ -168,7 +169,7 @@ def test_generated_secrets_are_random_and_complete(default_docs: list[Manifest])
 def test_nats_cluster_config_is_accepted_by_nats_server(
     default_docs: list[Manifest], tmp_path: Path
 ) -> None:
-    """The rendered nats.conf and auth.conf, checked by the real nats-server (``-t``)."""
+    """The rendered nats.conf and its users, checked by the real nats-server (``-t``)."""
     sts = find(default_docs, "StatefulSet", f"{RELEASE}-nats")
     assert sts["spec"]["replicas"] == 3
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
@@ -181,14 +182,16 @@ def test_nats_cluster_config_is_accepted_by_nats_server(
         text = text.replace("/data/jetstream", str(tmp_path / "js"))
         (tmp_path / name).write_text(text.replace("/var/run/nats", str(tmp_path)))
     env = dict(os.environ, SERVER_NAME=f"{RELEASE}-nats-0")
-    env.update(ADAPTER_PASSWORD="a", BRIDGE_PASSWORD="b", READER_PASSWORD="r", ADMIN_PASSWORD="o")
+    users = ("ADAPTER", "BRIDGE", "READER", "QUALITY")
+    env.update({f"MDBRIDGE_NATS_{user}_PASSWORD": user for user in users})
+    env["MDBRIDGE_NATS_ADMIN_PASSWORD"] = "admin"
     check = [find_nats_server(), "-t", "-c", str(tmp_path / "nats.conf")]
     result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    del env["READER_PASSWORD"]  # and it really reads them: a missing one is an error
+    del env["MDBRIDGE_NATS_ADMIN_PASSWORD"]  # and it really reads them: one missing fails
     result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
-    assert "READER_PASSWORD" in result.stdout + result.stderr
+    assert "MDBRIDGE_NATS_ADMIN_PASSWORD" in result.stdout + result.stderr
 
 
 def test_clients_list_every_nats_server(default_docs: list[Manifest]) -> None:
@@ -251,6 +254,9 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "bad memory quantity": {"bridge": {"resources": {"limits": {"memory": "lots"}}}},
     "grace of zero": {"bridge": {"shutdown": {"graceSeconds": 0}}},
     "log level": {"logLevel": "verbose"},
+    "short HS256 secret": {"auth": {"jwt": {"hs256Secret": "too-short"}}},
+    "unknown key file": {"auth": {"existingSecret": "k", "existingSecretKeys": ["key.txt"]}},
+    "origin with a path": {"auth": {"allowedOrigins": ["https://desk.example.com/app"]}},
 }
 
 

@@ -4,6 +4,7 @@ same settings as the processes they run."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -29,11 +30,6 @@ from tests.support.deploy import (
 # issue that adds it. The integrator removes each entry when its field lands.
 PENDING_SETTINGS = {
     "MDBRIDGE_SHUTDOWN_GRACE_S": "graceful drain (reliability issue)",
-    "MDBRIDGE_AUTH_MODE": "token auth (auth issue)",
-    "MDBRIDGE_AUTH_JWT_SECRET": "token auth (auth issue)",
-    "MDBRIDGE_AUTH_JWT_PUBLIC_KEYS_FILE": "token auth (auth issue)",
-    "MDBRIDGE_AUTH_JWT_ISSUER": "token auth (auth issue)",
-    "MDBRIDGE_AUTH_JWT_AUDIENCE": "token auth (auth issue)",
 }
 # Read by the CLI itself (mdbridge/cli.py), not by a settings object.
 CLI_VARIABLES = {"MDBRIDGE_LOG_LEVEL"}
@@ -89,7 +85,7 @@ def test_k8s_has_what_a_cluster_needs(k8s_docs: list[Manifest]) -> None:
     assert (primary["spec"]["replicas"], backup["spec"]["replicas"]) == (1, 0)
     assert find(k8s_docs, "ConfigMap", f"{RELEASE}-config")["data"]["MDBRIDGE_STREAM_REPLICAS"]
     assert set(find(k8s_docs, "Secret", f"{RELEASE}-auth")["data"]) == {"hs256-secret"}
-    assert len(find(k8s_docs, "Secret", f"{RELEASE}-nats-auth")["data"]) == 4
+    assert len(find(k8s_docs, "Secret", f"{RELEASE}-nats-auth")["data"]) == 5
     policies = [d["metadata"]["name"] for d in k8s_docs if d["kind"] == "NetworkPolicy"]
     assert sorted(policies) == [f"{RELEASE}-adapters", f"{RELEASE}-bridge", f"{RELEASE}-nats"]
     monitor = find(k8s_docs, "ServiceMonitor", f"{RELEASE}-bridge")
@@ -109,7 +105,7 @@ def _env_names(docs: list[Manifest]) -> set[str]:
     for doc in docs:
         if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == f"{RELEASE}-config":
             names |= set(doc["data"])
-        if doc["kind"] in {"Deployment", "StatefulSet"}:
+        if doc["kind"] == "Deployment":  # the mdbridge processes (NATS is a StatefulSet)
             for container in doc["spec"]["template"]["spec"]["containers"]:
                 names |= {item["name"] for item in container.get("env", [])}
     return {name for name in names if name.startswith("MDBRIDGE_")}
@@ -140,3 +136,12 @@ def test_secret_placeholders_are_obvious(k8s_docs: list[Manifest]) -> None:
         values |= find(k8s_docs, "Secret", name)["data"]
     decoded = {key: base64.b64decode(value).decode() for key, value in values.items()}
     assert all(value.startswith("REPLACE-ME") for value in decoded.values()), decoded
+
+
+def test_nats_servers_get_every_password_their_users_need(k8s_docs: list[Manifest]) -> None:
+    config = find(k8s_docs, "ConfigMap", f"{RELEASE}-nats-config")["data"]
+    referenced = set(re.findall(r"password: \$(\w+)", config["least-privilege.conf"]))
+    assert len(referenced) == 5
+    nats = find(k8s_docs, "StatefulSet", f"{RELEASE}-nats")["spec"]["template"]["spec"]
+    given = {item["name"] for item in nats["containers"][0]["env"]}
+    assert referenced <= given

@@ -22,12 +22,13 @@ from tests.support.market import payload_for, publish, put_directory, quote
 from tests.support.servers import running_bridge
 from tests.support.wsclient import WsClient
 
-CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "least-privilege.conf"
+CONFIG = Path(__file__).resolve().parents[1] / "helm/mdbridge/files/nats/least-privilege.conf"
 PASSWORDS = {
     "adapter": "adapter-pw-1",
     "bridge": "bridge-pw-2",
     "reader": "reader-pw-3",
     "quality": "quality-pw-4",
+    "admin": "admin-pw-5",
 }
 SYMBOL = "600000.SH"
 

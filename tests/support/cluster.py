@@ -1,8 +1,8 @@
 """A NATS JetStream cluster and mdbridge processes on loopback, for the cluster test.
 
 Three ``nats-server`` processes with routes between them, JetStream, their own stores, and the
-Helm chart's own users and permissions (``helm/mdbridge/files/nats/auth.conf``), so the test
-also proves those permissions are enough for an adapter, a bridge and a reader.
+Helm chart's own users and permissions (``helm/mdbridge/files/nats/least-privilege.conf``), so
+the test also proves those permissions are enough for an adapter, a bridge and a reader.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from mdbridge.natsserver import NatsServer, free_port
 from tests.support.deploy import CHART
 
 CLUSTER_NAME = "mdbridge"
-AUTH_CONF = CHART / "files" / "nats" / "auth.conf"
-PASSWORDS = {user: f"{user}-pw" for user in ("adapter", "bridge", "reader", "admin")}
+AUTH_CONF = CHART / "files" / "nats" / "least-privilege.conf"
+PASSWORDS = {user: f"{user}-pw" for user in ("adapter", "bridge", "reader", "quality", "admin")}
 READY_TIMEOUT_S = 60.0
 
 
@@ -40,19 +40,19 @@ class NatsCluster:
         ports = [(free_port(), free_port()) for _ in range(size)]
         routes = ", ".join(f"nats://127.0.0.1:{cluster_port}" for _, cluster_port in ports)
         env = dict(os.environ)
-        env.update({f"{user.upper()}_PASSWORD": pw for user, pw in PASSWORDS.items()})
+        env.update({f"MDBRIDGE_NATS_{user.upper()}_PASSWORD": pw for user, pw in PASSWORDS.items()})
         nodes: dict[str, NatsServer] = {}
         for number, (port, cluster_port) in enumerate(ports, start=1):
             name = f"n{number}"
             home = base / name
             home.mkdir(parents=True)
-            shutil.copy(AUTH_CONF, home / "auth.conf")
+            shutil.copy(AUTH_CONF, home / AUTH_CONF.name)
             config = home / "nats.conf"
             config.write_text(
                 f"server_name: {name}\n"
                 f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{cluster_port}\n"
                 f"  routes: [{routes}]\n}}\n"
-                "include ./auth.conf\n"
+                f"include ./{AUTH_CONF.name}\n"
             )
             nodes[name] = NatsServer(
                 store_dir=home / "store",

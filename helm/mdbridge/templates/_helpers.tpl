@@ -79,9 +79,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-nats-auth" (include "mdbridge.fullname" .)) .Values.nats.auth.existingSecret -}}
 {{- end -}}
 
-{{/* The NATS users (helm/mdbridge/files/nats/auth.conf), one Secret key "<user>-password" each. */}}
+{{/* The NATS users of files/nats/least-privilege.conf, one Secret key "<user>-password" each. */}}
 {{- define "mdbridge.nats.users" -}}
-adapter bridge reader admin
+adapter bridge reader quality admin
 {{- end -}}
 
 {{/* Every server of the chart's cluster (clients then survive any one being down), or the
@@ -121,6 +121,23 @@ adapter bridge reader admin
 {{- end -}}
 {{- end -}}
 
+{{/* The keys the token-key Secret holds, space separated (none when auth is off). */}}
+{{- define "mdbridge.authKeys" -}}
+{{- $jwt := .Values.auth.jwt -}}
+{{- if ne .Values.auth.mode "jwt" -}}
+{{- else if .Values.auth.existingSecret -}}
+{{- join " " .Values.auth.existingSecretKeys -}}
+{{- else -}}
+{{- $keys := list -}}
+{{- if or $jwt.hs256Secret (not (or $jwt.publicKey $jwt.jwks)) -}}
+{{- $keys = append $keys "hs256-secret" -}}
+{{- end -}}
+{{- if $jwt.publicKey -}}{{- $keys = append $keys "public-key.pem" -}}{{- end -}}
+{{- if $jwt.jwks -}}{{- $keys = append $keys "jwks.json" -}}{{- end -}}
+{{- join " " $keys -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Configuration checks that the values schema cannot express. */}}
 {{- define "mdbridge.validate" -}}
 {{- if and .Values.nats.deploy (gt (int .Values.streams.replicas) (int .Values.nats.replicas)) -}}
@@ -129,8 +146,9 @@ adapter bridge reader admin
 {{- if gt (int .Values.bridge.autoscaling.minReplicas) (int .Values.bridge.autoscaling.maxReplicas) -}}
 {{- fail "bridge.autoscaling.minReplicas cannot exceed maxReplicas" -}}
 {{- end -}}
-{{- if and (eq .Values.auth.mode "jwt") .Values.auth.existingSecret .Values.auth.jwt.hs256Secret -}}
-{{- fail "auth.jwt.hs256Secret and auth.existingSecret are exclusive: put the key in the Secret" -}}
+{{- $jwt := .Values.auth.jwt -}}
+{{- if and (eq .Values.auth.mode "jwt") .Values.auth.existingSecret (or $jwt.hs256Secret $jwt.publicKey $jwt.jwks) -}}
+{{- fail "auth.jwt keys and auth.existingSecret are exclusive: put the keys in the Secret" -}}
 {{- end -}}
 {{- end -}}
 
