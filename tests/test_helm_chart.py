@@ -223,7 +223,7 @@ def test_hpa_scales_on_cpu_and_connections(production_docs: list[Manifest]) -> N
     hpa = find(production_docs, "HorizontalPodAutoscaler", f"{RELEASE}-bridge")
     metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
     assert metrics["Resource"]["resource"]["name"] == "cpu"
-    assert metrics["Pods"]["pods"]["metric"]["name"] == "mdbridge_connections_active"
+    assert metrics["Pods"]["pods"]["metric"]["name"] == "mdbridge_ws_connections_active"
     assert metrics["Pods"]["pods"]["target"]["averageValue"] == "1000"
     assert hpa["spec"]["behavior"]["scaleDown"]["policies"] == [
         {"type": "Pods", "value": 1, "periodSeconds": 120}

@@ -1,4 +1,5 @@
-"""The Prometheus rules shipped for the Helm chart name only metrics that really exist."""
+"""The Prometheus rules shipped for the Helm chart, its Grafana dashboard and its autoscaler
+name only metrics that really exist."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from tests.support.scrape import scrape
 from tests.support.servers import running_bridge
 from tests.support.wsclient import WsClient
 
-RULES = Path(__file__).parent.parent / "deploy" / "prometheus" / "mdbridge-rules.yaml"
+CHART = Path(__file__).parent.parent / "helm" / "mdbridge"
+RULES = CHART / "files" / "prometheus" / "mdbridge-rules.yaml"
+DASHBOARD = CHART / "files" / "grafana" / "mdbridge.json"
+HPA = CHART / "templates" / "bridge" / "hpa.yaml"
 SYMBOL = "600050.SH"
 
 
@@ -67,3 +71,6 @@ async def test_rule_expressions_use_metrics_from_live_scrapes(
     used = {name for rule in _rules() for name in re.findall(r"mdbridge_\w+", str(rule["expr"]))}
     assert used, "no metric referenced"
     assert used <= exported, f"not exported: {sorted(used - exported)}"
+    charted = set(re.findall(r"mdbridge_\w+", DASHBOARD.read_text() + HPA.read_text()))
+    assert len(charted) >= 6
+    assert charted <= exported, f"not exported: {sorted(charted - exported)}"

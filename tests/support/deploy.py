@@ -28,7 +28,7 @@ NAMESPACE = "mdbridge"
 # schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 # Prometheus Operator kinds: no Kubernetes schema exists for them (see check_custom_resource).
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 GENERATED_HEADER = (
     "# Generated from helm/mdbridge with k8s/values.yaml by `make k8s`: edit the chart or the\n"
@@ -80,16 +80,17 @@ def validate(doc: Manifest) -> None:
 
 
 def check_custom_resource(doc: Manifest) -> None:
-    """ServiceMonitor and PrometheusRule are CRDs of the Prometheus Operator: Kubernetes ships
-    no schema for them and kubernetes-validate has none, so their required fields are checked
-    here; PromQL expressions are parsed by the chart tests."""
+    """ServiceMonitor, PodMonitor and PrometheusRule are CRDs of the Prometheus Operator:
+    Kubernetes ships no schema for them and kubernetes-validate has none, so their required
+    fields are checked here; PromQL expressions are parsed by the monitoring tests."""
     assert doc["apiVersion"] == "monitoring.coreos.com/v1", doc["apiVersion"]
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"])
     spec = doc["spec"]
-    if doc["kind"] == "ServiceMonitor":
-        assert spec["selector"]["matchLabels"], "a ServiceMonitor must select its Service"
-        assert spec["endpoints"], "a ServiceMonitor needs endpoints"
-        for endpoint in spec["endpoints"]:
+    if doc["kind"] in {"ServiceMonitor", "PodMonitor"}:
+        assert spec["selector"]["matchLabels"], "a monitor must select what it scrapes"
+        endpoints = spec["endpoints" if doc["kind"] == "ServiceMonitor" else "podMetricsEndpoints"]
+        assert endpoints, "a monitor needs endpoints"
+        for endpoint in endpoints:
             assert endpoint["port"]
             assert endpoint["path"].startswith("/")
     else:
