@@ -1,5 +1,5 @@
 """Past one machine, on one machine: a 3-server NATS cluster with R3 streams, the simulator
-and two bridge processes. While clients read, the stream's leader server and then the
+and two bridge processes. While library clients read, the stream's leader server and then the
 clients' bridge are killed with SIGKILL; publishing goes on, the clients move to the other
 bridge, resume, and what they received is exactly what the stream holds."""
 
@@ -7,36 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
+from mdbridge.client import Backoff, MarketDataClient
 from schemas import DataType, data_subject
 from services.provision import StreamPolicy, ensure_streams
-from tests.support.cluster import NatsCluster, Process, process_env, snapshot_size, spawn_bridge
-from tests.support.resuming import ResumingClient, stream_truth, verdict
+from tests.support.cluster import PASSWORDS, NatsCluster, Process, process_env, snapshot_size
+from tests.support.invariants import stream_truth
+from tests.support.processes import BridgeProcess
+from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
+from tests.support.waiting import until
 
 STREAM = "MD_QUOTE"
 SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
 CLIENTS = 4
 AFTER_EACH_FAULT = 10  # live messages every client must receive after each fault
-
-
-async def until(
-    predicate: Callable[[], bool],
-    what: str,
-    clients: list[ResumingClient],
-    timeout: float = 30.0,
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            state = [(c.name, c.sessions, c.errors[:2]) for c in clients]
-            raise AssertionError(f"timed out waiting for {what}: {state}")
-        await asyncio.sleep(0.1)
 
 
 async def wait_for_replicated_stream(reader: NatsClient) -> None:
@@ -64,28 +53,33 @@ async def new_leader(cluster: NatsCluster, reader: NatsClient, old: str) -> str:
     raise AssertionError(f"{STREAM} elected no new leader after {old} died")
 
 
-def live(clients: list[ResumingClient]) -> list[int]:
-    return [sum(len(seqs) for seqs in c.seqs.values()) for c in clients]
+def live(clients: list[RecordingClient]) -> list[int]:
+    return [sum(len(r) for r in c.received.values()) for c in clients]
 
 
-async def assert_lossless(reader: NatsClient, clients: list[ResumingClient]) -> int:
-    """What every client has received so far is exactly what the stream holds for its
-    subscriptions, from its snapshot on: no gap, no duplicate, in order. Returns the count."""
-    subjects = [data_subject(DataType.QUOTE, symbol) for symbol in SYMBOLS]
-    received = {c.name: {s: list(c.seqs.get(s, [])) for s in subjects} for c in clients}
-    first = min(c.snapshots[s][0] for c in clients for s in subjects)
-    last = max(seqs[-1] for by_subject in received.values() for seqs in by_subject.values())
-    truth = await stream_truth(reader.jetstream(), STREAM, subjects, first, last)
+def grown(clients: list[RecordingClient], before: list[int]) -> bool:
+    """Every client received AFTER_EACH_FAULT more messages than ``before``."""
+    return all(n >= b + AFTER_EACH_FAULT for n, b in zip(live(clients), before, strict=True))
+
+
+def moved(clients: list[RecordingClient], url: str) -> bool:
+    return all(c.client.url == url and c.client.connected for c in clients)
+
+
+async def verify(reader: NatsClient, clients: list[RecordingClient], label: str) -> int:
+    """Every client got exactly the stream's messages of its subscriptions, from where each
+    subscription started: no gap, no duplicate, in order. Returns how many were checked."""
+    start = min(min(c.starts.values()) for c in clients) + 1
+    rows = await stream_truth(reader.jetstream(), STREAM, "md.quote.>", start)
+    truth = by_subject(rows)
+    assert await wait_caught_up(clients, truth, 30), f"{label}: clients did not catch up"
     checked = 0
     for client in clients:
-        assert client.errors == [], (client.name, client.errors[:3])
-        assert [len(client.snapshots[s]) for s in subjects] == [1] * len(subjects)
-        assert all(event["recovered"] for event in client.recovered), client.recovered
-        for subject in subjects:
-            start = client.snapshots[subject][0]
-            result = verdict(subject, start, received[client.name][subject], truth[subject])
-            assert result.ok, (client.name, result)
-            checked += result.received
+        for report in client.check(truth, label):
+            assert report.ok, str(report)
+            checked += report.received
+        assert client.client.duplicates == 0
+        assert all(s.data.get("recovered") for s in client.events("recovered")), label
     return checked
 
 
@@ -97,8 +91,8 @@ async def test_clients_lose_nothing_when_the_stream_leader_and_their_bridge_die(
     logs.mkdir()
     cluster = NatsCluster.start(tmp_path / "nats")
     processes: list[Process] = []
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
+    bridges: list[BridgeProcess] = []
+    clients: list[RecordingClient] = []
     reader = await cluster.connect("reader")
     try:
         await cluster.wait_for_jetstream(reader)
@@ -109,54 +103,48 @@ async def test_clients_lose_nothing_when_the_stream_leader_and_their_bridge_die(
         adapter = Process.spawn("adapter", ["adapter", "sim"], adapter_env, logs)
         processes.append(adapter)
         await wait_for_replicated_stream(reader)
-        bridges = [spawn_bridge(cluster, f"bridge-{n}", logs) for n in (1, 2)]
-        processes += bridges
-        await asyncio.gather(*(bridge.wait_ready() for bridge in bridges))
+        credentials = {"nats_user": "bridge", "nats_password": PASSWORDS["bridge"]}
+        for name in ("bridge-1", "bridge-2"):
+            bridges.append(BridgeProcess(cluster.url, logs, name, **credentials).start())
 
-        # Every client starts on bridge 1 and knows bridge 2, as behind a load balancer.
+        # Library clients start on bridge 1 and know bridge 2, as behind a load balancer.
         urls = [bridge.ws_url for bridge in bridges]
-        clients = [ResumingClient(f"client-{n}", urls, SYMBOLS) for n in range(CLIENTS)]
-        tasks = [asyncio.create_task(client.run(stop)) for client in clients]
-        await until(lambda: min(live(clients)) >= AFTER_EACH_FAULT, "clients receiving", clients)
+        for _ in range(CLIENTS):
+            # dedupe off: the checker must see whatever the bridges sent, duplicates included
+            client = RecordingClient(
+                MarketDataClient(urls, dedupe=False, backoff=Backoff(0.1, 1.0))
+            )
+            await client.client.connect()
+            # no snapshot: the checker compares live deliveries after the subscription's start
+            await client.subscribe(SYMBOLS, snapshot=False)
+            client.start()
+            clients.append(client)
+        assert all(c.client.url == urls[0] for c in clients)
+        assert await until(lambda: min(live(clients)) >= AFTER_EACH_FAULT, 30)
 
         # Fault 1: the server leading the stream dies; the other two elect a new leader.
         leader = await cluster.stream_leader(reader, STREAM)
         cluster.nodes[leader].kill()
         before = live(clients)
-        successor = await new_leader(cluster, reader, leader)
-        assert successor in cluster.nodes
-        await until(
-            lambda: all(
-                n >= b + AFTER_EACH_FAULT for n, b in zip(live(clients), before, strict=True)
-            ),
-            "clients receiving after the stream leader died",
-            clients,
-        )
-        assert await assert_lossless(reader, clients) >= CLIENTS * AFTER_EACH_FAULT * 2
+        assert await new_leader(cluster, reader, leader) in cluster.nodes
+        assert await until(lambda: grown(clients, before), 30), "nothing after the leader died"
+        after_leader = await verify(reader, clients, "after the stream leader died")
 
         # Fault 2: the clients' bridge dies; they reconnect to bridge 2 and resume.
         killed_at = (await reader.jetstream().stream_info(STREAM)).state.last_seq
+        before = live(clients)
         bridges[0].kill()
-        await until(
-            lambda: all(
-                c.sessions[-1].url == urls[1] and c.sessions[-1].live >= AFTER_EACH_FAULT
-                for c in clients
-            ),
-            "clients resuming on bridge 2",
-            clients,
-        )
-        stop.set()
-        await asyncio.gather(*tasks)
+        assert await until(lambda: moved(clients, urls[1]), 30), "clients did not move"
+        assert await until(lambda: grown(clients, before), 30), "nothing after bridge 1 died"
+        checked = await verify(reader, clients, "after bridge 1 died")
         assert adapter.process.poll() is None, adapter.tail()  # it published throughout
-
-        last = max(seqs[-1] for c in clients for seqs in c.seqs.values())
-        assert last > killed_at  # messages published after bridge 1 died were delivered
-        assert await assert_lossless(reader, clients) >= CLIENTS * AFTER_EACH_FAULT * 3
+        last = max(r[-1].seq for c in clients for r in c.received.values())
+        assert last > killed_at  # what was published after bridge 1 died was delivered
+        assert checked > after_leader >= CLIENTS * AFTER_EACH_FAULT * 2
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        for bridge in bridges:
+            bridge.stop()
         for process in processes:
             process.stop()
         with contextlib.suppress(Exception):
@@ -179,7 +167,7 @@ async def test_the_charts_nats_users_have_least_privilege(tmp_path: Path) -> Non
         for user in ("bridge", "reader"):
             await clients[user].publish(subject, b"{}")
             await clients[user].flush()
-        await until(lambda: all(errors[u] for u in ("bridge", "reader")), "violations", [])
+        assert await until(lambda: all(errors[u] for u in ("bridge", "reader")), 10)
         for user in ("bridge", "reader"):
             assert "permissions violation for publish" in errors[user][0].lower()
         info = await clients["reader"].jetstream().stream_info(STREAM)

@@ -26,11 +26,6 @@ from tests.support.deploy import (
     validate,
 )
 
-# MDBRIDGE_* variables the manifests set whose settings field is not on main yet, with the
-# issue that adds it. The integrator removes each entry when its field lands.
-PENDING_SETTINGS = {
-    "MDBRIDGE_SHUTDOWN_GRACE_S": "graceful drain (reliability issue)",
-}
 # Read by the CLI itself (mdbridge/cli.py), not by a settings object.
 CLI_VARIABLES = {"MDBRIDGE_LOG_LEVEL"}
 SETTINGS: list[type[BaseSettings]] = [
@@ -124,9 +119,7 @@ def test_manifests_set_only_real_settings(k8s_docs: list[Manifest]) -> None:
     names = _env_names(k8s_docs)
     assert {"MDBRIDGE_NATS_URL", "MDBRIDGE_NATS_USER", "MDBRIDGE_SHUTDOWN_GRACE_S"} <= names
     known = _known_variables()
-    assert names - known - set(PENDING_SETTINGS) == set()
-    # Once a pending setting exists, it must leave the pending list.
-    assert set(PENDING_SETTINGS) & known == set()
+    assert names - known == set()
 
 
 def test_secret_placeholders_are_obvious(k8s_docs: list[Manifest]) -> None:

@@ -1,4 +1,5 @@
-"""A NATS JetStream cluster and mdbridge processes on loopback, for the cluster test.
+"""A NATS JetStream cluster and an adapter process on loopback, for the cluster test (bridge
+processes are tests/support/processes.py's).
 
 Three ``nats-server`` processes with routes between them, JetStream, their own stores, and the
 Helm chart's own users and permissions (``helm/mdbridge/files/nats/least-privilege.conf``), so
@@ -180,14 +181,6 @@ def process_env(cluster: NatsCluster, user: str, **settings: str | int) -> dict[
     env["MDBRIDGE_NATS_PASSWORD"] = PASSWORDS[user]
     env.update({f"MDBRIDGE_{key.upper()}": str(value) for key, value in settings.items()})
     return env
-
-
-def spawn_bridge(cluster: NatsCluster, name: str, logs: Path) -> Process:
-    port = free_port()
-    env = process_env(cluster, "bridge", host="127.0.0.1", port=port, nats_name=name)
-    bridge = Process.spawn(name, ["bridge"], env, logs)
-    bridge.port = port
-    return bridge
 
 
 async def snapshot_size(nc: NatsClient, stream: str, timeout: float = 20.0) -> int:
