@@ -13,9 +13,8 @@ from mdbridge.client import Backoff, MarketDataClient
 from mdbridge.natsserver import NatsServer
 from tests.faults.conftest import SYMBOLS, start_pair
 from tests.support.feeder import Feeder
-from tests.support.invariants import stream_truth
 from tests.support.processes import BridgeProcess
-from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
+from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
 
 STORM_CLIENTS = 300
@@ -41,22 +40,6 @@ async def open_clients(
 
 def moved(clients: list[RecordingClient], url: str) -> bool:
     return all(c.client.url == url and c.client.connected for c in clients)
-
-
-async def verify(
-    nc: NatsClient, clients: list[RecordingClient], label: str, timeout: float = 30
-) -> int:
-    """Every client got exactly the stream's messages of its subjects; returns how many."""
-    start = min(min(c.starts.values()) for c in clients) + 1
-    truth = by_subject(await stream_truth(nc.jetstream(), "MD_QUOTE", "md.quote.>", start))
-    assert await wait_caught_up(clients, truth, timeout), f"{label}: clients did not catch up"
-    checked = 0
-    for client in clients:
-        for report in client.check(truth, label):
-            assert report.ok, str(report)
-            checked += report.received
-        assert client.client.duplicates == 0
-    return checked
 
 
 async def close_all(clients: list[RecordingClient]) -> None:

@@ -7,8 +7,10 @@ import contextlib
 from collections import defaultdict
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
+
 from mdbridge.client import DataMessage, MarketDataClient, StatusMessage
-from tests.support.invariants import Received, Report, check
+from tests.support.invariants import Received, Report, check, stream_truth
 from tests.support.waiting import until
 
 
@@ -82,3 +84,20 @@ async def wait_caught_up(
 ) -> bool:
     last = {subject: rows[-1][1] for subject, rows in truth.items() if rows}
     return await until(lambda: all(c.caught_up(last) for c in clients), timeout, 0.1)
+
+
+async def verify(
+    nc: NatsClient, clients: list[RecordingClient], label: str, timeout: float = 30
+) -> int:
+    """Every client got exactly the stream's quotes of its subjects, from where each of its
+    subscriptions started: no gap, no duplicate, in order. Returns how many were checked."""
+    start = min(min(c.starts.values()) for c in clients) + 1
+    truth = by_subject(await stream_truth(nc.jetstream(), "MD_QUOTE", "md.quote.>", start))
+    assert await wait_caught_up(clients, truth, timeout), f"{label}: clients did not catch up"
+    checked = 0
+    for client in clients:
+        for report in client.check(truth, label):
+            assert report.ok, str(report)
+            checked += report.received
+        assert client.client.duplicates == 0
+    return checked
