@@ -24,7 +24,7 @@ from tests.support.waiting import until
 STREAM = "MD_QUOTE"
 SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
 CLIENTS = 4
-AFTER_EACH_FAULT = 10  # live messages every client must receive after each fault
+AFTER_EACH_FAULT = 25  # live messages every client must receive after each fault
 
 
 async def wait_for_replicated_stream(reader: NatsClient) -> None:
