@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import uvicorn
 
 from bridge.app import create_app
@@ -17,6 +19,7 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
         port=settings.port,
         loop="uvloop",
         ws=settings.ws_impl,
+        ws_per_message_deflate=settings.ws_compression,
         # Frames between max_frame_bytes and this cap are refused by the app (1008);
         # above it the WebSocket layer refuses them itself (1009).
         ws_max_size=max(HARD_FRAME_CAP, settings.max_frame_bytes * 4),
@@ -29,5 +32,6 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
     )
 
 
-async def serve(settings: BridgeSettings) -> None:
-    await uvicorn.Server(uvicorn_config(settings)).serve()
+async def serve(settings: BridgeSettings, sockets: list[socket.socket] | None = None) -> None:
+    """Serve until stopped; ``sockets`` are pre-bound listeners (``--workers``)."""
+    await uvicorn.Server(uvicorn_config(settings)).serve(sockets=sockets)

@@ -155,3 +155,11 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     rest_history_concurrency: int = Field(
         default=4, ge=1, le=256, description="history requests reading the streams at once"
     )
+
+    # -- performance: compression and processes --
+    ws_compression: bool = Field(
+        default=True, description="negotiate permessage-deflate when a client offers it"
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="bridge processes sharing the port (SO_REUSEPORT)"
+    )

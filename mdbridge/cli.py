@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser("bridge", help="serve the WebSocket bridge")
     bridge.add_argument("--host", default=None)
     bridge.add_argument("--port", type=int, default=None)
+    bridge.add_argument("--workers", type=int, default=None, help="processes on the port")
     _add_nats_flag(bridge)
 
     adapter = commands.add_parser("adapter", help="run a data-source adapter: sim, xtquant, replay")
@@ -111,9 +112,15 @@ def _run_bridge(args: argparse.Namespace) -> int:
 
     from bridge import BridgeSettings, serve
     from bridge.errors import AccessConfigError
+    from mdbridge.limits import raise_fd_limit
 
-    settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url"]))
+    settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url", "workers"]))
     try:
+        if settings.workers > 1:
+            from mdbridge.workers import run_workers
+
+            return run_workers(settings, args.log_level)
+        raise_fd_limit()
         uvloop.run(serve(settings))
     except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
         print(f"mdbridge: {exc}", file=sys.stderr)
