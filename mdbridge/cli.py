@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mdbridge import config_cmd, schema_cmd
+from mdbridge.bench.cli import add_parser as add_bench_parser
 from mdbridge.logs import LogSettings, configure_logging
 from mdbridge.sourcecli import (
     add_adapter_commands,
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trace_parser(commands)
     schema_cmd.add_parser(commands)
     config_cmd.add_parser(commands)
+    add_bench_parser(commands)
     return parser
 
 
@@ -104,6 +106,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from mdbridge.trace_cmd import run_trace
 
         return run_trace(args)
+    if args.command == "bench":
+        from mdbridge.bench.cli import main as bench_main
+
+        return bench_main(args)
     return run_source_command(args)
 
 
