@@ -7,6 +7,8 @@ from typing import Any
 
 import matplotlib
 
+from mdbridge.bench.summary import good_rows
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -14,25 +16,14 @@ COLORS = {"mdbridge": "tab:blue", "nats_ws": "tab:green", "broadcaster": "tab:re
 
 
 def latency_cdf(results: dict[str, Any], path: Path) -> bool:
-    section = results.get("fanout")
-    if not isinstance(section, dict):
-        return False
-    cases = sorted(
-        {
-            (r["case"], r["clients"], r["rate_in"])
-            for rows in section.values()
-            if isinstance(rows, list)
-            for r in rows
-        }
-    )
+    section = results.get("fanout") or {}
+    cases = sorted({(r["case"], r["clients"], r["rate_in"]) for r in good_rows(section)})
     if not cases:
         return False
     fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.4), squeeze=False)
     for ax, (label, clients, rate) in zip(axes[0], cases, strict=True):
-        for target, rows in section.items():
-            if not isinstance(rows, list):
-                continue
-            for r in rows:
+        for target in section:
+            for r in good_rows(section, target):
                 if (r["case"], r["clients"], r["rate_in"]) == (label, clients, rate) and r[
                     "cdf_ms"
                 ]:
@@ -52,15 +43,15 @@ def latency_cdf(results: dict[str, Any], path: Path) -> bool:
 
 
 def throughput_vs_connections(results: dict[str, Any], path: Path) -> bool:
-    section = results.get("throughput")
-    if not isinstance(section, dict) or not any(isinstance(v, list) for v in section.values()):
+    section = results.get("throughput") or {}
+    if not good_rows(section):
         return False
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     offered: dict[int, float] = {}
-    for target, rows in section.items():
-        if not isinstance(rows, list):
+    for target in section:
+        rows = sorted(good_rows(section, target), key=lambda r: r["clients"])
+        if not rows:
             continue
-        rows = sorted(rows, key=lambda r: r["clients"])
         ax.plot(
             [r["clients"] for r in rows],
             [r["delivered_per_s"] for r in rows],

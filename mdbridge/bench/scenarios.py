@@ -7,6 +7,7 @@ three targets are compared on identical load.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,8 @@ from mdbridge.bench.config import FanoutCase
 from mdbridge.bench.load import Bench, LoadRun
 from mdbridge.bench.monitor import CpuWindow, rss_bytes
 from mdbridge.bench.targets import Target
+
+logger = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 60.0
 
@@ -107,12 +110,24 @@ async def fanout_case(
     }
 
 
+async def _cases(bench: Bench, target: Target, cases: tuple[FanoutCase, ...]) -> list[Any]:
+    """Every case, each isolated: a failed case is recorded and the next one runs."""
+    rows: list[Any] = []
+    for case in cases:
+        try:
+            rows.append(await fanout_case(bench, target, case))
+        except Exception as exc:
+            logger.exception("case %s %s failed", target.name, case)
+            rows.append({"target": target.name, "case": case.label, "error": repr(exc)})
+    return rows
+
+
 async def fanout(bench: Bench, target: Target) -> list[dict[str, Any]]:
-    return [await fanout_case(bench, target, case) for case in bench.config.fanout]
+    return await _cases(bench, target, bench.config.fanout)
 
 
 async def throughput(bench: Bench, target: Target) -> list[dict[str, Any]]:
-    return [await fanout_case(bench, target, case) for case in bench.config.throughput]
+    return await _cases(bench, target, bench.config.throughput)
 
 
 async def burst(bench: Bench, target: Target) -> dict[str, Any]:

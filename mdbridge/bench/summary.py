@@ -23,10 +23,27 @@ def _ok(section: Any) -> bool:
     return isinstance(section, dict) and "error" not in section
 
 
+def good_rows(section: Any, target: str | None = None) -> list[dict[str, Any]]:
+    """The measured rows of a per-target list scenario (failed cases left out)."""
+    if not isinstance(section, dict):
+        return []
+    lists = [section.get(target)] if target is not None else list(section.values())
+    return [r for rows in lists if isinstance(rows, list) for r in rows if "error" not in r]
+
+
+def failed_rows(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {r['target']} {r['case']}: {r['error']}"
+        for name in ("fanout", "throughput")
+        for rows in (results.get(name) or {}).values()
+        if isinstance(rows, list)
+        for r in rows
+        if "error" in r
+    ]
+
+
 def _fanout_row(results: dict[str, Any], target: str, clients: int) -> dict[str, Any] | None:
-    rows = results.get("fanout", {}).get(target)
-    if not isinstance(rows, list):
-        return None
+    rows = good_rows(results.get("fanout"), target)
     fitting = [r for r in rows if r["clients"] == clients and r["symbols_per_client"] == 20]
     if not fitting:
         return None
@@ -35,8 +52,8 @@ def _fanout_row(results: dict[str, Any], target: str, clients: int) -> dict[str,
 
 
 def _best(results: dict[str, Any], target: str) -> dict[str, Any] | None:
-    rows = results.get("throughput", {}).get(target)
-    if not isinstance(rows, list) or not rows:
+    rows = good_rows(results.get("throughput"), target)
+    if not rows:
         return None
     row: dict[str, Any] = max(rows, key=lambda r: r["delivered_per_s"])
     return row
@@ -46,16 +63,13 @@ def peer_ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
     """mdbridge / peer for throughput, and p99 latency, per shared case."""
     ratios = []
     for scenario in ("fanout", "throughput"):
-        section = results.get(scenario, {})
-        mine = section.get("mdbridge") if isinstance(section, dict) else None
-        if not isinstance(mine, list):
-            continue
-        for row in mine:
+        section = results.get(scenario)
+        for row in good_rows(section, "mdbridge"):
             for peer in PEERS:
                 other = next(
                     (
                         r
-                        for r in section.get(peer) or []
+                        for r in good_rows(section, peer)
                         if r["clients"] == row["clients"]
                         and r["rate_in"] == row["rate_in"]
                         and r["pool"] == row["pool"]
@@ -216,8 +230,7 @@ def markdown(report: dict[str, Any]) -> str:
               h.get("heartbeats"), h.get("errors")] for name, h in hold.items()],
         )  # fmt: skip
     for scenario, title in (("fanout", "Fan-out"), ("throughput", "Throughput (hot pool)")):
-        section = results.get(scenario, {})
-        rows = [r for rs in section.values() if isinstance(rs, list) for r in rs]
+        rows = good_rows(results.get(scenario))
         if rows:
             lines += ["", f"## {title}", ""]
             lines += _table(["target", "case", "N x K", *LOAD_HEADERS], _load_rows(rows, "target"))
@@ -235,20 +248,20 @@ def markdown(report: dict[str, Any]) -> str:
         section = results.get(scenario)
         if isinstance(section, dict) and section and "error" not in section:
             lines += ["", f"## {scenario.capitalize()}", ""]
-            rows = []
+            paths: list[list[Any]] = []
             for name, value in section.items():
                 if isinstance(value, dict) and ("msgs_per_s" in value or "status" in value):
-                    rows.append([name, value.get("messages"), value.get("seconds"),
+                    paths.append([name, value.get("messages"), value.get("seconds"),
                                  value.get("msgs_per_s"), value.get("status", "ok")])  # fmt: skip
-            lines += _table(["path", "messages", "seconds", "msgs/s", "status"], rows)
+            lines += _table(["path", "messages", "seconds", "msgs/s", "status"], paths)
     for scenario, key in (("compression", "compression"), ("ws_impl", "ws_impl"),
                           ("workers", "workers")):  # fmt: skip
-        rows = results.get(scenario)
-        if isinstance(rows, list) and rows:
+        variants = results.get(scenario)
+        if isinstance(variants, list) and variants:
             lines += ["", f"## Tuning: {scenario}", ""]
             lines += _table(
                 [key, "wire bytes/s", *LOAD_HEADERS],
-                [[r[key], r["wire_bytes_per_s"], *_load_rows([r], key)[0][3:]] for r in rows],
+                [[r[key], r["wire_bytes_per_s"], *_load_rows([r], key)[0][3:]] for r in variants],
             )
     prof = results.get("profile")
     if isinstance(prof, dict) and "profile" in prof:
@@ -256,7 +269,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _table(["file (inclusive)", "%"], prof["profile"]["files"][:15])
         lines += [""]
         lines += _table(["function (self)", "%"], prof["profile"]["self"][:15])
-    errors = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}
+    errors = [
+        f"{k}: {v['error']}" for k, v in results.items() if isinstance(v, dict) and "error" in v
+    ]
+    errors += failed_rows(results)
     if errors:
-        lines += ["", "## Failed scenarios", ""] + [f"- {k}: {v}" for k, v in errors.items()]
+        lines += ["", "## Failed scenarios", ""] + [f"- {e}" for e in errors]
     return "\n".join(lines) + "\n"
