@@ -43,6 +43,18 @@ class Bench:
     def nats_pids(self) -> list[int]:
         return self.nats.pids()
 
+    async def publish(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Run a publisher command to its end; its failure fails the scenario."""
+        done = await self.publisher.request(command, "published", timeout)
+        if "error" in done:
+            raise BenchError(f"publisher: {done['error']}")
+        return done
+
+    async def stop_publishing(self) -> None:
+        stopped = await self.publisher.request({"cmd": "stop"}, "stopped", 60)
+        if stopped.get("errors"):
+            raise BenchError(f"publisher: {stopped['errors'][0]}")
+
 
 def _fmt_rate(value: float) -> str:
     if value >= 1e6:

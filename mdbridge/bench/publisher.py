@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from mdbridge.bench._proc import ChildIO
 from mdbridge.bench.universe import PUB_MARKER, quote_subject, quote_tail, symbol_info, symbols
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
 from services.provision import ensure_streams
+
+logger = logging.getLogger(__name__)
 
 VARIANTS = 4  # price variants per symbol, so consecutive quotes differ
 TICK_S = 0.001
@@ -102,7 +105,13 @@ async def wait_stored(nc: NatsClient, seq: int, timeout: float = 60.0) -> int:
 
 
 async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
-    nc = await nats.connect(plan["nats_url"], pending_size=8 * 1024 * 1024, name="bench-pub")
+    nc = await nats.connect(
+        plan["nats_url"],
+        pending_size=8 * 1024 * 1024,
+        name="bench-pub",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     await ensure_streams(nc.jetstream())
     universe = symbols(int(plan["universe"]))
     if plan.get("directory", True):
@@ -110,6 +119,7 @@ async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
     feed = Feed(nc, universe, io)
     io.emit("ready", symbols=len(universe), last_seq=await stream_last_seq(nc))
     running: asyncio.Task[None] | None = None
+    failures: list[str] = []
 
     def order_of(command: dict[str, Any]) -> list[int]:
         picked = command.get("symbols")
@@ -117,25 +127,32 @@ async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
 
     async def run(command: dict[str, Any]) -> None:
         began = time.monotonic()
-        first = await stream_last_seq(nc) + 1
         cpu = time.process_time()
-        order = order_of(command)
         kind = command["cmd"]
-        if kind == "fill":
-            sent = await feed.fill(order, int(command["count"]))
-        else:
-            rate = float(command["rate"]) if kind == "rate" else 0.0
-            count = int(command.get("count") or 0)
-            if kind == "burst":
-                rate = count / float(command["within_s"])
-            sent = await feed.paced(order, rate, count, float(command.get("duration_s") or 0))
-        elapsed = time.monotonic() - began
-        last = await wait_stored(nc, first + sent - 1) if command.get("stored") else 0
+        sent_before = feed.published
+        try:
+            first = await stream_last_seq(nc) + 1
+            order = order_of(command)
+            if kind == "fill":
+                sent = await feed.fill(order, int(command["count"]))
+            else:
+                rate = float(command["rate"]) if kind == "rate" else 0.0
+                count = int(command.get("count") or 0)
+                if kind == "burst":
+                    rate = count / float(command["within_s"])
+                duration = float(command.get("duration_s") or 0)
+                sent = await feed.paced(order, rate, count, duration)
+            last = await wait_stored(nc, first + sent - 1) if command.get("stored") else 0
+        except Exception as exc:  # reported, so that the bench records it and goes on
+            logger.exception("publish %s failed", kind)
+            failures.append(repr(exc))
+            io.emit("published", cmd=kind, error=repr(exc), count=feed.published - sent_before)
+            return
         io.emit(
             "published",
             cmd=kind,
             count=sent,
-            elapsed_s=round(elapsed, 4),
+            elapsed_s=round(time.monotonic() - began, 4),
             first_seq=first,
             last_seq=last,
             cpu_s=round(time.process_time() - cpu, 3),
@@ -154,7 +171,8 @@ async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await running
-                io.emit("stopped", published=feed.published)
+                io.emit("stopped", published=feed.published, errors=failures[:])
+                failures.clear()
             elif cmd == "exit":
                 break
     finally:

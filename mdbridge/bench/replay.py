@@ -95,7 +95,7 @@ async def raw_pull(
 
 async def fill(bench: Bench, count: int, symbols: list[int]) -> dict[str, Any]:
     command = {"cmd": "fill", "count": count, "symbols": symbols, "stored": True}
-    return await bench.publisher.request(command, "published", RAW_TIMEOUT_S)
+    return await bench.publish(command, RAW_TIMEOUT_S)
 
 
 async def epoch(nc: NatsClient) -> str:
@@ -153,7 +153,7 @@ async def _bridge_counted(
         outcome = await _counted(run, count, RAW_TIMEOUT_S)
         report = await run.report()
         if after_open is not None:
-            await bench.publisher.wait_for("published", RAW_TIMEOUT_S)
+            await bench.publisher.wait_for("published", RAW_TIMEOUT_S)  # its end, not its fate
     finally:
         await run.close()
     return _bridge_result(report, outcome, count)

@@ -94,8 +94,10 @@ async def fanout_case(
         await asyncio.sleep(config.window_s)
         report = await run.report()
     finally:
-        await run.close()
-        await bench.publisher.request({"cmd": "stop"}, "stopped", 30)
+        try:
+            await run.close()
+        finally:
+            await bench.stop_publishing()
     delivered = float(report["delivered_per_s"])
     return {
         "target": target.name,
@@ -147,7 +149,7 @@ async def burst(bench: Bench, target: Target) -> dict[str, Any]:
         await run.measure()
         started_ns = time.time_ns()
         command = {"cmd": "burst", "count": count, "within_s": config.burst_within_s}
-        published = await bench.publisher.request(command, "published", 60)
+        published = await bench.publish(command, 60)
         await run.wait_quiet(config.quiet_s, DRAIN_TIMEOUT_S)
         report = await run.report()
     finally:

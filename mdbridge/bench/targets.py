@@ -29,6 +29,8 @@ websocket {{
 }}
 max_payload: 1MB
 ping_interval: "{ping_s}ms"
+# PINGs are the nats_ws peer's heartbeats; a starved process must not look stale for that.
+ping_max: 20
 """
 
 
