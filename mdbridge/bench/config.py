@@ -33,6 +33,7 @@ class BenchConfig:
     client_procs: int = 2
     sources: int = 16  # spread connections over 127.0.0.2.. so ports never run out
     seed: int = 8
+    headers: bool = True  # Nats-Msg-Id and traceparent on every message, as adapters send
     # hold
     hold_connections: int = 10_000
     hold_s: float = 20.0
@@ -58,7 +59,7 @@ class BenchConfig:
     quiet_s: float = 2.0  # a burst has drained when nothing arrived for this long
     # resume and ack mode
     replay_messages: int = 100_000
-    replay_symbols: int = 100
+    replay_symbols: int = 1  # 100,000 missed messages of one subscription
     ack_messages: int = 100_000
     # tuning experiments
     tuning_case: FanoutCase = FanoutCase("hot 100", 300, 20, 2000, pool=100)
@@ -90,7 +91,7 @@ class BenchConfig:
             settle_s=0.2,
             quiet_s=0.5,
             replay_messages=2000,
-            replay_symbols=10,
+            replay_symbols=2,
             ack_messages=1000,
             tuning_case=FanoutCase("smoke hot", 4, 5, 300.0, pool=10),
             # the default of each setting is what every other scenario runs already

@@ -23,30 +23,39 @@ from mdbridge.bench._proc import ChildIO
 from mdbridge.bench.universe import PUB_MARKER, quote_subject, quote_tail, symbol_info, symbols
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
 from services.provision import ensure_streams
+from services.publisher import MSG_ID_HEADER
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = 4  # price variants per symbol, so consecutive quotes differ
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TICK_S = 0.001
 KV_CHUNK = 500
 
 
 class Feed:
-    def __init__(self, nc: NatsClient, universe: list[str], io: ChildIO) -> None:
+    def __init__(self, nc: NatsClient, universe: list[str], io: ChildIO, headers: bool) -> None:
         self.nc = nc
+        self.headers = headers
         self.io = io
         self.universe = universe
         self.subjects = [quote_subject(s) for s in universe]
         self.tails = [[quote_tail(s, v) for v in range(VARIANTS)] for s in universe]
         self.published = 0
+        self.stopping = False  # checked by the loops: nats-py swallows task cancellation
         self._turn = 0
 
     async def _publish(self, index: int) -> None:
-        stamp = b"%d" % (time.time_ns() // 1000)
+        now_us = time.time_ns() // 1000
         tails = self.tails[index]
-        body = PUB_MARKER + stamp + tails[self._turn % VARIANTS]
+        turn = self._turn
         self._turn += 1
-        await self.nc.publish(self.subjects[index], body)
+        body = PUB_MARKER + b"%d" % now_us + tails[turn % VARIANTS]
+        if self.headers:  # what adapters send: an idempotency id and a trace context
+            headers = {MSG_ID_HEADER: f"{self.universe[index]}-{turn}", "traceparent": TRACE}
+            await self.nc.publish(self.subjects[index], body, headers=headers)
+        else:
+            await self.nc.publish(self.subjects[index], body)
         self.published += 1
 
     async def paced(self, order: list[int], rate: float, count: int, duration: float) -> int:
@@ -59,12 +68,12 @@ class Feed:
         while True:
             now = loop.time()
             elapsed = now - start
-            if (duration and elapsed >= duration) or (count and sent >= count):
+            if (duration and elapsed >= duration) or (count and sent >= count) or self.stopping:
                 break
             due = int(rate * elapsed) + 1
             if count:
                 due = min(due, count)
-            while sent < due:
+            while sent < due and not self.stopping:
                 await self._publish(order[sent % n])
                 sent += 1
             if now >= report_at:
@@ -76,10 +85,12 @@ class Feed:
 
     async def fill(self, order: list[int], count: int) -> int:
         n = len(order)
-        for i in range(count):
-            await self._publish(order[i % n])
+        sent = 0
+        while sent < count and not self.stopping:
+            await self._publish(order[sent % n])
+            sent += 1
         await self.nc.flush()
-        return count
+        return sent
 
 
 async def put_directory(nc: NatsClient, universe: list[str]) -> None:
@@ -116,7 +127,7 @@ async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
     universe = symbols(int(plan["universe"]))
     if plan.get("directory", True):
         await put_directory(nc, universe)
-    feed = Feed(nc, universe, io)
+    feed = Feed(nc, universe, io, bool(plan.get("headers", True)))
     io.emit("ready", symbols=len(universe), last_seq=await stream_last_seq(nc))
     running: asyncio.Task[None] | None = None
     failures: list[str] = []
@@ -168,9 +179,10 @@ async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
                 running = asyncio.create_task(run(command))
             elif cmd == "stop":
                 if running is not None:
-                    running.cancel()
+                    feed.stopping = True
                     with contextlib.suppress(asyncio.CancelledError):
                         await running
+                    feed.stopping = False
                 io.emit("stopped", published=feed.published, errors=failures[:])
                 failures.clear()
             elif cmd == "exit":

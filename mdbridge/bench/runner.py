@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -122,7 +123,7 @@ async def run_bench(config: BenchConfig) -> dict[str, Any]:
         bench: Bench | None = None
         try:
             nc = await nats.connect(broker.url, name="bench")
-            plan = {"nats_url": broker.url, "universe": config.universe}
+            plan = {"nats_url": broker.url, "universe": config.universe, "headers": config.headers}
             publisher = await Child.spawn("publisher", "mdbridge.bench.publisher", plan)
             ready = await publisher.wait_for("ready", PUBLISHER_READY_S)
             universe = symbols(int(ready["symbols"]))
@@ -140,6 +141,8 @@ async def run_bench(config: BenchConfig) -> dict[str, Any]:
             if "nc" in locals():
                 await nc.close()
             broker.server.stop()
+            if broker.server.log_file is not None and broker.server.log_file.exists():
+                shutil.copy(broker.server.log_file, out / "logs" / "nats.log")
     meta.update(
         finished=now_iso(), duration_s=round(time.monotonic() - began), load_after=load_average()
     )

@@ -173,6 +173,7 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
             r["rate_in"],
             r["expected_per_s"],
             r["delivered_per_s"],
+            r.get("delivered_per_cpu_s"),
             r["latency_ms"]["p50"],
             r["latency_ms"]["p95"],
             r["latency_ms"]["p99"],
@@ -187,7 +188,7 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
 
 
 LOAD_HEADERS = [
-    "in/s", "expected/s", "delivered/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
+    "in/s", "expected/s", "delivered/s", "per CPU-s", "p50 ms", "p95 ms", "p99 ms", "max ms",
     "CPU % target", "CPU % nats", "CPU % clients", "errors",
 ]  # fmt: skip
 
