@@ -13,9 +13,20 @@ from mdbridge.bench.scenarios import fanout_case
 from mdbridge.bench.targets import BridgeTarget
 from mdbridge.natsserver import free_port
 
+# Admission limits are policy, not capacity: the load generator opens thousands of
+# connections from a handful of loopback addresses, so they are lifted for the bench.
+ADMISSION_OFF = {
+    "MDBRIDGE_MAX_CONNECTIONS": "100000",
+    "MDBRIDGE_MAX_CONNECTIONS_PER_IP": "0",
+    "MDBRIDGE_CONNECT_RATE_PER_IP": "1000000",
+    "MDBRIDGE_CONNECT_BURST_PER_IP": "1000000",
+    "MDBRIDGE_FRAMES_PER_S": "1000000",
+    "MDBRIDGE_FRAME_BURST": "1000000",
+}
+
 
 def bridge_env(bench: Bench) -> dict[str, str]:
-    env = {"MDBRIDGE_HEARTBEAT_INTERVAL_S": str(bench.config.heartbeat_s)}
+    env = {"MDBRIDGE_HEARTBEAT_INTERVAL_S": str(bench.config.heartbeat_s), **ADMISSION_OFF}
     env.update(bench.config.bridge_env)
     return env
 
