@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import uvicorn
 
 from bridge.app import create_app
+from bridge.gcpolicy import freeze_after_start
 from bridge.settings import BridgeSettings
 
 HARD_FRAME_CAP = 1024 * 1024
@@ -34,4 +36,8 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
 
 async def serve(settings: BridgeSettings, sockets: list[socket.socket] | None = None) -> None:
     """Serve until stopped; ``sockets`` are pre-bound listeners (``--workers``)."""
-    await uvicorn.Server(uvicorn_config(settings)).serve(sockets=sockets)
+    server = uvicorn.Server(uvicorn_config(settings))
+    settle = asyncio.create_task(freeze_after_start(server)) if settings.gc_tuning else None
+    await server.serve(sockets=sockets)
+    if settle is not None:
+        settle.cancel()

@@ -163,3 +163,8 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     workers: int = Field(
         default=1, ge=1, le=64, description="bridge processes sharing the port (SO_REUSEPORT)"
     )
+    gc_tuning: bool = Field(
+        default=True,
+        description="after start-up, freeze start-up objects out of garbage collection and"
+        " raise the young threshold (bridge/gcpolicy.py; `mdbridge bridge` only, not a host)",
+    )
