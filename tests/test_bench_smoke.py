@@ -105,6 +105,7 @@ def test_tuning_variants_ran(report: dict[str, Any]) -> None:
         ("compression", "compression"),
         ("ws_impl", "ws_impl"),
         ("workers", "workers"),
+        ("gc", "gc_tuning"),
     ):
         rows = scenarios[name]
         assert rows

@@ -39,6 +39,7 @@ def add_parser(commands: Any) -> None:
     bench.add_argument("--client-procs", type=int, help="load-generator processes")
     bench.add_argument("--universe", type=int, help="symbols in the market")
     bench.add_argument("--bridge-workers", type=int, help="bridge processes (--workers)")
+    bench.add_argument("--repeats", type=int, help="rounds of each tuning comparison")
     bench.add_argument(
         "--bridge-env",
         action="append",
@@ -77,6 +78,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         ("client_procs", "client_procs"),
         ("universe", "universe"),
         ("bridge_workers", "bridge_workers"),
+        ("repeats", "tuning_repeats"),
     ]:
         value = getattr(args, flag)
         if value is not None:

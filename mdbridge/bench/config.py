@@ -8,7 +8,7 @@ from pathlib import Path
 # Every scenario, in the order a run takes them (hold first: it wants fresh processes).
 SCENARIOS = (
     "hold", "fanout", "throughput", "burst", "resume", "ack",
-    "compression", "ws_impl", "workers", "profile",
+    "compression", "ws_impl", "workers", "gc", "profile",
 )  # fmt: skip
 TARGETS = ("mdbridge", "nats_ws", "broadcaster")
 WS_IMPLS = ("websockets-sansio", "websockets", "wsproto")
@@ -66,6 +66,9 @@ class BenchConfig:
     compression_modes: tuple[bool, ...] = (False, True)
     ws_impls: tuple[str, ...] = WS_IMPLS
     worker_counts: tuple[int, ...] = (1, 2)
+    gc_modes: tuple[bool, ...] = (False, True)
+    gc_case: FanoutCase = FanoutCase("real cadence", 1000, 20, 5400 / REAL_CADENCE_S)
+    tuning_repeats: int = 1
     bridge_workers: int = 1
     bridge_env: dict[str, str] = field(default_factory=dict)
     profile: bool = False
@@ -98,4 +101,6 @@ class BenchConfig:
             compression_modes=(True,),
             ws_impls=("wsproto",),
             worker_counts=(2,),
+            gc_modes=(True,),
+            gc_case=FanoutCase("smoke", 4, 5, 300.0),
         )

@@ -50,6 +50,7 @@ WHOLE: dict[str, Whole] = {
     "compression": tuning.compression,
     "ws_impl": tuning.ws_impl,
     "workers": tuning.workers,
+    "gc": tuning.gc,
     "profile": profile,
 }
 PUBLISHER_READY_S = 300.0

@@ -89,16 +89,20 @@ async def fanout_case(
         bench.publisher.send({"cmd": "rate", "rate": case.rate, "symbols": published})
         await asyncio.sleep(config.warmup_s)
         await run.measure()
+        tick_before = bench.publisher.latest.get("tick", {})
         if on_window is not None:
             await on_window()
         await asyncio.sleep(config.window_s)
         report = await run.report()
+        tick_after = bench.publisher.latest.get("tick", {})
     finally:
         try:
             await run.close()
         finally:
             await bench.stop_publishing()
     delivered = float(report["delivered_per_s"])
+    span = float(tick_after.get("elapsed", 0)) - float(tick_before.get("elapsed", 0))
+    sent = int(tick_after.get("published", 0)) - int(tick_before.get("published", 0))
     target_cpu = float(report["cpu_pct"]["target"])
     return {
         "target": target.name,
@@ -107,6 +111,7 @@ async def fanout_case(
         "symbols_per_client": case.symbols_per_client,
         "pool": case.pool or len(bench.universe),
         "rate_in": case.rate,
+        "rate_achieved": round(sent / span, 1) if span > 0 else 0.0,  # what the publisher held
         "expected_per_s": round(expected, 1),
         "delivered_ratio": round(delivered / expected, 4) if expected else 0.0,
         # Load-independent efficiency: what one fully available core would deliver. The

@@ -256,13 +256,16 @@ def markdown(report: dict[str, Any]) -> str:
                                  value.get("msgs_per_s"), value.get("status", "ok")])  # fmt: skip
             lines += _table(["path", "messages", "seconds", "msgs/s", "status"], paths)
     for scenario, key in (("compression", "compression"), ("ws_impl", "ws_impl"),
-                          ("workers", "workers")):  # fmt: skip
+                          ("workers", "workers"), ("gc", "gc_tuning")):  # fmt: skip
         variants = results.get(scenario)
         if isinstance(variants, list) and variants:
             lines += ["", f"## Tuning: {scenario}", ""]
             lines += _table(
-                [key, "wire bytes/s", *LOAD_HEADERS],
-                [[r[key], r["wire_bytes_per_s"], *_load_rows([r], key)[0][3:]] for r in variants],
+                [key, "round", "wire bytes/s", *LOAD_HEADERS],
+                [
+                    [r[key], r.get("round"), r["wire_bytes_per_s"], *_load_rows([r], key)[0][3:]]
+                    for r in variants
+                ],
             )
     prof = results.get("profile")
     if isinstance(prof, dict) and "profile" in prof:

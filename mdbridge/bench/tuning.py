@@ -6,8 +6,10 @@ generator on the same case, so the difference is the setting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from mdbridge.bench.config import FanoutCase
 from mdbridge.bench.load import Bench
 from mdbridge.bench.scenarios import fanout_case
 from mdbridge.bench.targets import BridgeTarget
@@ -46,37 +48,61 @@ def bridge_target(
     )
 
 
-async def _variant(bench: Bench, target: BridgeTarget, setting: dict[str, Any]) -> dict[str, Any]:
-    await target.start()
-    try:
-        return setting | await fanout_case(bench, target, bench.config.tuning_case)
-    finally:
-        await target.stop()
+@dataclass(frozen=True)
+class Variant:
+    value: Any  # what the report shows in the setting's column
+    name: str
+    env: dict[str, str]
+    deflate: bool = False
+    workers: int = 1
+
+
+async def _compare(
+    bench: Bench, key: str, variants: list[Variant], case: FanoutCase | None = None
+) -> list[dict[str, Any]]:
+    """Each variant on the same case, ``tuning_repeats`` rounds, interleaved (A B A B)."""
+    rows = []
+    for round_ in range(bench.config.tuning_repeats):
+        for v in variants:
+            target = bridge_target(bench, v.name, v.env, deflate=v.deflate, workers=v.workers)
+            await target.start()
+            try:
+                row = await fanout_case(bench, target, case or bench.config.tuning_case)
+            finally:
+                await target.stop()
+            rows.append({key: v.value, "round": round_ + 1} | row)
+    return rows
 
 
 async def compression(bench: Bench) -> list[dict[str, Any]]:
     """permessage-deflate off and on; the client offers it both times."""
-    rows = []
-    for on in bench.config.compression_modes:
-        env = {"MDBRIDGE_WS_COMPRESSION": "true" if on else "false"}
-        target = bridge_target(
-            bench, f"mdbridge-deflate-{'on' if on else 'off'}", env, deflate=True
-        )
-        rows.append(await _variant(bench, target, {"compression": on}))
-    return rows
+    variants = [
+        Variant(on, f"mdbridge-deflate-{'on' if on else 'off'}",
+                {"MDBRIDGE_WS_COMPRESSION": str(on).lower()}, deflate=True)
+        for on in bench.config.compression_modes
+    ]  # fmt: skip
+    return await _compare(bench, "compression", variants)
 
 
 async def ws_impl(bench: Bench) -> list[dict[str, Any]]:
-    rows = []
-    for impl in bench.config.ws_impls:
-        target = bridge_target(bench, f"mdbridge-{impl}", {"MDBRIDGE_WS_IMPL": impl})
-        rows.append(await _variant(bench, target, {"ws_impl": impl}))
-    return rows
+    variants = [
+        Variant(impl, f"mdbridge-{impl}", {"MDBRIDGE_WS_IMPL": impl})
+        for impl in bench.config.ws_impls
+    ]
+    return await _compare(bench, "ws_impl", variants)
 
 
 async def workers(bench: Bench) -> list[dict[str, Any]]:
-    rows = []
-    for count in bench.config.worker_counts:
-        target = bridge_target(bench, f"mdbridge-workers-{count}", {}, workers=count)
-        rows.append(await _variant(bench, target, {"workers": count}))
-    return rows
+    variants = [
+        Variant(n, f"mdbridge-workers-{n}", {}, workers=n) for n in bench.config.worker_counts
+    ]
+    return await _compare(bench, "workers", variants)
+
+
+async def gc(bench: Bench) -> list[dict[str, Any]]:
+    """The garbage-collector policy (bridge/gcpolicy.py) off and on, on the latency case."""
+    variants = [
+        Variant(on, f"mdbridge-gc-{'on' if on else 'off'}", {"MDBRIDGE_GC_TUNING": str(on).lower()})
+        for on in bench.config.gc_modes
+    ]
+    return await _compare(bench, "gc_tuning", variants, bench.config.gc_case)
