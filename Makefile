@@ -61,5 +61,9 @@ test: lint typecheck pytest
 k8s: $(STAMP)
 	$(BIN)/python -m tests.support.deploy
 
+# Every scenario against mdbridge and its peers; results, summary.md and plots in docs/benchmarks.
+bench: $(STAMP)
+	$(BIN)/mdbridge bench --scenarios all --out docs/benchmarks $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

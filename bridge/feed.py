@@ -56,6 +56,7 @@ class StreamFeed:
         self._covered_from: dict[str, int] = {}  # subject -> position its consumer started at
         self._restart_prior: tuple[str, ...] | None = None
         self.last_seq = 0
+        self.idle = False  # the consumer was stopped for lack of interest
         self.reconfigurations = 0
         self.tap: Tap | None = None
 
@@ -143,7 +144,9 @@ class StreamFeed:
             if desired == self._active_filters:
                 return
             await self._stop_consumer()
-            if self.last_seq == 0:
+            if self.last_seq == 0 or self.idle:
+                # Nobody listened meanwhile: what was published since is no one's gap, and
+                # replaying it would flood new subscribers with history.
                 info = await self._js.stream_info(self.stream)
                 self.last_seq = info.state.last_seq
             if desired:
@@ -168,6 +171,7 @@ class StreamFeed:
                     self._covered_from[subject] = self.last_seq
             self._restart_prior = None
             self._active_filters = desired
+            self.idle = not desired
             self.reconfigurations += 1
             logger.debug("feed %s now filters %d subjects", self.stream, len(desired))
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import uvicorn
 
 from bridge.app import create_app
 from bridge.drain import DrainingServer
+from bridge.gcpolicy import freeze_after_start
 from bridge.settings import BridgeSettings
 
 HARD_FRAME_CAP = 1024 * 1024
@@ -18,6 +22,7 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
         port=settings.port,
         loop="uvloop",
         ws=settings.ws_impl,
+        ws_per_message_deflate=settings.ws_compression,
         # Frames between max_frame_bytes and this cap are refused by the app (1008);
         # above it the WebSocket layer refuses them itself (1009).
         ws_max_size=max(HARD_FRAME_CAP, settings.max_frame_bytes * 4),
@@ -30,5 +35,10 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
     )
 
 
-async def serve(settings: BridgeSettings) -> None:
-    await DrainingServer(uvicorn_config(settings)).serve()
+async def serve(settings: BridgeSettings, sockets: list[socket.socket] | None = None) -> None:
+    """Serve until stopped (draining on SIGTERM); ``sockets`` are pre-bound listeners."""
+    server = DrainingServer(uvicorn_config(settings))
+    settle = asyncio.create_task(freeze_after_start(server)) if settings.gc_tuning else None
+    await server.serve(sockets=sockets)
+    if settle is not None:
+        settle.cancel()

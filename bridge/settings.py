@@ -201,3 +201,16 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     shutdown_reconnect_max_ms: int = Field(
         default=5000, ge=0, description="...to here (jitter spreads the reconnect storm)"
     )
+
+    # -- performance: compression and processes --
+    ws_compression: bool = Field(
+        default=True, description="negotiate permessage-deflate when a client offers it"
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="bridge processes sharing the port (SO_REUSEPORT)"
+    )
+    gc_tuning: bool = Field(
+        default=True,
+        description="after start-up, freeze start-up objects out of garbage collection and"
+        " raise the young threshold (bridge/gcpolicy.py; `mdbridge bridge` only, not a host)",
+    )

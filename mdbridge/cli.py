@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mdbridge import config_cmd, schema_cmd
+from mdbridge.bench.cli import add_parser as add_bench_parser
 from mdbridge.logs import LogSettings, configure_logging
 from mdbridge.sourcecli import (
     add_adapter_commands,
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser("bridge", help="serve the WebSocket bridge")
     bridge.add_argument("--host", default=None)
     bridge.add_argument("--port", type=int, default=None)
+    bridge.add_argument("--workers", type=int, default=None, help="processes on the port")
     _add_nats_flag(bridge)
 
     adapter = commands.add_parser("adapter", help="run a data-source adapter: sim, xtquant, replay")
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trace_parser(commands)
     schema_cmd.add_parser(commands)
     config_cmd.add_parser(commands)
+    add_bench_parser(commands)
     return parser
 
 
@@ -103,6 +106,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from mdbridge.trace_cmd import run_trace
 
         return run_trace(args)
+    if args.command == "bench":
+        from mdbridge.bench.cli import main as bench_main
+
+        return bench_main(args)
     return run_source_command(args)
 
 
@@ -111,9 +118,15 @@ def _run_bridge(args: argparse.Namespace) -> int:
 
     from bridge import BridgeSettings, serve
     from bridge.errors import AccessConfigError
+    from mdbridge.limits import raise_fd_limit
 
-    settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url"]))
+    settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url", "workers"]))
     try:
+        if settings.workers > 1:
+            from mdbridge.workers import run_workers
+
+            return run_workers(settings, args.log_level)
+        raise_fd_limit()
         uvloop.run(serve(settings))
     except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
         print(f"mdbridge: {exc}", file=sys.stderr)

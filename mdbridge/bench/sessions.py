@@ -1,0 +1,241 @@
+"""What a load-generator connection does with what it receives, per target protocol.
+
+Counting is byte scanning, not JSON parsing: every data message carries the publisher's
+``"pub_us":`` stamp exactly once, so ``bytes.count`` gives the messages of a frame and one
+regex gives their latencies. Control frames (replies, status, errors) are rare and parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import orjson
+
+from mdbridge.bench._wire import WsClientProtocol
+from mdbridge.bench.histogram import Histogram
+from mdbridge.bench.universe import PUB_DIGITS, PUB_MARKER, quote_subject
+
+STAMP = b'"pub_us":'
+STAMP_RE = re.compile(rb'"pub_us":(\d{16})')
+SEQ_RE = re.compile(rb'"seq":(\d+)')
+DATA_PREFIX = b'{"type":"market_data"'
+BATCH_PREFIX = b'{"type":"batch"'
+CONTROL_MARKERS = (b'"type":"subscribe"', b'"type":"status"', b'"type":"error"')
+STAMP_START = len(PUB_MARKER)
+STAMP_END = STAMP_START + PUB_DIGITS
+
+
+class Tally:
+    """One worker's counters; the window ones reset when the parent starts measuring."""
+
+    def __init__(self) -> None:
+        self.hist = Histogram()
+        self.msgs = 0
+        self.frames = 0
+        self.payload_bytes = 0
+        self.first_ns = 0
+        self.last_ns = 0
+        self.errors = 0
+        self.error_samples: list[str] = []
+        self.heartbeats = 0
+        self.acked = 0
+        self.ready = 0
+        self.failed = 0
+        self.recovered: list[Any] = []
+        self.subscribe_sent_ns = 0  # first subscribe request: where a replay starts
+        self.ready_wanted = 1 << 62  # set once the connections are open
+        self.all_ready = asyncio.Event()
+
+    def reset_window(self) -> None:
+        self.hist = Histogram()
+        self.msgs = self.frames = self.payload_bytes = 0
+        self.first_ns = self.last_ns = 0
+        self.heartbeats = self.acked = 0
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(text[:300])
+
+    def record(self, stamps: list[bytes], recv_ns: int) -> None:
+        """Latency of each stamped message received at ``recv_ns``."""
+        recv_us = recv_ns // 1000
+        add = self.hist.add
+        for stamp in stamps:
+            add(recv_us - int(stamp))
+        self.msgs += len(stamps)
+        if not self.first_ns:
+            self.first_ns = recv_ns
+        self.last_ns = recv_ns
+
+
+class Session:
+    """Base: one connection's protocol state. ``ready`` once subscribed (or just open)."""
+
+    def __init__(self, tally: Tally, symbols: list[str], extra: dict[str, Any]) -> None:
+        self.tally = tally
+        self.symbols = symbols
+        self.extra = extra
+        self.ws: WsClientProtocol | None = None
+        self.is_ready = False
+        self.closed = False
+
+    def mark_ready(self) -> None:
+        if not self.is_ready:
+            self.is_ready = True
+            tally = self.tally
+            tally.ready += 1
+            if tally.ready >= tally.ready_wanted:
+                tally.all_ready.set()
+
+    def on_open(self, ws: WsClientProtocol) -> None:
+        self.ws = ws
+
+    def on_message(self, data: bytes, recv_ns: int) -> None:
+        raise NotImplementedError
+
+    def on_close(self, code: int | None, error: str | None) -> None:
+        self.closed = True
+        if code not in (None, 1000) or error:
+            self.tally.error(f"closed: code={code} error={error}")
+
+
+class BridgeSession(Session):
+    """mdbridge's protocol (and the broadcaster peer, which speaks a subset of it)."""
+
+    announces = True  # mdbridge sends ``status connected`` first; the peer does not
+
+    def __init__(self, tally: Tally, symbols: list[str], extra: dict[str, Any]) -> None:
+        super().__init__(tally, symbols, extra)
+        self.ack = bool(extra.get("ack"))
+        self.subscription_id = ""
+        self.acked_seq = 0
+
+    def on_open(self, ws: WsClientProtocol) -> None:
+        super().on_open(ws)
+        if self.symbols:
+            request = {"symbols": self.symbols, "data_type": "quote", "snapshot": False}
+            request.update(self.extra)
+            if not self.tally.subscribe_sent_ns:
+                self.tally.subscribe_sent_ns = time.time_ns()
+            ws.send_text(orjson.dumps({"type": "subscribe", "id": "s1", "data": request}))
+        elif not self.announces:
+            self.mark_ready()
+
+    def on_message(self, data: bytes, recv_ns: int) -> None:
+        tally = self.tally
+        tally.frames += 1
+        tally.payload_bytes += len(data)
+        if STAMP in data:
+            tally.record(STAMP_RE.findall(data), recv_ns)
+            if self.ack:
+                self._ack(data)
+            if data.startswith(DATA_PREFIX):
+                return
+            if data.startswith(BATCH_PREFIX) and not any(m in data for m in CONTROL_MARKERS):
+                return
+        frame = orjson.loads(data)
+        inner = frame["data"] if frame.get("type") == "batch" else [frame]
+        for item in inner:
+            self._control(item)
+
+    def _control(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        data = frame.get("data") or {}
+        if kind == "subscribe":
+            subs = data.get("subscriptions", [])
+            bad = [s for s in subs if s.get("status") not in ("subscribed", "already_subscribed")]
+            for sub in bad:
+                self.tally.error(f"subscribe: {sub.get('code')} {sub.get('message')}")
+            if subs and not self.subscription_id:
+                self.subscription_id = subs[0].get("subscription_id") or ""
+            self.mark_ready()
+        elif kind == "status":
+            event = data.get("event")
+            if event == "connected" and not self.symbols:
+                self.mark_ready()
+            elif event == "heartbeat":
+                self.tally.heartbeats += 1
+            elif event == "recovered":
+                self.tally.recovered.append(data)
+        elif kind == "error":
+            self.tally.error(f"error: {data.get('code')} {data.get('message')}")
+            self.mark_ready()  # a refused subscribe is an answer too
+
+    def _ack(self, data: bytes) -> None:
+        seqs = SEQ_RE.findall(data)
+        if not seqs or self.ws is None:
+            return
+        top = max(int(s) for s in seqs)
+        if top > self.acked_seq:
+            self.tally.acked += len(seqs)
+            self.acked_seq = top
+            ack = {"subscription_id": self.subscription_id, "seq": top}
+            self.ws.send_text(orjson.dumps({"type": "ack", "data": ack}))
+
+
+class PeerSession(BridgeSession):
+    announces = False
+
+
+class NatsSession(Session):
+    """NATS client protocol over WebSocket, straight to nats-server: the no-bridge limit.
+
+    The stream is split on CRLF: bench payloads are single-line JSON, so every ``{``
+    line is a message body and the ``MSG`` line before it can be skipped.
+    """
+
+    def __init__(self, tally: Tally, symbols: list[str], extra: dict[str, Any]) -> None:
+        super().__init__(tally, symbols, extra)
+        self._rest = b""
+        self._connected = False
+
+    def on_message(self, data: bytes, recv_ns: int) -> None:
+        tally = self.tally
+        tally.frames += 1
+        tally.payload_bytes += len(data)
+        buf = self._rest + data if self._rest else data
+        lines = buf.split(b"\r\n")
+        self._rest = lines.pop()
+        stamps: list[bytes] = []
+        for line in lines:
+            first = line[:1]
+            if first == b"{":
+                stamps.append(line[STAMP_START:STAMP_END])
+            elif first == b"M" or first == b"+":
+                continue
+            elif line == b"PING":
+                self._send(b"PONG\r\n")
+                tally.heartbeats += 1
+            elif line == b"PONG":
+                self.mark_ready()
+            elif line.startswith(b"INFO"):
+                self._subscribe()
+            elif line.startswith(b"-ERR"):
+                tally.error(line.decode(errors="replace"))
+        if stamps:
+            tally.record(stamps, recv_ns)
+
+    def _subscribe(self) -> None:
+        if self._connected:
+            return
+        self._connected = True
+        options = {"verbose": False, "pedantic": False, "protocol": 1, "echo": False}
+        lines = [b"CONNECT " + orjson.dumps(options | {"name": "mdbridge-bench"})]
+        lines += [f"SUB {quote_subject(s)} {i + 1}".encode() for i, s in enumerate(self.symbols)]
+        lines.append(b"PING")
+        self._send(b"\r\n".join(lines) + b"\r\n")
+
+    def _send(self, data: bytes) -> None:
+        if self.ws is not None:
+            self.ws.send_binary(data)
+
+
+SESSIONS: dict[str, type[Session]] = {
+    "mdbridge": BridgeSession,
+    "broadcaster": PeerSession,
+    "nats": NatsSession,
+}
