@@ -142,18 +142,13 @@ async def _bridge_counted(
     extra: dict[str, Any],
     count: int,
     label: str,
-    after_open: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     run = LoadRun(bench, target, [symbols], label=label, extra=extra, expect=count)
     try:
         await run.open()
         run.start_cpu()
-        if after_open is not None:
-            bench.publisher.send(after_open)
         outcome = await _counted(run, count, RAW_TIMEOUT_S)
         report = await run.report()
-        if after_open is not None:
-            await bench.publisher.wait_for("published", RAW_TIMEOUT_S)  # its end, not its fate
     finally:
         await run.close()
     return _bridge_result(report, outcome, count)
@@ -196,16 +191,15 @@ async def ack(bench: Bench) -> dict[str, Any]:
     }
     target = bench.targets.get("mdbridge")
     if target is not None:
-        indices = list(range(config.replay_symbols, 2 * config.replay_symbols))
-        symbols = [bench.universe[i] for i in indices]
-        publish = {"cmd": "fill", "count": count, "symbols": indices}
+        # The same stored messages, through a durable ack-mode consumer from that point:
+        # the client acknowledges cumulatively after each frame it reads.
+        symbols = [bench.universe[i] for i in range(config.replay_symbols)]
+        extra = {
+            "ack": True,
+            "durable": "bench",
+            "resume_from": {"seq": first - 1, "epoch": await epoch(bench.nc)},
+        }
         result["mdbridge"] = await _bridge_counted(
-            bench,
-            target,
-            symbols,
-            {"ack": True, "durable": "bench"},
-            count,
-            "ack mdbridge",
-            after_open=publish,
+            bench, target, symbols, extra, count, "ack mdbridge"
         )
     return result

@@ -21,6 +21,7 @@ from mdbridge.bench.universe import PUB_DIGITS, PUB_MARKER, quote_subject
 STAMP = b'"pub_us":'
 STAMP_RE = re.compile(rb'"pub_us":(\d{16})')
 SEQ_RE = re.compile(rb'"seq":(\d+)')
+SUB_ID_RE = re.compile(rb'"subscription_id":"([^"]+)"')
 DATA_PREFIX = b'{"type":"market_data"'
 BATCH_PREFIX = b'{"type":"batch"'
 CONTROL_MARKERS = (b'"type":"subscribe"', b'"type":"status"', b'"type":"error"')
@@ -113,6 +114,7 @@ class BridgeSession(Session):
         self.ack = bool(extra.get("ack"))
         self.subscription_id = ""
         self.acked_seq = 0
+        self.unacked = 0  # data messages received since the last ack
 
     def on_open(self, ws: WsClientProtocol) -> None:
         super().on_open(ws)
@@ -130,8 +132,10 @@ class BridgeSession(Session):
         tally.frames += 1
         tally.payload_bytes += len(data)
         if STAMP in data:
-            tally.record(STAMP_RE.findall(data), recv_ns)
+            stamps = STAMP_RE.findall(data)
+            tally.record(stamps, recv_ns)
             if self.ack:
+                self.unacked += len(stamps)
                 self._ack(data)
             if data.startswith(DATA_PREFIX):
                 return
@@ -166,14 +170,18 @@ class BridgeSession(Session):
             self.mark_ready()  # a refused subscribe is an answer too
 
     def _ack(self, data: bytes) -> None:
+        """Acknowledge the highest sequence of the frame (cumulative acks, one subscription)."""
         seqs = SEQ_RE.findall(data)
         if not seqs or self.ws is None:
             return
         top = max(int(s) for s in seqs)
         if top > self.acked_seq:
-            self.tally.acked += len(seqs)
+            ids = SUB_ID_RE.findall(data)  # data can arrive before the subscribe reply
+            subscription_id = ids[-1].decode() if ids else self.subscription_id
+            self.tally.acked += self.unacked  # cumulative: everything received so far
+            self.unacked = 0
             self.acked_seq = top
-            ack = {"subscription_id": self.subscription_id, "seq": top}
+            ack = {"subscription_id": subscription_id, "seq": top}
             self.ws.send_text(orjson.dumps({"type": "ack", "data": ack}))
 
 
