@@ -6,11 +6,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from bridge import natsclient
 from bridge.ackmode import AckConsumers
 from bridge.connections import Connections
 from bridge.directory import SymbolDirectory
@@ -84,7 +84,7 @@ class Runtime:
         async def on_error(exc: Exception) -> None:
             logger.warning("NATS error: %r", exc)
 
-        nc = host_nc or await nats.connect(
+        nc = host_nc or await natsclient.connect(
             **settings.nats_connect_kwargs(),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
