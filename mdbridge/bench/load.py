@@ -137,10 +137,6 @@ class LoadRun:
         cpu = {name: window.percent() for name, window in self._cpu.items()}
         return merge(reports, cpu, len(self.workers))
 
-    async def wait_done(self, timeout: float) -> None:
-        """For counted runs (resume, ack): until every worker saw ``expect`` messages."""
-        await asyncio.gather(*(w.wait_for("done", timeout) for w in self.workers))
-
     async def wait_quiet(self, quiet_s: float, timeout: float) -> None:
         """Until no worker received anything for ``quiet_s`` (a burst has drained)."""
         deadline = time.monotonic() + timeout

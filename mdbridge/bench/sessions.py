@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,8 +21,8 @@ from mdbridge.bench.universe import PUB_DIGITS, PUB_MARKER, quote_subject
 
 STAMP = b'"pub_us":'
 STAMP_RE = re.compile(rb'"pub_us":(\d{16})')
-SEQ_RE = re.compile(rb'"seq":(\d+)')
-SUB_ID_RE = re.compile(rb'"subscription_id":"([^"]+)"')
+# a data message's metadata starts with its subscription id, subject and stream sequence
+ACKABLE_RE = re.compile(rb'"subscription_id":"([^"]+)","subject":"[^"]*","seq":(\d+)')
 DATA_PREFIX = b'{"type":"market_data"'
 BATCH_PREFIX = b'{"type":"batch"'
 CONTROL_MARKERS = (b'"type":"subscribe"', b'"type":"status"', b'"type":"error"')
@@ -49,6 +50,9 @@ class Tally:
         self.subscribe_sent_ns = 0  # first subscribe request: where a replay starts
         self.ready_wanted = 1 << 62  # set once the connections are open
         self.all_ready = asyncio.Event()
+        # counted runs (resume, ack): report the moment ``expect`` messages or an error arrived
+        self.expect = 0
+        self.on_done: Callable[[], None] | None = None
 
     def reset_window(self) -> None:
         self.hist = Histogram()
@@ -60,6 +64,12 @@ class Tally:
         self.errors += 1
         if len(self.error_samples) < 5:
             self.error_samples.append(text[:300])
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.on_done is not None and self.expect:
+            done, self.on_done = self.on_done, None
+            done()
 
     def record(self, stamps: list[bytes], recv_ns: int) -> None:
         """Latency of each stamped message received at ``recv_ns``."""
@@ -71,6 +81,8 @@ class Tally:
         if not self.first_ns:
             self.first_ns = recv_ns
         self.last_ns = recv_ns
+        if self.expect and self.msgs >= self.expect:
+            self._finish()
 
 
 class Session:
@@ -112,8 +124,7 @@ class BridgeSession(Session):
     def __init__(self, tally: Tally, symbols: list[str], extra: dict[str, Any]) -> None:
         super().__init__(tally, symbols, extra)
         self.ack = bool(extra.get("ack"))
-        self.subscription_id = ""
-        self.acked_seq = 0
+        self.acked: dict[bytes, int] = {}  # subscription id -> highest sequence acknowledged
         self.unacked = 0  # data messages received since the last ack
 
     def on_open(self, ws: WsClientProtocol) -> None:
@@ -154,8 +165,6 @@ class BridgeSession(Session):
             bad = [s for s in subs if s.get("status") not in ("subscribed", "already_subscribed")]
             for sub in bad:
                 self.tally.error(f"subscribe: {sub.get('code')} {sub.get('message')}")
-            if subs and not self.subscription_id:
-                self.subscription_id = subs[0].get("subscription_id") or ""
             self.mark_ready()
         elif kind == "status":
             event = data.get("event")
@@ -170,19 +179,19 @@ class BridgeSession(Session):
             self.mark_ready()  # a refused subscribe is an answer too
 
     def _ack(self, data: bytes) -> None:
-        """Acknowledge the highest sequence of the frame (cumulative acks, one subscription)."""
-        seqs = SEQ_RE.findall(data)
-        if not seqs or self.ws is None:
+        """Per subscription, acknowledge the frame's highest sequence (acks are cumulative)."""
+        top: dict[bytes, int] = {}
+        for sub_id, seq in ACKABLE_RE.findall(data):
+            top[sub_id] = max(top.get(sub_id, 0), int(seq))
+        if self.ws is None or not top:
             return
-        top = max(int(s) for s in seqs)
-        if top > self.acked_seq:
-            ids = SUB_ID_RE.findall(data)  # data can arrive before the subscribe reply
-            subscription_id = ids[-1].decode() if ids else self.subscription_id
-            self.tally.acked += self.unacked  # cumulative: everything received so far
-            self.unacked = 0
-            self.acked_seq = top
-            ack = {"subscription_id": subscription_id, "seq": top}
-            self.ws.send_text(orjson.dumps({"type": "ack", "data": ack}))
+        for sub_id, seq in top.items():
+            if seq > self.acked.get(sub_id, 0):
+                self.acked[sub_id] = seq
+                ack = {"subscription_id": sub_id.decode(), "seq": seq}
+                self.ws.send_text(orjson.dumps({"type": "ack", "data": ack}))
+        self.tally.acked += self.unacked  # everything received so far is covered
+        self.unacked = 0
 
 
 class PeerSession(BridgeSession):

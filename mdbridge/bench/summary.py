@@ -253,8 +253,11 @@ def markdown(report: dict[str, Any]) -> str:
             for name, value in section.items():
                 if isinstance(value, dict) and ("msgs_per_s" in value or "status" in value):
                     paths.append([name, value.get("messages"), value.get("seconds"),
-                                 value.get("msgs_per_s"), value.get("status", "ok")])  # fmt: skip
-            lines += _table(["path", "messages", "seconds", "msgs/s", "status"], paths)
+                                 value.get("msgs_per_s"), value.get("msgs_per_cpu_s"),
+                                 value.get("status", "ok")])  # fmt: skip
+            lines += _table(
+                ["path", "messages", "seconds", "msgs/s", "per bridge CPU-s", "status"], paths
+            )
     for scenario, key in (("compression", "compression"), ("ws_impl", "ws_impl"),
                           ("workers", "workers"), ("gc", "gc_tuning")):  # fmt: skip
         variants = results.get(scenario)

@@ -32,7 +32,10 @@ class Worker:
         self.protocols: list[WsClientProtocol] = []
         self.window_started = time.monotonic()
         self.wire_base = 0
-        self.done_sent = False
+        self.tally.expect = int(plan.get("expect_messages") or 0)
+        self.tally.on_done = lambda: io.emit(
+            "done", msgs=self.tally.msgs, errors=self.tally.errors, last_ns=self.tally.last_ns
+        )
 
     async def connect_all(self) -> None:
         plan = self.plan
@@ -91,7 +94,6 @@ class Worker:
         self.tally.reset_window()
         self.window_started = time.monotonic()
         self.wire_base = self.wire_bytes()
-        self.done_sent = False
 
     def report(self) -> dict[str, Any]:
         t = self.tally
@@ -117,7 +119,6 @@ class Worker:
 
     async def ticks(self) -> None:
         last_msgs = 0
-        expect = int(self.plan.get("expect_messages") or 0)
         while True:
             await asyncio.sleep(1.0)
             t = self.tally
@@ -134,9 +135,6 @@ class Worker:
                 cpu_s=time.process_time(),
             )
             last_msgs = t.msgs
-            if expect and t.msgs >= expect and not self.done_sent:
-                self.done_sent = True
-                self.io.emit("done", msgs=t.msgs, last_ns=t.last_ns)
 
     async def close_all(self) -> None:
         for proto in self.protocols:
