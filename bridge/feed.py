@@ -49,6 +49,11 @@ class StreamFeed:
         self._debounce_s = debounce_s
         self._refs: dict[str, int] = {}
         self._active_filters: tuple[str, ...] = ()
+        # the filters as a set and the wildcards among them: a subscribe storm asks
+        # "covered?" once per subject, so it must not scan thousands of filters each time
+        self._active_exact: frozenset[str] = frozenset()
+        self._active_wild: tuple[str, ...] = ()
+        self._uncovered: set[str] = set()  # referenced but not delivered by the consumer
         self._sub: JetStreamContext.PushSubscription | None = None
         self._lock = asyncio.Lock()
         self._shrink_task: asyncio.Task[None] | None = None
@@ -70,7 +75,10 @@ class StreamFeed:
 
     def acquire(self, subject: str) -> None:
         """Reference ``subject``; :meth:`sync` makes the shared consumer deliver it."""
-        self._refs[subject] = self._refs.get(subject, 0) + 1
+        count = self._refs.get(subject, 0)
+        self._refs[subject] = count + 1
+        if not count and not self._covers(subject):
+            self._uncovered.add(subject)
 
     def covers(self, subject: str) -> bool:
         """Whether the consumer delivers ``subject`` right now."""
@@ -90,7 +98,7 @@ class StreamFeed:
         Callers register all their subjects first and sync once, so a request for 500
         symbols costs one consumer update, and concurrent requests share one too.
         """
-        if all(self._covers(subject) for subject in self._refs):
+        if not self._uncovered:
             return
         if self._debounce_s:
             await asyncio.sleep(self._debounce_s)
@@ -104,15 +112,21 @@ class StreamFeed:
         if count <= 1:
             self._refs.pop(subject, None)
             self._covered_from.pop(subject, None)
+            self._uncovered.discard(subject)
             self._schedule_shrink()
         else:
             self._refs[subject] = count - 1
 
     def _covers(self, subject: str) -> bool:
-        active = self._active_filters
-        return subject in active or any(
-            subject_matches(f, subject) for f in active if "*" in f or ">" in f
+        return subject in self._active_exact or any(
+            subject_matches(f, subject) for f in self._active_wild
         )
+
+    def _set_filters(self, filters: tuple[str, ...]) -> None:
+        self._active_filters = filters
+        self._active_exact = frozenset(filters)
+        self._active_wild = tuple(f for f in filters if "*" in f or ">" in f)
+        self._uncovered = {s for s in self._refs if not self._covers(s)}
 
     def _desired_filters(self) -> tuple[str, ...]:
         if not self._refs:
@@ -166,11 +180,13 @@ class StreamFeed:
                 )
             # Subjects delivered only from now on start here; the others keep their start.
             prior = self._restart_prior or self._active_filters
-            for subject in self._refs:
-                if prior != (self._wildcard,) and subject not in prior:
-                    self._covered_from[subject] = self.last_seq
+            if prior != (self._wildcard,):
+                before = set(prior)
+                for subject in self._refs:
+                    if subject not in before:
+                        self._covered_from[subject] = self.last_seq
             self._restart_prior = None
-            self._active_filters = desired
+            self._set_filters(desired)
             self.idle = not desired
             self.reconfigurations += 1
             logger.debug("feed %s now filters %d subjects", self.stream, len(desired))
@@ -185,7 +201,8 @@ class StreamFeed:
             if self._closed or not self._active_filters:
                 return
             await self._stop_consumer()
-            self._restart_prior, self._active_filters = self._active_filters, ()
+            self._restart_prior = self._active_filters
+            self._set_filters(())
         for _ in range(attempts):
             try:
                 await self._apply()
@@ -222,4 +239,4 @@ class StreamFeed:
             self._shrink_task.cancel()
         async with self._lock:
             await self._stop_consumer()
-            self._active_filters = ()
+            self._set_filters(())
