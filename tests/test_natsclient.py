@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import asyncio
+
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
+from nats.errors import ProtocolError
+from nats.protocol.parser import Parser
 
-from bridge.natsclient import BridgeNatsClient, parse_header_lines
+from bridge.natsclient import BridgeNatsClient, MessageParser, parse_header_lines
 from mdbridge.natsserver import NatsServer
 from tests.support.servers import running_bridge
 
@@ -40,3 +45,96 @@ def test_adapter_headers() -> None:
 async def test_the_bridge_connects_with_it(nc: Client, nats_server: NatsServer) -> None:
     async with running_bridge(nats_server.url) as bridge:
         assert isinstance(bridge.runtime.nc, BridgeNatsClient)
+
+
+class Recorder:
+    """What a parser hands the client, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> None:
+        self.calls.append(("msg", sid, bytes(subject), bytes(reply), data, headers))
+
+    async def _process_ping(self) -> None:
+        self.calls.append(("ping",))
+
+    async def _process_pong(self) -> None:
+        self.calls.append(("pong",))
+
+    async def _process_info(self, info: dict[str, object]) -> None:
+        self.calls.append(("info", info))
+
+    async def _process_err(self, message: str) -> None:
+        self.calls.append(("err", message))
+
+
+TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.$_-", min_size=1, max_size=24)
+PAYLOAD = st.binary(max_size=300)
+HEADERS = st.sampled_from(
+    [
+        b"NATS/1.0\r\n\r\n",
+        b"NATS/1.0 100 Idle Heartbeat\r\n\r\n",
+        b"NATS/1.0 404 No Messages\r\n\r\n",
+        b"NATS/1.0\r\nNats-Msg-Id: 600000.SH-1\r\ntraceparent: 00-4bf9-01\r\n\r\n",
+    ]
+)
+
+
+@st.composite
+def operation(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["msg", "hmsg", "ping", "pong", "ok", "info", "err"]))
+    if kind in ("msg", "hmsg"):
+        subject, sid, payload = draw(TOKEN), draw(st.integers(1, 9999)), draw(PAYLOAD)
+        reply = draw(st.none() | TOKEN)
+        space = draw(st.sampled_from([b" ", b"  ", b"\t"]))
+        head = [b"MSG" if kind == "msg" else b"HMSG", subject.encode(), b"%d" % sid]
+        if reply is not None:
+            head.append(reply.encode())
+        if kind == "hmsg":
+            headers = draw(HEADERS)
+            head += [b"%d" % len(headers), b"%d" % (len(headers) + len(payload))]
+            payload = headers + payload
+        else:
+            head.append(b"%d" % len(payload))
+        return space.join(head) + b"\r\n" + payload + b"\r\n"
+    return {
+        "ping": b"PING\r\n",
+        "pong": b"PONG\r\n",
+        "ok": b"+OK\r\n",
+        "info": b'INFO {"server_id":"x","max_payload":1048576}\r\n',
+        "err": b"-ERR 'Permissions Violation for Subscription to md.x'\r\n",
+    }[kind]
+
+
+async def _parse(parser_class: type[Parser], chunks: list[bytes]) -> list[tuple[object, ...]]:
+    recorder = Recorder()
+    parser = parser_class(recorder)
+    for chunk in chunks:
+        await parser.parse(chunk)
+    assert not parser.buf  # everything was complete, so everything was consumed
+    return recorder.calls
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(operation(), min_size=1, max_size=12), st.data())
+def test_the_message_parser_hands_over_what_nats_py_does(
+    operations: list[bytes], data: st.DataObject
+) -> None:
+    stream = b"".join(operations)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    expected = asyncio.run(_parse(Parser, [stream]))
+    assert asyncio.run(_parse(MessageParser, chunks)) == expected
+    assert len(expected) == sum(not op.startswith(b"+OK") for op in operations)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"MSG a.b 1\r\n", b"HMSG a.b x 5 9\r\n", b"MSG a.b 1 r 2 3 4\r\n", b"HMSG a.b 1 9 5\r\n"],
+)
+async def test_a_malformed_message_line_is_a_protocol_error(line: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        await MessageParser(Recorder()).parse(line + b"hello\r\n")
