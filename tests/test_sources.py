@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -91,8 +92,10 @@ async def test_a_failed_source_is_reported_only_to_the_markets_it_feeds(
 
     beating = asyncio.create_task(beat())
     await asyncio.sleep(0.3)
+    beating.cancel()  # first: a heartbeat after "down" would rightly mean "up" again
+    with contextlib.suppress(asyncio.CancelledError):
+        await beating
     await status(own_nc, "shOnly", "down", markets=["SH"], reason="xtquant disconnected")
-    beating.cancel()
     down = await shanghai.wait_for(source_event("source_down"), timeout=3)
     assert down["data"] | {"since": None} == {
         "event": "source_down",
