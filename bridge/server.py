@@ -20,7 +20,7 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
+        loop=settings.event_loop,
         ws=settings.ws_impl,
         ws_per_message_deflate=settings.ws_compression,
         # Frames between max_frame_bytes and this cap are refused by the app (1008);

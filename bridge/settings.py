@@ -22,6 +22,9 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     ws_impl: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
         default="websockets-sansio", description="uvicorn WebSocket implementation"
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop", description="event loop (measured side by side: docs/benchmarks.md)"
+    )
     heartbeat_interval_s: float = Field(default=15.0, gt=0, description="status heartbeat period")
     max_subscriptions: int = Field(default=500, ge=1, description="per connection")
     max_frame_bytes: int = Field(default=65_536, ge=1024, description="largest client frame")

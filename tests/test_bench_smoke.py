@@ -106,6 +106,7 @@ def test_tuning_variants_ran(report: dict[str, Any]) -> None:
     for name, key in (
         ("compression", "compression"),
         ("ws_impl", "ws_impl"),
+        ("event_loop", "event_loop"),
         ("workers", "workers"),
         ("gc", "gc_tuning"),
     ):

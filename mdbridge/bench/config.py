@@ -8,7 +8,7 @@ from pathlib import Path
 # Every scenario, in the order a run takes them (hold first: it wants fresh processes).
 SCENARIOS = (
     "hold", "fanout", "throughput", "burst", "resume", "ack",
-    "compression", "ws_impl", "workers", "gc", "profile",
+    "compression", "ws_impl", "event_loop", "workers", "gc", "profile",
 )  # fmt: skip
 TARGETS = ("mdbridge", "nats_ws", "broadcaster")
 WS_IMPLS = ("websockets-sansio", "websockets", "wsproto")
@@ -65,6 +65,7 @@ class BenchConfig:
     tuning_case: FanoutCase = FanoutCase("hot 100", 300, 20, 2000, pool=100)
     compression_modes: tuple[bool, ...] = (False, True)
     ws_impls: tuple[str, ...] = WS_IMPLS
+    event_loops: tuple[str, ...] = ("uvloop", "asyncio")
     worker_counts: tuple[int, ...] = (1, 2)
     gc_modes: tuple[bool, ...] = (False, True)
     gc_case: FanoutCase = FanoutCase("real cadence", 1000, 20, 5400 / REAL_CADENCE_S)
@@ -100,6 +101,7 @@ class BenchConfig:
             # the default of each setting is what every other scenario runs already
             compression_modes=(True,),
             ws_impls=("wsproto",),
+            event_loops=("asyncio",),
             worker_counts=(2,),
             gc_modes=(True,),
             gc_case=FanoutCase("smoke", 4, 5, 300.0),

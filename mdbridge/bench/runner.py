@@ -49,6 +49,7 @@ WHOLE: dict[str, Whole] = {
     "ack": replay.ack,
     "compression": tuning.compression,
     "ws_impl": tuning.ws_impl,
+    "event_loop": tuning.event_loop,
     "workers": tuning.workers,
     "gc": tuning.gc,
     "profile": profile,

@@ -259,7 +259,8 @@ def markdown(report: dict[str, Any]) -> str:
                 ["path", "messages", "seconds", "msgs/s", "per bridge CPU-s", "status"], paths
             )
     for scenario, key in (("compression", "compression"), ("ws_impl", "ws_impl"),
-                          ("workers", "workers"), ("gc", "gc_tuning")):  # fmt: skip
+                          ("event_loop", "event_loop"), ("workers", "workers"),
+                          ("gc", "gc_tuning")):  # fmt: skip
         variants = results.get(scenario)
         if isinstance(variants, list) and variants:
             lines += ["", f"## Tuning: {scenario}", ""]

@@ -92,6 +92,14 @@ async def ws_impl(bench: Bench) -> list[dict[str, Any]]:
     return await _compare(bench, "ws_impl", variants)
 
 
+async def event_loop(bench: Bench) -> list[dict[str, Any]]:
+    variants = [
+        Variant(loop, f"mdbridge-{loop}", {"MDBRIDGE_EVENT_LOOP": loop})
+        for loop in bench.config.event_loops
+    ]
+    return await _compare(bench, "event_loop", variants)
+
+
 async def workers(bench: Bench) -> list[dict[str, Any]]:
     variants = [
         Variant(n, f"mdbridge-workers-{n}", {}, workers=n) for n in bench.config.worker_counts
