@@ -209,7 +209,7 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     ws_compression: bool = Field(
         default=False,
         description="negotiate permessage-deflate when a client offers it: ~6x fewer bytes,"
-        " ~3.5x the CPU per message (docs/benchmarks.md)",
+        " ~1.8-3.5x the CPU per message (docs/benchmarks.md)",
     )
     workers: int = Field(
         default=1, ge=1, le=64, description="bridge processes sharing the port (SO_REUSEPORT)"
