@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.errors import Error as NatsError
 
@@ -54,14 +54,13 @@ class ReliableSession:
     _notice_at: float
     _notice_timer: asyncio.TimerHandle | None
 
-    def push_frame(self, text: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Session, which this mixes into
 
-    def _leave(self, key: str) -> bool:
-        raise NotImplementedError
+        def push_frame(self, text: str) -> None: ...
 
-    async def _send_snapshot(self, member: Membership, notice: str | None = None) -> None:
-        raise NotImplementedError
+        def _leave(self, key: str) -> bool: ...
+
+        async def _send_snapshot(self, member: Membership, notice: str | None = None) -> None: ...
 
     # -- ending the connection -----------------------------------------------------------
 

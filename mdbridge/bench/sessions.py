@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +86,7 @@ class Tally:
             self._finish()
 
 
-class Session:
+class Session(ABC):
     """Base: one connection's protocol state. ``ready`` once subscribed (or just open)."""
 
     def __init__(self, tally: Tally, symbols: list[str], extra: dict[str, Any]) -> None:
@@ -107,8 +108,9 @@ class Session:
     def on_open(self, ws: WsClientProtocol) -> None:
         self.ws = ws
 
+    @abstractmethod
     def on_message(self, data: bytes, recv_ns: int) -> None:
-        raise NotImplementedError
+        """One received frame, stamped at ``recv_ns``."""
 
     def on_close(self, code: int | None, error: str | None) -> None:
         self.closed = True
