@@ -11,17 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from bridge.access import Access
-from bridge.accesslog import AccessMiddleware
-from bridge.admin import ADMIN_ROUTES
-from bridge.api import API_ROUTES
-from bridge.observability import Observability
-from bridge.pages import PAGE_ROUTES
-from bridge.restauth import ROUTES as AUTH_ROUTES
-from bridge.restauth import cors_middleware
+from bridge.access.http import ROUTES as AUTH_ROUTES
+from bridge.access.http import cors_middleware
+from bridge.access.policy import Access
+from bridge.admin.routes import ADMIN_ROUTES
+from bridge.endpoint import websocket_endpoint
+from bridge.observe.accesslog import AccessMiddleware
+from bridge.observe.observability import Observability
+from bridge.pages.routes import PAGE_ROUTES
+from bridge.rest.routes import API_ROUTES
 from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
-from bridge.ws import websocket_endpoint
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -20,7 +20,7 @@ import socket
 
 import uvicorn
 
-from bridge.frames import status_frame
+from bridge.core.frames import status_frame
 from bridge.runtime import Runtime
 from schemas import CloseCode, StatusEvent
 

@@ -31,9 +31,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from bridge.access.http import authenticate_request, denied_headers
+from bridge.access.principal import Principal, Scope
 from bridge.errors import AccessDeniedError, BridgeError
-from bridge.principal import Principal, Scope
-from bridge.restauth import authenticate_request, denied_headers
 from bridge.runtime import Runtime
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from schemas import CloseCode, ErrorCode
 
 
@@ -83,3 +85,12 @@ class InsecureBindError(AccessConfigError):
 
 class AckModeError(BridgeError):
     """The durable consumer behind an ack-mode subscription could not be opened."""
+
+
+def describe(exc: ValidationError) -> str:
+    """``symbol: Field required; frequency: ...`` from a pydantic error, first few only."""
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "data"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

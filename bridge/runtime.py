@@ -10,17 +10,17 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from bridge import natsclient
-from bridge.ackmode import AckConsumers
-from bridge.connections import Connections
-from bridge.directory import SymbolDirectory
+from bridge.core import natsclient
+from bridge.core.hub import Hub
 from bridge.errors import BridgeError
-from bridge.hub import Hub
-from bridge.reliability import Reliability
-from bridge.replay import Replayer
+from bridge.market.directory import SymbolDirectory
+from bridge.market.sources import SourceHealth
+from bridge.market.symbolstatus import SymbolStatusForwarder
+from bridge.recovery.ackmode import AckConsumers
+from bridge.recovery.catchup import Replayer
+from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
-from bridge.sources import SourceHealth
-from bridge.symbolstatus import SymbolStatusForwarder
+from bridge.ws.connections import Connections
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
 
 logger = logging.getLogger(__name__)

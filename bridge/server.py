@@ -8,8 +8,8 @@ import socket
 import uvicorn
 
 from bridge.app import create_app
+from bridge.core.gcpolicy import freeze_after_start
 from bridge.drain import DrainingServer
-from bridge.gcpolicy import freeze_after_start
 from bridge.settings import BridgeSettings
 
 HARD_FRAME_CAP = 1024 * 1024

@@ -217,5 +217,5 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     gc_tuning: bool = Field(
         default=True,
         description="after start-up, freeze start-up objects out of garbage collection and"
-        " raise the young threshold (bridge/gcpolicy.py; `mdbridge bridge` only, not a host)",
+        " raise the young threshold (bridge/core/gcpolicy.py; `mdbridge bridge` only, not a host)",
     )

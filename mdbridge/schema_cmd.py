@@ -25,8 +25,8 @@ def add_parser(commands: Any) -> None:
 
 
 def documents(args: argparse.Namespace) -> dict[str, Any]:
-    from bridge.asyncapi import asyncapi_document
-    from bridge.openapi import openapi_document
+    from bridge.rest.asyncapi import asyncapi_document
+    from bridge.rest.openapi import openapi_document
     from schemas.jsonschema import all_schemas
 
     if args.openapi:

@@ -57,9 +57,9 @@ def add_token_parser(commands: Any) -> None:
 
 
 def run_token(args: argparse.Namespace) -> int:
+    from bridge.access.tokens import SigningKey, hmac_signing_key, mint_token, private_signing_key
     from bridge.errors import AccessConfigError
     from bridge.settings import BridgeSettings
-    from bridge.tokens import SigningKey, hmac_signing_key, mint_token, private_signing_key
 
     settings = BridgeSettings()
     try:

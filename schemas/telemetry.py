@@ -1,7 +1,7 @@
 """How every mdbridge process describes its metrics: resource and histogram views (pure data).
 
 Readers and exporters (Prometheus registry, OTLP over HTTP) do I/O, so each process builds
-them in its own package (bridge/metrics.py, services/metrics.py); this module only says what
+them in its own package (bridge/observe/metrics.py, services/metrics.py); this module only says what
 the metrics look like, so the bridge and the adapters describe them the same way.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge import BridgeSettings, create_app
-from bridge.auth import TokenVerifier, load_keys
+from bridge.access.auth import TokenVerifier, load_keys
 from bridge.errors import InsecureBindError
 from mdbridge.cli import main
 from tests.support.tokens import SECRET, rsa_key, write_private_pem, write_public_pem
@@ -35,7 +35,7 @@ def test_auth_on_may_listen_anywhere() -> None:
 
 
 def test_forcing_an_insecure_bind_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="bridge.access"):
+    with caplog.at_level(logging.WARNING, logger="bridge.access.policy"):
         create_app(BridgeSettings(host="0.0.0.0", allow_insecure_bind=True))
     assert any(
         "auth is OFF" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy
 from nats.js.errors import NotFoundError
 
-from bridge.ackmode import consumer_name
+from bridge.recovery.ackmode import consumer_name
 from mdbridge.natsserver import NatsServer
 from schemas import DataType
 from tests.support.market import publish, put_directory

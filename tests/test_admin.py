@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from websockets.exceptions import ConnectionClosed
 
-from bridge.access import Access
-from bridge.admin import authorize
+from bridge.access.policy import Access
+from bridge.admin.routes import authorize
 from bridge.settings import BridgeSettings
 from mdbridge.natsserver import NatsServer
 from schemas import DataType

@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from bridge.alerts import AlertBook, Thresholds, check_alerts
+from bridge.observe.alerts import AlertBook, Thresholds, check_alerts
 from mdbridge.natsserver import NatsServer
 from schemas import status_subject
 from tests.support.market import put_directory
@@ -69,7 +69,7 @@ async def bridge(nc: NatsClient, nats_server: NatsServer) -> AsyncIterator[Bridg
 async def test_crossing_thresholds_fires_alerts_and_recovery_resolves_them(
     bridge: BridgeHandle, alerts: AlertFeed, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bridge.alerts")
+    caplog.set_level(logging.WARNING, logger="bridge.observe.alerts")
     first = await WsClient.open(bridge.ws_url)
     second = await WsClient.open(bridge.ws_url)  # two connections: above the limit of 1
     fired = await alerts.wait_for("connections", "firing")

@@ -23,9 +23,9 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from bridge.openapi import openapi_document
-from bridge.problems import PROBLEMS
-from bridge.rest import ENDPOINTS
+from bridge.rest.endpoints import ENDPOINTS
+from bridge.rest.openapi import openapi_document
+from bridge.rest.problems import PROBLEMS
 from mdbridge import schema_cmd
 from mdbridge.cli import build_parser
 from mdbridge.natsserver import NatsServer

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.auth import TokenVerifier, load_keys
+from bridge.access.auth import TokenVerifier, load_keys
+from bridge.access.principal import ANONYMOUS, PENDING, Principal, PrincipalKind, data_types_for
+from bridge.access.tokens import SigningKey, hmac_signing_key, mint_token
 from bridge.errors import AccessConfigError, AuthError, RequestError
-from bridge.principal import ANONYMOUS, PENDING, Principal, PrincipalKind, data_types_for
 from bridge.settings import BridgeSettings
-from bridge.tokens import SigningKey, hmac_signing_key, mint_token
 from schemas import DataType, ErrorCode
 from tests.support.tokens import (
     HS,

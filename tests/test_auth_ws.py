@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from websockets.exceptions import InvalidStatus
 
-from bridge.principal import Scope
-from bridge.redact import redact
-from bridge.restauth import require_scope
-from bridge.tokens import hmac_signing_key
+from bridge.access.http import require_scope
+from bridge.access.principal import Scope
+from bridge.access.redact import redact
+from bridge.access.tokens import hmac_signing_key
 from mdbridge.natsserver import NatsServer
 from schemas import DataType
 from services.provision import ensure_streams

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bridge import BridgeSettings
-from bridge.access import check_bind
-from bridge.auth import load_keys
+from bridge.access.auth import load_keys
+from bridge.access.policy import check_bind
 from services.settings import AdapterSettings
 from tests.support.deploy import (
     PRODUCTION_VALUES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from bridge.feed import StreamFeed
+from bridge.core.feed import StreamFeed
 from schemas import STREAM_BY_TYPE, DataType, stream_subjects
 from schemas.subjects import data_subject
 from services.provision import ensure_streams

@@ -6,7 +6,7 @@ import gc
 
 from nats.aio.client import Client as NatsClient
 
-from bridge.gcpolicy import THRESHOLDS, freeze_after_start
+from bridge.core.gcpolicy import THRESHOLDS, freeze_after_start
 from mdbridge.natsserver import NatsServer
 from tests.support.servers import running_bridge
 

@@ -66,12 +66,12 @@ def test_json_lines_carry_the_bound_context() -> None:
 async def test_session_log_lines_carry_connection_subscription_and_trace_ids(
     bridge: BridgeHandle, context_capture: pytest.LogCaptureFixture
 ) -> None:
-    context_capture.set_level(logging.DEBUG, logger="bridge.feed")
+    context_capture.set_level(logging.DEBUG, logger="bridge.core.feed")
     client = await WsClient.open(bridge.ws_url)
     connection_id = (await client.next())["data"]["connection_id"]
     await client.request("subscribe", {"symbol": SYMBOL, "data_type": "quote"})
     # The shared consumer's reconfiguration is logged deep inside the hub, with no extra=.
-    lines = [r for r in context_capture.records if r.name == "bridge.feed"]
+    lines = [r for r in context_capture.records if r.name == "bridge.core.feed"]
     assert lines, "the feed did not log its reconfiguration"
     record = lines[-1]
     assert getattr(record, "connection_id", None) == connection_id
@@ -92,12 +92,12 @@ async def test_session_log_lines_carry_connection_subscription_and_trace_ids(
 async def test_rest_requests_get_json_access_logs_without_secrets(
     bridge: BridgeHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.accesslog")
+    caplog.set_level(logging.INFO, logger="bridge.observe.accesslog")
     response = await admin(bridge.http_url, "/connections?limit=5&token=s3cret")
     assert response.status_code == 200
     missing = await admin(bridge.http_url, "/connections/nope")
     assert missing.status_code == 404
-    records = [r for r in caplog.records if r.name == "bridge.accesslog"]
+    records = [r for r in caplog.records if r.name == "bridge.observe.accesslog"]
     entries = [orjson.loads(JsonFormatter().format(r)) for r in records]
     ok = next(e for e in entries if e["http"]["path"] == "/admin/connections")
     assert ok["http"]["method"] == "GET"

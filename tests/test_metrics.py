@@ -10,8 +10,8 @@ import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from bridge.probe import live_times
-from bridge.telemetry import CURRENT, resume_result
+from bridge.observe.probe import live_times
+from bridge.ws.hooks import CURRENT, resume_result
 from mdbridge.natsserver import NatsServer
 from schemas import DataType, data_subject, epoch_ms_to_iso, status_subject
 from tests.support.market import payload_for, publish, put_directory
@@ -142,7 +142,7 @@ async def test_resume_results_are_counted_through_the_connection_hook(
     info = bridge.app.state.observability.connections.get(connection_id)
     assert info is not None
     # The hook a session calls while serving a resume; here in a context bound the same way.
-    from bridge.observability import _ConnectionTelemetry
+    from bridge.observe.observability import _ConnectionTelemetry
 
     token = CURRENT.set(_ConnectionTelemetry(bridge.app.state.observability, info))
     try:

@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
-from bridge.natsclient import BridgeNatsClient, MessageParser, parse_header_lines
+from bridge.core.natsclient import BridgeNatsClient, MessageParser, parse_header_lines
 from mdbridge.natsserver import NatsServer
 from tests.support.servers import running_bridge
 

@@ -12,7 +12,7 @@ import nats
 import orjson
 from nats.aio.msg import Msg
 
-from bridge.quality_view import StatusBoard
+from bridge.market.statusboard import StatusBoard
 from mdbridge.natsserver import NatsServer
 from schemas import SHANGHAI, TradingPhase
 from schemas.quality import FindingKind, QualityReport

@@ -12,8 +12,8 @@ from fastapi import Depends, FastAPI
 from nats.aio.client import Client as NatsClient
 
 from bridge import BridgeSettings, create_app
+from bridge.access.principal import Principal
 from bridge.embed import principal_dependency
-from bridge.principal import Principal
 from mdbridge.natsserver import NatsServer
 from schemas import DataType
 from tests.support.market import publish, put_directory

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from bridge.rest import ENDPOINTS
+from bridge.rest.endpoints import ENDPOINTS
 from mdbridge.natsserver import NatsServer, free_port
 from schemas import DataType
 from tests.support.market import publish

@@ -73,7 +73,7 @@ def summarize(collapsed: str) -> dict[str, Any]:
 
 
 def _short(path: str) -> str:
-    """``uvicorn/protocols/...``, ``bridge/hub.py``, ``asyncio/locks.py``: no prefixes."""
+    """``uvicorn/protocols/...``, ``bridge/core/hub.py``, ``asyncio/locks.py``: no prefixes."""
     for marker in ("site-packages/", "/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]

@@ -108,7 +108,7 @@ async def workers(bench: Bench) -> list[dict[str, Any]]:
 
 
 async def gc(bench: Bench) -> list[dict[str, Any]]:
-    """The garbage-collector policy (bridge/gcpolicy.py) off and on, on the latency case."""
+    """The garbage-collector policy (bridge/core/gcpolicy.py) off and on, on the latency case."""
     variants = [
         Variant(on, f"mdbridge-gc-{'on' if on else 'off'}", {"MDBRIDGE_GC_TUNING": str(on).lower()})
         for on in bench.config.gc_modes

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bridge.tokens import SigningKey, hmac_signing_key, mint_token
+from bridge.access.tokens import SigningKey, hmac_signing_key, mint_token
 
 SECRET = "test-secret-0123456789abcdef-0123456789"  # >= 32 bytes
 HS = hmac_signing_key(SECRET.encode())

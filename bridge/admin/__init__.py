@@ -1,0 +1,1 @@
+"""The admin API under /admin and the Prometheus scrape at /metrics."""

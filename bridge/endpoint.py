@@ -1,0 +1,162 @@
+"""The ``/ws`` endpoint: accept, announce, read frames, write frames, clean up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from bridge.core.frames import error_frame, status_frame
+from bridge.errors import AccessDeniedError, PolicyViolationError, SlowConsumerError
+from bridge.observe.observability import watch
+from bridge.runtime import VERSION, Runtime
+from bridge.ws.gate import Guard, admit, refuse
+from bridge.ws.session import Session
+from schemas import CloseCode, ErrorCode, StatusEvent
+from schemas.messages import MAX_SYMBOLS_PER_REQUEST
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 2.0
+
+
+def _limits(runtime: Runtime) -> dict[str, int]:
+    s = runtime.settings
+    return {
+        "max_subscriptions": s.max_subscriptions,
+        "max_frame_bytes": s.max_frame_bytes,
+        "max_symbols_per_request": MAX_SYMBOLS_PER_REQUEST,
+        "queue_max_bytes": s.queue_max_bytes,
+        "batch_max_messages": s.batch_max_messages,
+    }
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    if runtime.draining:
+        await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="server draining")
+        return
+    guard = await admit(websocket, websocket.app.state.access)  # accepts, or refuses: None
+    if guard is None:
+        return
+    session = Session(
+        websocket.send_text,
+        runtime.hub,
+        runtime.directory,
+        runtime.settings,
+        reliability=runtime.reliability,
+    )
+    runtime.connections.add(session)
+    session.push_frame(
+        status_frame(
+            StatusEvent.CONNECTED,
+            connection_id=session.id,
+            server_version=VERSION,
+            heartbeat_interval_s=runtime.settings.heartbeat_interval_s,
+            limits={**_limits(runtime), **guard.limits()},
+            epochs=runtime.hub.epochs,
+            auth_required=guard.auth_required,
+        )
+    )
+    guard.bind(session)
+    watch(websocket, session)  # metrics, log context, control-path spans; before the tasks
+    writer = asyncio.create_task(session.run_writer())
+    reader = asyncio.create_task(_read(websocket, session, runtime, guard))
+    watcher = asyncio.create_task(guard.watch())
+    ended = session.ended
+    waited: set[asyncio.Future[Any]] = {writer, reader, watcher, ended}
+    close_code: int | None = None
+    try:
+        done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if ended in done:  # the server closes: slow consumer, dead peer or shutdown
+            close_code, reason = ended.result()
+            await _end(websocket, session, writer, close_code, reason)
+        for task in done - {ended}:
+            exc = task.exception()
+            if close_code is not None:
+                break
+            if isinstance(exc, SlowConsumerError):
+                close_code = await _close_slow_consumer(websocket, session, str(exc))
+            elif isinstance(exc, PolicyViolationError):
+                close_code = CloseCode.POLICY_VIOLATION
+                await _close(websocket, close_code, str(exc))
+            elif isinstance(exc, AccessDeniedError):
+                close_code = await refuse(websocket, exc)
+            elif (
+                exc is not None
+                and not isinstance(exc, WebSocketDisconnect)
+                and websocket.application_state != WebSocketState.DISCONNECTED  # not closed by us
+            ):
+                logger.error("connection %s failed", session.id, exc_info=exc)
+    finally:
+        for task in (writer, reader, watcher):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(writer, reader, watcher, return_exceptions=True)
+        guard.release()
+        session.close()
+        runtime.connections.remove(session)
+        logger.debug("connection %s closed (%s)", session.id, close_code)
+
+
+async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard: Guard) -> None:
+    max_bytes = runtime.settings.max_frame_bytes
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        refused = guard.on_frame()  # rate limit; raises AccessDeniedError for repeat offenders
+        if refused is not None:
+            session.push_frame(refused)
+            continue
+        text = message.get("text")
+        if text is None:
+            session.push_frame(
+                error_frame(ErrorCode.BAD_REQUEST, "frames must be UTF-8 JSON text, not binary")
+            )
+            continue
+        if len(text) > max_bytes and len(text.encode()) > max_bytes:
+            raise PolicyViolationError(f"frame larger than {max_bytes} bytes")
+        await session.handle(text)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state != WebSocketState.DISCONNECTED:
+        # a peer that stopped reading blocks the close frame too: give up after a while
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await websocket.close(code=code, reason=reason[:120])
+
+
+async def _end(
+    websocket: WebSocket, session: Session, writer: asyncio.Task[None], code: int, reason: str
+) -> None:
+    """Close on the server's initiative; what is queued (a shutdown notice) goes out first."""
+    if code == CloseCode.SLOW_CONSUMER:
+        writer.cancel()
+        await _close_slow_consumer(websocket, session, reason)
+        return
+    await session.outbox.wait_below(0, CLOSE_TIMEOUT_S)
+    for _ in range(int(CLOSE_TIMEOUT_S / 0.01)):  # let the writer finish the frame it took
+        if not session.sending_since:
+            break
+        await asyncio.sleep(0.01)
+    writer.cancel()
+    await _close(websocket, code, reason)
+
+
+async def _close_slow_consumer(websocket: WebSocket, session: Session, reason: str) -> int:
+    dropped = {key: m.dropped for key, m in session.memberships.items() if m.dropped}
+    session.outbox.clear()
+    with contextlib.suppress(Exception, WebSocketDisconnect):
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await websocket.send_text(
+                status_frame(
+                    StatusEvent.SLOW_CONSUMER, reason=reason, dropped=dropped, action="closed"
+                )
+            )
+    await _close(websocket, CloseCode.SLOW_CONSUMER, "slow consumer")
+    return CloseCode.SLOW_CONSUMER

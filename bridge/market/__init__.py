@@ -1,0 +1,3 @@
+"""What the bridge knows about the market beside the data: symbols, suggestions, source and symbol
+status.
+"""

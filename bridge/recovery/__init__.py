@@ -1,0 +1,1 @@
+"""Nothing lost: resume from a sequence, ack-mode durable consumers, paced pulls into a connection."""

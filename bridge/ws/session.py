@@ -1,0 +1,426 @@
+"""One WebSocket connection: its subscriptions, its control requests and its writer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from nats.errors import Error as NatsError
+
+from bridge.access.principal import ANONYMOUS, Principal
+from bridge.core.channel import Channel, Membership, subscription_key
+from bridge.core.frames import CLOCK, batch_frame, control_frame, error_frame
+from bridge.core.hub import Hub
+from bridge.core.outbox import Item, Outbox
+from bridge.errors import RequestError, SlowConsumerError
+from bridge.market.directory import SymbolDirectory
+from bridge.recovery.ackmode import AckSubscription, ack_subscription_key
+from bridge.recovery.reliability import Reliability
+from bridge.settings import BridgeSettings
+from bridge.ws.guarantees import ReliableSession
+from bridge.ws.hooks import control_span
+from bridge.ws.validation import parse_data, parse_frame
+from schemas import (
+    DataType,
+    ErrorCode,
+    MessageType,
+    ModifyRequest,
+    StatusEvent,
+    SubscriptionInfo,
+    SubscriptionRequest,
+    SubscriptionResponse,
+    UnsubscribeRequest,
+    logctx,
+)
+from schemas.messages import normalize_frequency
+from schemas.symbols import is_market_wildcard, is_symbol
+from schemas.timefmt import SHANGHAI
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
+_ids = itertools.count(1)
+
+
+def new_connection_id() -> str:
+    return f"c{next(_ids):x}"
+
+
+class Session(ReliableSession):
+    def __init__(
+        self,
+        send: Send,
+        hub: Hub,
+        directory: SymbolDirectory,
+        settings: BridgeSettings,
+        *,
+        connection_id: str | None = None,
+        reliability: Reliability | None = None,
+    ) -> None:
+        self.id = connection_id or new_connection_id()
+        self._send = send
+        self._hub = hub
+        self._directory = directory
+        self._settings = settings
+        self._reliability = reliability
+        self.outbox = Outbox(settings.queue_max_bytes, self._on_conflated, self._on_overflow)
+        self.memberships: dict[str, Membership] = {}
+        self.acks: dict[str, AckSubscription] = {}
+        self.batch_ok = True
+        self.frames_in = 0
+        self.frames_out = 0
+        self.bytes_out = 0
+        self.errors = 0
+        self.conflated = 0
+        # set by bridge.observe.observability: samples latency, adds trace hop times; sees each
+        # batch
+        self.probe: Callable[[list[Item]], list[Item]] | None = None
+        # Who this connection is (bridge/ws/gate.py sets it; durable names use its subject).
+        self.principal: Principal = ANONYMOUS
+        self.on_auth: Handler | None = None  # the gate's auth-frame handler
+        self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
+        self._ended: asyncio.Future[tuple[int, str]] | None = None
+        self._conflated: dict[str, int] = {}
+        self._notice_at = 0.0
+        self._notice_timer: asyncio.TimerHandle | None = None
+        self._handlers: dict[str, Handler] = {
+            MessageType.SUBSCRIBE: self._subscribe,
+            MessageType.UNSUBSCRIBE: self._unsubscribe,
+            MessageType.MODIFY: self._modify,
+            MessageType.LIST_SUBSCRIPTIONS: self._list,
+            MessageType.PING: self._ping,
+            MessageType.AUTH: self._auth,
+            MessageType.ACK: self._ack,
+        }
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def reply(self, type_: MessageType, data: Any, request_id: str | int | None) -> None:
+        self.outbox.push((control_frame(type_, data, request_id), None, 0, None, ""))
+
+    def push_frame(self, text: str) -> None:
+        self.outbox.push((text, None, 0, None, ""))
+
+    async def run_writer(self) -> None:
+        """Send what is queued, coalescing a backlog into one ``batch`` frame."""
+        outbox, limit = self.outbox, self._settings.batch_max_messages
+        while True:
+            items = await outbox.take(limit)
+            if outbox.overflowed:
+                raise SlowConsumerError(f"send queue passed {self._settings.queue_max_bytes} bytes")
+            if self.probe is not None:
+                items = self.probe(items)
+            self.sending_since = time.monotonic()  # the watchdog closes a send that hangs
+            if len(items) == 1 or not self.batch_ok:
+                for item in items:
+                    await self._send(item[0])
+                    self.bytes_out += len(item[0])
+            else:
+                text = batch_frame([item[0] for item in items])
+                await self._send(text)
+                self.bytes_out += len(text)
+            self.sending_since = 0.0
+            self.frames_out += len(items)
+            sent_at = time.time()
+            for text, channel, seq, _, _ in items:
+                if channel is not None:
+                    member = self.memberships.get(channel.key)
+                    if member is not None:
+                        member.messages += 1
+                        member.bytes += len(text)
+                        member.last_seq = seq
+                        member.last_update = sent_at
+
+    # -- incoming ------------------------------------------------------------------------
+
+    async def handle(self, text: str) -> None:
+        """Serve one client frame; every failure becomes an ``error`` frame, never a crash."""
+        self.frames_in += 1
+        request_id: str | int | None = None
+        try:
+            frame = parse_frame(text)
+            request_id = frame.id
+            handler = self._handlers.get(frame.type)
+            if handler is None:
+                known = ", ".join(sorted(self._handlers))
+                raise RequestError(
+                    ErrorCode.BAD_REQUEST, f"unknown message type {frame.type!r}; one of: {known}"
+                )
+            self.principal.check_request(frame.type)
+            with control_span(frame.type, frame.data):
+                await handler(request_id, frame.data)
+        except RequestError as exc:
+            self.errors += 1
+            self.push_frame(
+                error_frame(
+                    exc.code,
+                    exc.message,
+                    request_id,
+                    suggestions=exc.suggestions,
+                    limit=exc.limit,
+                )
+            )
+        except Exception:
+            self.errors += 1
+            logger.exception("request failed", extra={"connection_id": self.id})
+            self.push_frame(error_frame(ErrorCode.INTERNAL, "internal error", request_id))
+
+    async def _ping(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        self.reply(MessageType.PONG, data, request_id)
+
+    async def _auth(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        if self.on_auth is not None:
+            await self.on_auth(request_id, data)
+            return
+        event = {"event": StatusEvent.AUTHENTICATED.value, **self.principal.describe()}
+        self.reply(MessageType.STATUS, event, request_id)
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def _check_symbol(self, symbol: str) -> None:
+        if is_market_wildcard(symbol):
+            return
+        if is_symbol(symbol) and symbol in self._directory:
+            return
+        raise RequestError(
+            ErrorCode.UNKNOWN_SYMBOL,
+            f"unknown symbol {symbol!r}",
+            suggestions=self._directory.suggest(symbol),
+        )
+
+    async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        request = parse_data(SubscriptionRequest, data)
+        self._check_reliable(request)
+        if not request.batch:
+            self.batch_ok = False
+        frequency = request.frequency or "tick"
+        fields = request.filters.fields if request.filters else None
+        limit = self.principal.subscription_limit(self._settings.max_subscriptions)
+        results: list[dict[str, Any]] = []
+        joined: list[tuple[Membership, dict[str, Any]]] = []
+        limit_hit = False
+        for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
+            key = subscription_key(request.data_type, symbol, frequency, fields)
+            if request.ack and request.durable:
+                key = ack_subscription_key(key, request.durable)
+            logctx.update(subscription_id=key)  # for this request's log lines only
+            base = {"symbol": symbol, "data_type": request.data_type, "frequency": frequency}
+            epoch = self._hub.epoch_for(request.data_type)
+            if key in self.memberships:
+                already = SubscriptionResponse(
+                    subscription_id=key,
+                    status="already_subscribed",
+                    message="already subscribed",
+                    epoch=epoch,
+                    **base,
+                )
+                results.append(already.model_dump(mode="json"))
+                continue
+            try:
+                self._check_symbol(symbol)
+                self.principal.check_subscription(request.data_type, symbol)
+                if len(self.memberships) >= limit:
+                    limit_hit = True
+                    raise RequestError(
+                        ErrorCode.SUBSCRIPTION_LIMIT,
+                        f"at most {limit} subscriptions per connection",
+                    )
+                member, extra = await self._join(request, symbol, frequency, fields, key)
+            except RequestError as exc:
+                failed = SubscriptionResponse(
+                    subscription_id=None,
+                    status="error",
+                    message=exc.message,
+                    code=exc.code,
+                    suggestions=exc.suggestions,
+                    **base,
+                )
+                results.append(failed.model_dump(mode="json"))
+                continue
+            self.memberships[key] = member
+            response = SubscriptionResponse(
+                subscription_id=key, status="subscribed", message="subscribed", epoch=epoch, **base
+            )
+            results.append(response.model_dump(mode="json") | extra)
+            if not request.ack:
+                joined.append((member, results[-1]))
+        try:
+            await self._hub.sync_interest()
+        except (NatsError, TimeoutError) as exc:  # leave nothing half-joined and held
+            for key in [r["subscription_id"] for r in results if r.get("status") == "subscribed"]:
+                self._leave(key)
+            raise RequestError(
+                ErrorCode.UNAVAILABLE, f"the broker did not answer: {exc!r}"
+            ) from None
+        for member, result in joined:
+            # Every message after this position reaches the member: a resume point from the start.
+            self._hub.settle_start(member)
+            result["seq"] = member.start_seq
+        reply: dict[str, Any] = {"subscriptions": results}
+        if limit_hit:
+            reply["limit"] = {"name": "max_subscriptions", "value": limit}
+        self.reply(MessageType.SUBSCRIBE, reply, request_id)
+        if limit_hit:
+            self.push_frame(
+                error_frame(
+                    ErrorCode.SUBSCRIPTION_LIMIT,
+                    f"subscription limit reached: at most {limit} per connection",
+                    request_id,
+                    limit=("max_subscriptions", limit),
+                )
+            )
+        for member, _ in joined:
+            if request.resume_from is not None:
+                await self._resume(member, request.resume_from, member.start_seq)
+            elif request.snapshot:
+                await self._send_snapshot(member)
+            else:
+                member.release_hold({})
+        self._announce_down_sources()
+
+    def _snapshot_subjects(self, channel: Channel) -> list[str]:
+        if not channel.wildcard:
+            return [channel.subject]
+        market = channel.symbol.rpartition(".")[2]
+        prefix = channel.subject.rpartition("*")[0]
+        return [prefix + symbol for symbol in self._directory.symbols(market)]
+
+    async def _send_snapshot(self, member: Membership, notice: str | None = None) -> None:
+        channel = member.channel
+        snaps = await self._hub.latest_many(channel.data_type, self._snapshot_subjects(channel))
+        sent: dict[str, int] = {}
+        stamp = CLOCK.now_iso()
+        for subject, seq, broker_ms, payload in snaps:
+            member.outbox.push(
+                channel.encode(subject, seq, broker_ms, payload, stamp, ',"snapshot":true')
+            )
+            sent[subject] = seq
+        if notice is not None:  # e.g. a resume result: after the snapshot, before live data
+            self.push_frame(notice)
+        member.release_hold(sent)
+
+    def _leave(self, key: str) -> bool:
+        member = self.memberships.pop(key, None)
+        if member is None:
+            return False
+        ack = self.acks.pop(key, None)
+        if ack is not None:
+            ack.stop()  # the durable consumer stays: the client may come back to it
+        else:
+            self._hub.leave(member)
+        return True
+
+    async def _unsubscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        request = parse_data(UnsubscribeRequest, data)
+        if request.subscription_ids is not None:
+            wanted = request.subscription_ids
+        else:
+            symbols = set(request.symbols or [])
+            wanted = [
+                key
+                for key, m in self.memberships.items()
+                if m.channel.symbol in symbols
+                and (request.data_type is None or m.channel.data_type == request.data_type)
+            ]
+            wanted += sorted(symbols - {self.memberships[k].channel.symbol for k in wanted})
+        removed = []
+        for key in wanted:
+            ack = self.acks.get(key)
+            if self._leave(key):
+                removed.append(key)
+                if ack is not None:  # unsubscribing on purpose ends the durable too
+                    await ack.delete()
+        not_found = [key for key in wanted if key not in removed]
+        self.reply(
+            MessageType.UNSUBSCRIBE, {"removed": removed, "not_found": not_found}, request_id
+        )
+
+    async def _modify(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        request = parse_data(ModifyRequest, data)
+        old = self.memberships.get(request.subscription_id)
+        if old is None:
+            raise RequestError(
+                ErrorCode.UNKNOWN_SUBSCRIPTION, f"no subscription {request.subscription_id!r}"
+            )
+        if request.subscription_id in self.acks:
+            raise RequestError(
+                ErrorCode.BAD_REQUEST, "an ack-mode subscription cannot be modified; resubscribe"
+            )
+        channel = old.channel
+        try:
+            frequency = normalize_frequency(
+                channel.data_type, request.frequency or channel.frequency
+            )
+        except ValueError as exc:
+            raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        if request.filters is not None:
+            fields = request.filters.fields
+        else:
+            fields = sorted(f for f in channel.fields or () if f != "symbol") or None
+        key = subscription_key(channel.data_type, channel.symbol, frequency, fields)
+        if key != request.subscription_id:
+            if key in self.memberships:
+                raise RequestError(ErrorCode.BAD_REQUEST, f"already subscribed as {key!r}")
+            # Join the new channel before leaving the old one: the feed never stops.
+            member = self._hub.join(
+                self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=False
+            )
+            await self._hub.sync_interest()  # same subject: already delivered, returns at once
+            member.created_at = old.created_at
+            self.memberships[key] = member
+            self._leave(request.subscription_id)
+        response = SubscriptionResponse(
+            subscription_id=key,
+            status="modified",
+            message=f"modified (was {request.subscription_id})",
+            symbol=channel.symbol,
+            data_type=channel.data_type,
+            frequency=frequency,
+            epoch=self._hub.epoch_for(channel.data_type),
+        )
+        payload = response.model_dump(mode="json") | {"previous_id": request.subscription_id}
+        self.reply(MessageType.MODIFY, payload, request_id)
+
+    def subscription_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for key, m in self.memberships.items():
+            info = SubscriptionInfo(
+                subscription_id=key,
+                symbol=m.channel.symbol,
+                data_type=DataType(m.channel.data_type),
+                frequency=m.channel.frequency,
+                created_at=m.created_at,
+                last_update=datetime.fromtimestamp(m.last_update, SHANGHAI)
+                if m.last_update
+                else None,
+                messages=m.messages,
+                bytes=m.bytes,
+                last_seq=m.last_seq,
+                dropped=m.dropped,
+            )
+            rows.append(info.model_dump(mode="json"))
+        return rows
+
+    async def _list(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        self.reply(
+            MessageType.LIST_SUBSCRIPTIONS,
+            {
+                "subscriptions": self.subscription_rows(),
+                "limit": self.principal.subscription_limit(self._settings.max_subscriptions),
+            },
+            request_id,
+        )
+
+    def close(self) -> None:
+        """Leave every channel; the hub releases NATS interest no one else holds."""
+        for key in list(self.memberships):
+            self._leave(key)
+        self.outbox.clear()
+        if self._notice_timer is not None:
+            self._notice_timer.cancel()
