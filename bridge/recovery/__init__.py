@@ -1,1 +1,3 @@
-"""Nothing lost: resume from a sequence, ack-mode durable consumers, paced pulls into a connection."""
+"""Nothing lost: resume from a sequence, ack-mode durable consumers, paced pulls into a
+connection.
+"""

@@ -1,1 +1,3 @@
-"""The REST API under /v1 and the documents that describe it (OpenAPI, AsyncAPI, problem details)."""
+"""The REST API under /v1 and the documents that describe it (OpenAPI, AsyncAPI, problem
+details).
+"""
