@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
@@ -11,6 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bridge.core import natsclient
+from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
 from bridge.errors import BridgeError
 from bridge.market.directory import SymbolDirectory
@@ -21,7 +23,8 @@ from bridge.recovery.catchup import Replayer
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.ws.connections import Connections
-from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
+from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, StatusEvent
+from schemas.timefmt import epoch_ms_to_iso
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class Runtime:
     nats_reconnects: int = field(default=0)
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
     symbol_status: SymbolStatusForwarder | None = None
+    broker_down_since: float | None = None  # when NATS was lost (epoch s), until it is back
 
     @property
     def ready(self) -> bool:
@@ -76,10 +80,20 @@ class Runtime:
             logger.warning("reconnected to NATS at %s", nc.connected_url)
             if "rt" in holder:
                 holder["rt"].nats_reconnects += 1
+                holder["rt"].broker_back()
                 holder["rt"].resume_interest()
 
         async def on_disconnect() -> None:
             logger.warning("disconnected from NATS")
+            if "rt" in holder:
+                holder["rt"].broker_lost()
+
+        async def on_lame_duck() -> None:
+            # The server is about to go (a rolling upgrade): move to a peer now, while this
+            # one still answers, rather than be cut off later. Alone, stay until it closes.
+            if len(nc.servers) > 1:
+                logger.warning("NATS server %s entered lame-duck mode: moving", nc.connected_url)
+                await nc.force_reconnect()
 
         async def on_error(exc: Exception) -> None:
             logger.warning("NATS error: %r", exc)
@@ -90,6 +104,9 @@ class Runtime:
             reconnect_time_wait=0.5,
             reconnected_cb=on_reconnect,
             disconnected_cb=on_disconnect,
+            lame_duck_mode_cb=on_lame_duck,
+            ping_interval=settings.nats_ping_interval_s,
+            max_outstanding_pings=settings.nats_max_outstanding_pings,
             error_cb=on_error,
             drain_timeout=settings.shutdown_grace_s,
         )
@@ -116,6 +133,26 @@ class Runtime:
         await runtime.symbol_status.start()
         logger.info("bridge connected to NATS at %s", nc.connected_url)
         return runtime
+
+    def broker_lost(self) -> None:
+        """Tell every connection that data pauses; nothing is lost (resume_interest)."""
+        if self.broker_down_since is not None or self.draining:
+            return
+        self.broker_down_since = time.time()
+        self.connections.broadcast(
+            status_frame(
+                StatusEvent.BROKER_DOWN,
+                since=epoch_ms_to_iso(self.broker_down_since * 1000),
+                reason="the bridge lost its connection to NATS; data resumes without a gap",
+            )
+        )
+
+    def broker_back(self) -> None:
+        if self.broker_down_since is None:
+            return
+        down_ms = round((time.time() - self.broker_down_since) * 1000)
+        self.broker_down_since = None
+        self.connections.broadcast(status_frame(StatusEvent.BROKER_UP, down_ms=down_ms))
 
     def resume_interest(self) -> None:
         """After a NATS reconnect, pick up from the last processed sequences at once.

@@ -85,6 +85,12 @@ async def connect(
     async def on_closed() -> None:
         logger.info("nats connection closed")
 
+    async def on_lame_duck() -> None:
+        # The server is going away (a rolling upgrade): move to a peer while it still answers.
+        if client is not None and len(client.servers) > 1:
+            logger.warning("nats server %s entered lame-duck mode: moving", _server(client))
+            await client.force_reconnect()
+
     connecting = asyncio.ensure_future(
         nats.connect(
             **settings.nats_connect_kwargs(),
@@ -92,6 +98,7 @@ async def connect(
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
             closed_cb=on_closed,
+            lame_duck_mode_cb=on_lame_duck,
             max_reconnect_attempts=-1,
             reconnect_time_wait=RECONNECT_WAIT_S,
             ping_interval=PING_INTERVAL_S,
