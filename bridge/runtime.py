@@ -14,6 +14,7 @@ from nats.js.errors import NotFoundError
 from bridge.core import natsclient
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
+from bridge.core.jswatch import JetStreamWatch
 from bridge.errors import BridgeError
 from bridge.market.directory import SymbolDirectory
 from bridge.market.sources import SourceHealth
@@ -66,6 +67,7 @@ class Runtime:
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
     symbol_status: SymbolStatusForwarder | None = None
     broker_down_since: float | None = None  # when NATS was lost (epoch s), until it is back
+    jetstream_watch: JetStreamWatch | None = None
 
     @property
     def ready(self) -> bool:
@@ -77,7 +79,7 @@ class Runtime:
         holder: dict[str, Runtime] = {}
 
         async def on_reconnect() -> None:
-            logger.warning("reconnected to NATS at %s", nc.connected_url)
+            logger.warning("reconnected to NATS at %s", _server(nc))
             if "rt" in holder:
                 holder["rt"].nats_reconnects += 1
                 holder["rt"].broker_back()
@@ -92,7 +94,7 @@ class Runtime:
             # The server is about to go (a rolling upgrade): move to a peer now, while this
             # one still answers, rather than be cut off later. Alone, stay until it closes.
             if len(nc.servers) > 1:
-                logger.warning("NATS server %s entered lame-duck mode: moving", nc.connected_url)
+                logger.warning("NATS server %s entered lame-duck mode: moving", _server(nc))
                 await nc.force_reconnect()
 
         async def on_error(exc: Exception) -> None:
@@ -129,9 +131,14 @@ class Runtime:
             settings, nc, js, hub, directory, connections, reliability, owns_nc=host_nc is None
         )
         holder["rt"] = runtime
+        if host_nc is None:  # a lent connection is its host's to move
+            runtime.jetstream_watch = JetStreamWatch(
+                nc, settings.jetstream_probe_interval_s, settings.jetstream_probe_failures
+            )
+            runtime.jetstream_watch.start()
         runtime.symbol_status = SymbolStatusForwarder(js, connections)
         await runtime.symbol_status.start()
-        logger.info("bridge connected to NATS at %s", nc.connected_url)
+        logger.info("bridge connected to NATS at %s", _server(nc))
         return runtime
 
     def broker_lost(self) -> None:
@@ -166,6 +173,8 @@ class Runtime:
 
     async def stop(self) -> None:
         """Release everything; safe after :func:`bridge.drain.drain` has run."""
+        if self.jetstream_watch is not None:
+            await self.jetstream_watch.close()
         if self.symbol_status is not None:
             await self.symbol_status.close()
         await self.connections.close()
@@ -175,3 +184,9 @@ class Runtime:
         await self.directory.close()
         if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:
             await self.nc.drain()
+
+
+def _server(nc: NatsClient) -> str:
+    """``host:port`` of the server the connection is on, for the logs."""
+    url = nc.connected_url
+    return url.netloc if url is not None else "?"
