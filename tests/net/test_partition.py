@@ -144,7 +144,7 @@ async def test_an_isolated_nats_server_loses_its_clients_to_the_majority(
         reports.append(await partition("adapter", adapter_log))
         await jetstream_answers(reader)  # elections after the heal settle first
         checked = await verify(reader, clients, "across isolated NATS servers", timeout=60)
-        assert adapter.poll() is None, adapter_tail(log)
+        assert adapter.poll() is None, tail(adapter_log)
         assert all(c.client.connected for c in clients)
         print("; ".join(reports) + f"; {checked} messages checked, 0 gaps, 0 duplicates")
     finally:
