@@ -13,14 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mdbridge.natsserver import find_nats_server, wait_for_port
+from tests.support.deploy import CHART
 from tests.support.netns import Network
 
 NATS_PORT = 4222
 BRIDGE_PORT = 8000
-# What the shipped chart runs (helm/mdbridge/templates/nats/configmap.yaml): the server pings
-# clients every 2 s and drops one after 3 unanswered pings.
-NATS_TIMING = 'ping_interval: "2s"\nping_max: 3\n'
+
+
+def chart_nats_timing() -> str:
+    """The servers' ping settings as the shipped chart sets them (helm/mdbridge/values.yaml),
+    so what these tests prove is what the chart runs."""
+    nats_values = yaml.safe_load((CHART / "values.yaml").read_text())["nats"]
+    return (
+        f'ping_interval: "{nats_values["pingIntervalSeconds"]}s"\n'
+        f"ping_max: {nats_values['pingMax']}\n"
+    )
+
+
+NATS_TIMING = chart_nats_timing()
 
 
 @dataclass
