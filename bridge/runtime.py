@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
@@ -11,7 +12,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bridge.core import natsclient
+from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
+from bridge.core.jswatch import JetStreamWatch
 from bridge.errors import BridgeError
 from bridge.market.directory import SymbolDirectory
 from bridge.market.sources import SourceHealth
@@ -21,7 +24,8 @@ from bridge.recovery.catchup import Replayer
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.ws.connections import Connections
-from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
+from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, StatusEvent
+from schemas.timefmt import epoch_ms_to_iso
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class Runtime:
     nats_reconnects: int = field(default=0)
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
     symbol_status: SymbolStatusForwarder | None = None
+    broker_down_since: float | None = None  # when NATS was lost (epoch s), until it is back
+    jetstream_watch: JetStreamWatch | None = None
 
     @property
     def ready(self) -> bool:
@@ -73,13 +79,23 @@ class Runtime:
         holder: dict[str, Runtime] = {}
 
         async def on_reconnect() -> None:
-            logger.warning("reconnected to NATS at %s", nc.connected_url)
+            logger.warning("reconnected to NATS at %s", _server(nc))
             if "rt" in holder:
                 holder["rt"].nats_reconnects += 1
+                holder["rt"].broker_back()
                 holder["rt"].resume_interest()
 
         async def on_disconnect() -> None:
             logger.warning("disconnected from NATS")
+            if "rt" in holder:
+                holder["rt"].broker_lost()
+
+        async def on_lame_duck() -> None:
+            # The server is about to go (a rolling upgrade): move to a peer now, while this
+            # one still answers, rather than be cut off later. Alone, stay until it closes.
+            if len(nc.servers) > 1:
+                logger.warning("NATS server %s entered lame-duck mode: moving", _server(nc))
+                await nc.force_reconnect()
 
         async def on_error(exc: Exception) -> None:
             logger.warning("NATS error: %r", exc)
@@ -90,6 +106,9 @@ class Runtime:
             reconnect_time_wait=0.5,
             reconnected_cb=on_reconnect,
             disconnected_cb=on_disconnect,
+            lame_duck_mode_cb=on_lame_duck,
+            ping_interval=settings.nats_ping_interval_s,
+            max_outstanding_pings=settings.nats_max_outstanding_pings,
             error_cb=on_error,
             drain_timeout=settings.shutdown_grace_s,
         )
@@ -112,10 +131,35 @@ class Runtime:
             settings, nc, js, hub, directory, connections, reliability, owns_nc=host_nc is None
         )
         holder["rt"] = runtime
+        if host_nc is None:  # a lent connection is its host's to move
+            runtime.jetstream_watch = JetStreamWatch(
+                nc, settings.jetstream_probe_interval_s, settings.jetstream_probe_failures
+            )
+            runtime.jetstream_watch.start()
         runtime.symbol_status = SymbolStatusForwarder(js, connections)
         await runtime.symbol_status.start()
-        logger.info("bridge connected to NATS at %s", nc.connected_url)
+        logger.info("bridge connected to NATS at %s", _server(nc))
         return runtime
+
+    def broker_lost(self) -> None:
+        """Tell every connection that data pauses; nothing is lost (resume_interest)."""
+        if self.broker_down_since is not None or self.draining:
+            return
+        self.broker_down_since = time.time()
+        self.connections.broadcast(
+            status_frame(
+                StatusEvent.BROKER_DOWN,
+                since=epoch_ms_to_iso(self.broker_down_since * 1000),
+                reason="the bridge lost its connection to NATS; data resumes without a gap",
+            )
+        )
+
+    def broker_back(self) -> None:
+        if self.broker_down_since is None:
+            return
+        down_ms = round((time.time() - self.broker_down_since) * 1000)
+        self.broker_down_since = None
+        self.connections.broadcast(status_frame(StatusEvent.BROKER_UP, down_ms=down_ms))
 
     def resume_interest(self) -> None:
         """After a NATS reconnect, pick up from the last processed sequences at once.
@@ -129,6 +173,8 @@ class Runtime:
 
     async def stop(self) -> None:
         """Release everything; safe after :func:`bridge.drain.drain` has run."""
+        if self.jetstream_watch is not None:
+            await self.jetstream_watch.close()
         if self.symbol_status is not None:
             await self.symbol_status.close()
         await self.connections.close()
@@ -138,3 +184,9 @@ class Runtime:
         await self.directory.close()
         if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:
             await self.nc.drain()
+
+
+def _server(nc: NatsClient) -> str:
+    """``host:port`` of the server the connection is on, for the logs."""
+    url = nc.connected_url
+    return url.netloc if url is not None else "?"

@@ -160,6 +160,25 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     )
 
     # -- reliability: resume, ack mode, heartbeats, slow consumers, shutdown --
+    nats_ping_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="NATS ping period: a link that goes silent (no FIN) is noticed after "
+        "(nats_max_outstanding_pings + 1) periods (docs/operations.md, network faults)",
+    )
+    nats_max_outstanding_pings: int = Field(
+        default=2, ge=1, description="unanswered NATS pings before the connection is dropped"
+    )
+    jetstream_probe_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the bridge asks JetStream whether it answers through its server",
+    )
+    jetstream_probe_failures: int = Field(
+        default=3,
+        ge=1,
+        description="unanswered JetStream probes in a row before moving to another NATS server",
+    )
     ws_ping_interval_s: float = Field(
         default=20.0, gt=0, description="WebSocket ping period (protocol-level keepalive)"
     )

@@ -55,6 +55,9 @@ class StatusEvent(StrEnum):
     SLOW_CONSUMER = "slow_consumer"
     RECOVERED = "recovered"
     SUBSCRIPTION_ENDED = "subscription_ended"
+    # the bridge lost / regained its connection to NATS (data pauses, then resumes exactly)
+    BROKER_DOWN = "broker_down"
+    BROKER_UP = "broker_up"
     # per-symbol trading status, forwarded to subscribers of the symbol (schemas.events)
     HALTED = "halted"
     RESUMED = "resumed"

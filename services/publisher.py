@@ -60,6 +60,9 @@ class Publisher:
         self.published = 0
         self.duplicates = 0
         self.failed = 0
+        # monotonic time of the first failed ack since the last good one: a server through
+        # which JetStream stopped answering (services/runner.py moves off it)
+        self.failing_since: float | None = None
         self.observer: PublishObserver | None = None
 
     async def publish(
@@ -129,16 +132,17 @@ class Publisher:
         sent = self._pending.pop(future, None)
         self._slots.release()
         if future.cancelled():
-            self.failed += 1
+            self._failed()
             return
         exc = future.exception()
         if exc is not None:
-            self.failed += 1
+            self._failed()
             if isinstance(exc, APIError):
                 logger.warning("publish rejected: %s", exc.description)
             else:
                 logger.warning("publish failed: %r", exc)
             return
+        self.failing_since = None
         ack = future.result()
         if getattr(ack, "duplicate", False):
             self.duplicates += 1
@@ -146,6 +150,11 @@ class Publisher:
             self.published += 1
         if self.observer is not None and sent is not None:
             self.observer.acked(time.monotonic() - sent)
+
+    def _failed(self) -> None:
+        self.failed += 1
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
 
     @property
     def in_flight(self) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, cast
@@ -40,6 +41,7 @@ ADAPTERS: Mapping[str, str] = MappingProxyType(
 RECONNECT_WAIT_S = 1.0
 STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled
 FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
+FAILOVER_AFTER_S = 6.0  # publishes failing this long through one server: try another
 PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
 # Reconnecting to a failed source (the seed's schedule): three tries, then the adapter gives up
 # (exit 1: a missing SDK, a source gone for good; a supervisor may start it again).
@@ -85,6 +87,12 @@ async def connect(
     async def on_closed() -> None:
         logger.info("nats connection closed")
 
+    async def on_lame_duck() -> None:
+        # The server is going away (a rolling upgrade): move to a peer while it still answers.
+        if client is not None and len(client.servers) > 1:
+            logger.warning("nats server %s entered lame-duck mode: moving", _server(client))
+            await client.force_reconnect()
+
     connecting = asyncio.ensure_future(
         nats.connect(
             **settings.nats_connect_kwargs(),
@@ -92,6 +100,7 @@ async def connect(
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
             closed_cb=on_closed,
+            lame_duck_mode_cb=on_lame_duck,
             max_reconnect_attempts=-1,
             reconnect_time_wait=RECONNECT_WAIT_S,
             ping_interval=PING_INTERVAL_S,
@@ -133,6 +142,7 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
         helpers = [
             asyncio.create_task(status.run(stop), name=f"{name}-status"),
             asyncio.create_task(_reprovision(js, policy, reconnected), name=f"{name}-provision"),
+            asyncio.create_task(_leave_failing_server(client, publisher), name=f"{name}-failover"),
         ]
         try:
             logger.info("adapter %s (source %s) starting", name, adapter.source_id)
@@ -154,6 +164,27 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
     finally:
         with contextlib.suppress(NatsError):
             await client.drain()
+
+
+async def _leave_failing_server(client: Client, publisher: Publisher) -> None:
+    """Move to another server when every publish through this one has failed for a while.
+
+    A server cut off from its cluster peers still answers pings, so the connection looks
+    healthy while JetStream cannot store anything through it; the majority side can.
+    """
+    while True:
+        await asyncio.sleep(1.0)
+        since = publisher.failing_since
+        if since is None or time.monotonic() - since < FAILOVER_AFTER_S:
+            continue
+        if client.is_connected and len(client.servers) > 1:
+            logger.warning(
+                "every publish through %s failed for %.0f s: moving to another server",
+                _server(client),
+                FAILOVER_AFTER_S,
+            )
+            publisher.failing_since = time.monotonic()  # give the next server its chance
+            await client.force_reconnect()
 
 
 def _start_metrics(settings: AdapterSettings, publisher: Publisher, source: str) -> AdapterMetrics:

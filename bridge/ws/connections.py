@@ -53,15 +53,18 @@ class Connections:
             return False
         return True
 
+    def broadcast(self, frame: str) -> None:
+        """One control frame, encoded once, to every connection."""
+        for session in list(self._sessions.values()):
+            session.push_frame(frame)
+
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._watch())]
 
     async def _heartbeats(self) -> None:
         for counter in itertools.count(1):
             await asyncio.sleep(self._interval)
-            frame = status_frame(StatusEvent.HEARTBEAT, counter=counter)  # encoded once
-            for session in list(self._sessions.values()):
-                session.push_frame(frame)
+            self.broadcast(status_frame(StatusEvent.HEARTBEAT, counter=counter))
 
     async def _watch(self) -> None:
         """Close connections whose writer has been stuck in one send for too long.

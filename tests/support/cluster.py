@@ -37,7 +37,8 @@ class NatsCluster:
     nodes: dict[str, NatsServer]  # by server name
 
     @classmethod
-    def start(cls, base: Path, size: int = 3) -> NatsCluster:
+    def start(cls, base: Path, size: int = 3, extra_config: str = "") -> NatsCluster:
+        """``extra_config``: more lines for every server's configuration file."""
         ports = [(free_port(), free_port()) for _ in range(size)]
         routes = ", ".join(f"nats://127.0.0.1:{cluster_port}" for _, cluster_port in ports)
         env = dict(os.environ)
@@ -53,7 +54,7 @@ class NatsCluster:
                 f"server_name: {name}\n"
                 f"cluster {{\n  name: {CLUSTER_NAME}\n  listen: 127.0.0.1:{cluster_port}\n"
                 f"  routes: [{routes}]\n}}\n"
-                f"include ./{AUTH_CONF.name}\n"
+                f"include ./{AUTH_CONF.name}\n{extra_config}"
             )
             nodes[name] = NatsServer(
                 store_dir=home / "store",
@@ -78,20 +79,25 @@ class NatsCluster:
 
     async def connect(self, user: str, errors: list[str] | None = None) -> NatsClient:
         """A client of the chart's ``user``; asynchronous errors (permission violations)
-        are appended to ``errors`` when given."""
+        are appended to ``errors`` when given. It moves off a server in lame-duck mode."""
 
         async def on_error(exc: Exception) -> None:
             if errors is not None:
                 errors.append(str(exc))
 
-        return await nats.connect(
+        async def on_lame_duck() -> None:
+            await client.force_reconnect()
+
+        client = await nats.connect(
             servers=self.url.split(","),
             user=user,
             password=PASSWORDS[user],
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             error_cb=on_error,
+            lame_duck_mode_cb=on_lame_duck,
         )
+        return client
 
     async def wait_for_jetstream(self, nc: NatsClient, timeout: float = 30.0) -> None:
         """Until the cluster has elected its JetStream meta leader."""
