@@ -190,7 +190,24 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     ack_inactive_threshold_s: float = Field(
         default=24 * 3600.0,
         gt=0,
-        description="ack mode: durables idle this long are deleted",
+        description="ack mode: durables idle this long are deleted (tokens above tier 0)",
+    )
+    ack_inactive_threshold_low_tier_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="ack mode: the same for anonymous connections and tier-0 tokens",
+    )
+    ack_max_durables_per_principal: int = Field(
+        default=20, ge=1, description="ack mode: durables one user (token subject) may hold"
+    )
+    ack_max_durables_per_stream: int = Field(
+        default=500, ge=1, description="ack mode: durables all clients together may hold per stream"
+    )
+    consumer_reserve: int = Field(
+        default=200,
+        ge=0,
+        description="a stream's last consumers (of its max_consumers) are kept for the bridges'"
+        " shared feeds and resumes: no client durable takes them",
     )
     shutdown_grace_s: float = Field(
         default=10.0, gt=0, description="SIGTERM: notify, drain NATS and close within this"

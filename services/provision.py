@@ -37,6 +37,7 @@ def _stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
         duplicate_window=spec.duplicate_window_s,
         discard=DiscardPolicy.OLD,
         allow_direct=True,
+        max_consumers=spec.max_consumers,
     )
 
 
