@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -45,11 +45,11 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
-_ids = itertools.count(1)
 
 
 def new_connection_id() -> str:
-    return f"c{next(_ids):x}"
+    """Random, so an id seen once (a log line, a shared screen) predicts no other."""
+    return f"c{secrets.token_hex(8)}"
 
 
 class Session(ReliableSession):
