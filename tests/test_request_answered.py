@@ -141,3 +141,27 @@ async def test_a_subscribe_that_finds_no_room_is_answered_and_retried(
     await js.update_stream(info.config)
     assert (await readiness(bridge, 200)).status_code == 200  # ...until there is room
     await client.close()
+
+
+async def test_a_snapshot_that_cannot_be_read_ends_the_subscription_with_a_code(
+    fresh_nc: NatsClient, bridge: BridgeHandle
+) -> None:
+    js = fresh_nc.jetstream()
+    await publish(js, DataType.DEPTH, SYMBOLS[0], 50.0)
+    info = await js.stream_info("MD_DEPTH")
+    info.config.allow_direct = False  # last-value reads now find no responder
+    await js.update_stream(info.config)
+    client = await WsClient.open(bridge.ws_url)
+    began = time.monotonic()
+    reply = await client.request("subscribe", {"symbol": SYMBOLS[0], "data_type": "depth"})
+    assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+    ended = await client.wait_for(
+        lambda f: f["type"] == "status" and f["data"]["event"] == "subscription_ended",
+        ANSWER_WITHIN_S,
+    )
+    assert time.monotonic() - began < ANSWER_WITHIN_S
+    assert ended["data"]["code"] == "UNAVAILABLE"
+    assert ended["data"]["subscription_id"] == reply["data"]["subscriptions"][0]["subscription_id"]
+    listed = await client.request("list_subscriptions")
+    assert listed["data"]["subscriptions"] == []  # nothing left half-joined
+    await client.close()
