@@ -7,6 +7,7 @@ each invalid-UTF-8 frame logged an ERROR with a traceback.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -107,3 +108,12 @@ async def test_invalid_utf8_is_one_warning_per_connection_without_a_traceback(
     warnings = [r for r in uvicorn_records if "invalid UTF-8" in r.getMessage()]
     assert len(warnings) == 3
     assert {r.levelno for r in warnings} == {logging.WARNING}
+
+
+def test_redact_stays_linear_on_long_lines() -> None:
+    """A hostile URL is as long as the client likes; redaction must not backtrack on it."""
+    lines = ["a" * 200_000 + "%41", "x=" + "b" * 200_000, "?" + "c" * 200_000 + "=1%2"]
+    started = time.perf_counter()
+    for line in lines:
+        assert redact(line) == line
+    assert time.perf_counter() - started < 2.0  # a generous bound: linear takes ~50 ms

@@ -18,7 +18,7 @@ REDACTED = "<redacted>"
 SECRET_PARAMS = frozenset({"token", "access_token", "jwt", "auth", "authorization"})
 _PARAM = re.compile(r"(?P<lead>[?&;]|^)(?P<key>[^=&?;\s\"'#]+)=(?P<value>[^&;\s\"'#]*)")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_ENCODED = re.compile(r"[^\s\"'&?;=]*%[0-9A-Fa-f]{2}[^\s\"'&?;=]*")
+_WORD = re.compile(r"[^\s\"'&?;=]+")  # linear: no pattern here may backtrack on a long line
 _BEARER = re.compile(r"(bearer[ .])[A-Za-z0-9_.~+/=%-]{8,}", re.IGNORECASE)
 REDACTED_LOGGERS = ("uvicorn.error", "uvicorn.access", "uvicorn")
 
@@ -35,14 +35,15 @@ def _param(match: re.Match[str]) -> str:
 
 
 def _encoded(match: re.Match[str]) -> str:
-    return REDACTED if _JWT.search(unquote_plus(match[0])) else match[0]
+    word = match[0]
+    return REDACTED if "%" in word and _JWT.search(unquote_plus(word)) else word
 
 
 def redact(text: str) -> str:
     if "=" in text:
         text = _PARAM.sub(_param, text)
     if "%" in text:
-        text = _ENCODED.sub(_encoded, text)
+        text = _WORD.sub(_encoded, text)
     text = _BEARER.sub(r"\1" + REDACTED, text)
     return _JWT.sub(REDACTED, text)
 
