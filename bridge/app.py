@@ -30,9 +30,11 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-    ready = runtime is not None and runtime.ready
+    reason = "starting" if runtime is None else await runtime.unready_reason()
+    ready = not reason
     body = {
         "ready": ready,
+        "reason": reason or None,
         "nats": bool(runtime and runtime.nc.is_connected),
         "draining": bool(runtime and runtime.draining),
         "symbols": len(runtime.directory) if runtime else 0,

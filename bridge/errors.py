@@ -87,6 +87,14 @@ class AckModeError(BridgeError):
     """The durable consumer behind an ack-mode subscription could not be opened."""
 
 
+class AckLimitError(AckModeError):
+    """A durable quota is reached; ``limit`` names the setting and its value."""
+
+    def __init__(self, message: str, limit: tuple[str, int]) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 def describe(exc: ValidationError) -> str:
     """``symbol: Field required; frequency: ...`` from a pydantic error, first few only."""
     parts = []

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -71,7 +72,21 @@ class Runtime:
 
     @property
     def ready(self) -> bool:
-        return self.nc.is_connected and not self.draining
+        return self.nc.is_connected and not self.draining and not self.hub.feed_failure()
+
+    async def unready_reason(self) -> str:
+        """Why this bridge cannot serve a new subscriber now; "" when it can (``/readyz``)."""
+        if self.draining:
+            return "draining"
+        if not self.nc.is_connected:
+            return "not connected to NATS"
+        failure = self.hub.feed_failure()
+        if failure:
+            return failure
+        try:
+            return await self.hub.room_failure()
+        except (NatsError, TimeoutError) as exc:
+            return f"JetStream did not answer: {exc!r}"
 
     @classmethod
     async def start(cls, settings: BridgeSettings, host_nc: NatsClient | None = None) -> Runtime:

@@ -81,6 +81,11 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default=[], description="browser Origins allowed on /ws and by CORS ('*': any)"
     )
+    admin_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Host names the admin API answers besides loopback names and `host`"
+        " ('*': any); enforced with auth off, and with auth on once set",
+    )
     max_connections: int = Field(default=10_000, ge=1, description="per process, all tiers")
     max_connections_per_ip: int = Field(default=1_000, ge=0, description="0: no limit")
     max_connections_per_subject: int = Field(
@@ -99,7 +104,9 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     )
     retry_after_ms: int = Field(default=5_000, ge=0, description="retry hint when at capacity")
 
-    @field_validator("anonymous_scopes", "l2_data_types", "allowed_origins", mode="before")
+    @field_validator(
+        "anonymous_scopes", "l2_data_types", "allowed_origins", "admin_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Env values may be comma or space separated (JSON lists work too)."""
@@ -209,7 +216,24 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     ack_inactive_threshold_s: float = Field(
         default=24 * 3600.0,
         gt=0,
-        description="ack mode: durables idle this long are deleted",
+        description="ack mode: durables idle this long are deleted (tokens above tier 0)",
+    )
+    ack_inactive_threshold_low_tier_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="ack mode: the same for anonymous connections and tier-0 tokens",
+    )
+    ack_max_durables_per_principal: int = Field(
+        default=20, ge=1, description="ack mode: durables one user (token subject) may hold"
+    )
+    ack_max_durables_per_stream: int = Field(
+        default=500, ge=1, description="ack mode: durables all clients together may hold per stream"
+    )
+    consumer_reserve: int = Field(
+        default=200,
+        ge=0,
+        description="a stream's last consumers (of its max_consumers) are kept for the bridges'"
+        " shared feeds and resumes: no client durable takes them",
     )
     shutdown_grace_s: float = Field(
         default=10.0, gt=0, description="SIGTERM: notify, drain NATS and close within this"

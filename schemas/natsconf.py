@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # usable as one subject token
 
 
 class NatsOptions(BaseModel):
@@ -23,6 +26,20 @@ class NatsOptions(BaseModel):
     nats_tls_cert: str | None = Field(default=None, description="client certificate (TLS)")
     nats_tls_key: str | None = Field(default=None, description="client certificate key (TLS)")
     nats_name: str = Field(default="mdbridge", description="connection name shown by NATS")
+    nats_inbox_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="reply and delivery subjects start with this; unset: `_INBOX_<nats_user>`"
+        " with a user (the shipped NATS users may subscribe only to their own), else `_INBOX`",
+    )
+
+    def inbox_prefix(self) -> str | None:
+        """The inbox prefix to connect with (None: nats-py's ``_INBOX``)."""
+        if self.nats_inbox_prefix:
+            return self.nats_inbox_prefix
+        if self.nats_user and _TOKEN.fullmatch(self.nats_user):
+            return f"_INBOX_{self.nats_user}"
+        return None
 
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
@@ -40,6 +57,9 @@ class NatsOptions(BaseModel):
             kwargs["user_credentials"] = self.nats_creds
         if self.nats_nkey_seed:
             kwargs["nkeys_seed"] = self.nats_nkey_seed
+        prefix = self.inbox_prefix()
+        if prefix:
+            kwargs["inbox_prefix"] = prefix
         if self.nats_tls_ca or self.nats_tls_cert:
             context = ssl.create_default_context(cafile=self.nats_tls_ca)
             if self.nats_tls_cert:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError, NotFoundError
 
 from schemas import SYMBOLS_BUCKET
@@ -26,7 +28,7 @@ class StreamPolicy:
     max_bytes: int = -1
 
 
-def _stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
+def stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
@@ -37,6 +39,7 @@ def _stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
         duplicate_window=spec.duplicate_window_s,
         discard=DiscardPolicy.OLD,
         allow_direct=True,
+        max_consumers=spec.max_consumers,
     )
 
 
@@ -45,26 +48,85 @@ async def ensure_streams(
     policy: StreamPolicy | None = None,
     specs: tuple[StreamSpec, ...] | None = None,
 ) -> dict[str, str]:
-    """Create or update every stream and the KV bucket; return {stream: epoch}.
+    """Create missing streams, bring differing ones up to date, and the KV bucket.
 
-    Safe to run from every adapter at start: an existing stream is updated in place
-    (its epoch, the creation time, is kept), never recreated.
+    Returns {stream: epoch}. Safe to run from every adapter at start: an existing stream is
+    updated in place (its epoch, the creation time, is kept), never recreated, and only
+    when its configuration differs. A user without the right to update streams (the
+    shipped ``adapter`` user) gets a warning naming the differences instead.
     """
     policy = policy or StreamPolicy()
     epochs: dict[str, str] = {}
     for spec in specs or default_stream_specs():
-        config = _stream_config(spec, policy)
+        config = stream_config(spec, policy)
         try:
-            await js.stream_info(spec.name)
-            info = await js.update_stream(config)
+            info = await js.stream_info(spec.name)
         except NotFoundError:
-            info = await js.add_stream(config)
-            logger.info("created stream %s", spec.name)
-        except BadRequestError as exc:
-            raise ProvisioningError(f"stream {spec.name}: {exc.description}") from exc
+            info = await _create(js, spec, config)
+        else:
+            differing = differences(info.config, config)
+            if differing:
+                info = await _update(js, spec, config, differing) or info
         epochs[spec.name] = info.created.isoformat() if info.created else ""
     await ensure_symbol_bucket(js, policy)
     return epochs
+
+
+def differences(current: StreamConfig, wanted: StreamConfig) -> list[str]:
+    """The fields provisioning sets whose values differ on the server."""
+    found = []
+    for name in _PROVISIONED_FIELDS:
+        have, want = getattr(current, name), getattr(wanted, name)
+        if isinstance(want, float) and isinstance(have, int | float):
+            if abs(have - want) > 1e-3:
+                found.append(name)
+        elif name == "subjects":
+            if sorted(have or []) != sorted(want or []):
+                found.append(name)
+        elif have != want:
+            found.append(name)
+    return found
+
+
+_PROVISIONED_FIELDS = (
+    "subjects",
+    "storage",
+    "num_replicas",
+    "max_age",
+    "max_bytes",
+    "duplicate_window",
+    "discard",
+    "allow_direct",
+    "max_consumers",
+)
+UPDATE_TIMEOUT_S = 3.0  # a refused request gets no answer: do not wait the default 5 s each
+
+
+async def _create(js: JetStreamContext, spec: StreamSpec, config: StreamConfig) -> StreamInfo:
+    try:
+        info = await js.add_stream(config)
+    except BadRequestError as exc:
+        raise ProvisioningError(f"stream {spec.name}: {exc.description}") from exc
+    logger.info("created stream %s", spec.name)
+    return info
+
+
+async def _update(
+    js: JetStreamContext, spec: StreamSpec, config: StreamConfig, differing: list[str]
+) -> StreamInfo | None:
+    try:
+        return await asyncio.wait_for(js.update_stream(config), UPDATE_TIMEOUT_S)
+    except BadRequestError as exc:
+        raise ProvisioningError(f"stream {spec.name}: {exc.description}") from exc
+    except (TimeoutError, NatsError) as exc:
+        logger.warning(
+            "stream %s differs from its wanted configuration in %s and this NATS user may not "
+            "update it (%r): an operator applies it (docs/operations.md)",
+            spec.name,
+            ", ".join(differing),
+            exc,
+        )
+        return None
 
 
 async def ensure_symbol_bucket(js: JetStreamContext, policy: StreamPolicy) -> None:

@@ -95,7 +95,7 @@ async def test_reconnecting_with_the_same_durable_continues_at_the_first_unacked
     listing = await again.request("list_subscriptions")
     assert listing["data"]["subscriptions"][0]["subscription_id"] == key
     await again.request("unsubscribe", {"subscription_ids": [key]})
-    name = consumer_name("anonymous", "book", key)
+    name = consumer_name("anonymous@127.0.0.1", "book", key)
     with pytest.raises(NotFoundError):  # unsubscribing on purpose removes the durable
         await js.consumer_info("MD_QUOTE", name)
     await again.close()
@@ -160,7 +160,7 @@ async def test_durables_of_clients_that_never_return_are_removed_by_the_broker(
     client = await WsClient.open(bridge.ws_url)
     reply = await client.request("subscribe", ack_request("430047.BJ", "gone"))
     key = reply["data"]["subscriptions"][0]["subscription_id"]
-    name = consumer_name("anonymous", "gone", key)
+    name = consumer_name("anonymous@127.0.0.1", "gone", key)
     info = await js.consumer_info("MD_QUOTE", name)
     assert info.config.inactive_threshold == pytest.approx(2.0)
     assert info.config.ack_policy == AckPolicy.EXPLICIT

@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from bridge.recovery.ackmode import consumer_name
 from mdbridge.client import (
     Backoff,
     DataMessage,
@@ -160,8 +161,9 @@ async def test_a_token_is_used_and_a_refused_one_stops_the_client(
     async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as bridge:
         async with MarketDataClient(bridge.ws_url, token=token("carol")) as client:
             results = await client.subscribe("000001.SZ", ack=True, durable="desk")
-            # the durable consumer is named from the token's subject
-            assert results[0]["consumer"].startswith("mdb_carol_desk_")
+            # the durable consumer is named from the token's subject (owned by it)
+            key = results[0]["subscription_id"]
+            assert results[0]["consumer"] == consumer_name("carol", "desk", key)
             await client.unsubscribe([results[0]["subscription_id"]])
         started = time.monotonic()
         refused = MarketDataClient(bridge.ws_url, token="not-a-token")

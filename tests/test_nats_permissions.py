@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
+from nats.js.api import AckPolicy
 from nats.js.errors import APIError
 
 from mdbridge.natsserver import NatsServer, free_port
 from schemas import STATUS_STREAM, STREAM_BY_TYPE, SYMBOLS_BUCKET, DataType
-from services.provision import ensure_streams
+from services.provision import StreamPolicy, ensure_streams
 from services.quality import QualitySettings, run_monitor
 from tests.support.adapters import eventually
 from tests.support.market import payload_for, publish, put_directory, quote
@@ -31,6 +33,7 @@ PASSWORDS = {
     "admin": "admin-pw-5",
 }
 SYMBOL = "600000.SH"
+SUBJECT = f"md.quote.{SYMBOL}"
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +76,7 @@ async def connect(
         password=PASSWORDS[user],
         error_cb=(violations or Violations()).record,
         allow_reconnect=False,
+        inbox_prefix=f"_INBOX_{user}",  # as mdbridge connects (MDBRIDGE_NATS_INBOX_PREFIX)
     )
 
 
@@ -148,12 +152,15 @@ async def test_bridge_creates_its_consumers_and_reads(
         assert (await client.data())["metadata"]["seq"] == live  # its ordered consumer
         await client.close()
     violations = Violations()
-    as_bridge = await nats.connect(
-        secured.url, user="bridge", password=PASSWORDS["bridge"], error_cb=violations.record
-    )
+    as_bridge = await connect(secured, "bridge", violations)
     await as_bridge.publish("md.quote.600000.SH", b"{}")
     await as_bridge.flush()
     await violations.wait_for('Publish to "md.quote.600000.SH"')
+    info = await ajs.stream_info("MD_QUOTE")
+    info.config.max_msgs_per_subject = 1
+    with pytest.raises(NatsError):
+        await as_bridge.jetstream(timeout=1.0).update_stream(info.config)
+    await violations.wait_for('"$JS.API.STREAM.UPDATE.MD_QUOTE"')
     await as_bridge.close()
 
 
@@ -246,3 +253,101 @@ async def _report(kv: object) -> dict[str, object] | None:
         return None
     report = orjson.loads(entry.value)
     return report if report["counts"] else None
+
+
+# -- issue 14, finding 5: what the shipped users may not do to each other ------------------
+
+
+async def test_reader_cannot_see_others_inboxes_nor_touch_their_consumers(
+    secured: NatsServer, adapter: NatsClient
+) -> None:
+    ajs = adapter.jetstream()
+    credentials = {"nats_user": "bridge", "nats_password": PASSWORDS["bridge"]}
+    async with running_bridge(secured.url, **credentials) as bridge:
+        assert bridge.runtime.nc._inbox_prefix == b"_INBOX_bridge"  # derived from the user
+        client = await WsClient.open(bridge.ws_url)
+        request = {"symbol": SYMBOL, "ack": True, "durable": "orders", "snapshot": False}
+        reply = await client.request("subscribe", request)
+        result = reply["data"]["subscriptions"][0]
+        assert result["status"] == "subscribed"
+        durable, key = result["consumer"], result["subscription_id"]
+        first = await publish(ajs, DataType.QUOTE, SYMBOL, 10.5)
+        assert (await client.data())["metadata"]["seq"] == first
+
+        violations = Violations()
+        reader = await connect(secured, "reader", violations)
+        for wildcard in ("_INBOX.>", "_INBOX_bridge.>", ">"):
+            await reader.subscribe(wildcard)
+            await violations.wait_for(f'Subscription to "{wildcard}"')
+        ack_subject = f"$JS.ACK.MD_QUOTE.{durable}.1.{first}.1.0.0"
+        await reader.publish(ack_subject, b"+ACK")
+        await violations.wait_for(f'Publish to "{ack_subject}"')
+        rjs = reader.jetstream(timeout=1.0)
+        refused = await asyncio.gather(
+            rjs.delete_consumer("MD_QUOTE", durable),
+            rjs.add_consumer("MD_QUOTE", durable_name="reader_own", ack_policy=AckPolicy.EXPLICIT),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, NatsError | APIError) for r in refused), refused
+        await violations.wait_for(f'"$JS.API.CONSUMER.DELETE.MD_QUOTE.{durable}"')
+        pull = await rjs.pull_subscribe(SUBJECT, durable=durable, stream="MD_QUOTE")
+        with pytest.raises(NatsError):  # its deliveries are not the reader's to take
+            await pull.fetch(1, timeout=1.0)
+        await violations.wait_for(f'"$JS.API.CONSUMER.MSG.NEXT.MD_QUOTE.{durable}"')
+        operator = await connect(secured, "admin")
+        info = await operator.jetstream().consumer_info("MD_QUOTE", durable)  # still there
+        await operator.close()
+        # The owner is unharmed: the message the reader tried to ack is still unacked...
+        assert info.num_ack_pending == 1
+        await client.send("ack", {"subscription_id": key, "seq": first})
+        second = await publish(ajs, DataType.QUOTE, SYMBOL, 10.6)
+        assert (await client.data())["metadata"]["seq"] == second
+        # ...and the reader still reads, with an unnamed ordered consumer of its own.
+        sub = await rjs.subscribe("md.quote.600000.SH", ordered_consumer=True)
+        assert (await sub.next_msg(timeout=5)).subject == "md.quote.600000.SH"
+        await reader.close()
+        await client.request("unsubscribe", {"subscription_ids": [key]})
+        await client.close()
+
+
+async def test_adapter_cannot_update_or_delete_streams(
+    secured: NatsServer, adapter: NatsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    violations = Violations()
+    hostile = await connect(secured, "adapter", violations)
+    hjs = hostile.jetstream(timeout=1.0)
+    before = await hjs.stream_info("MD_QUOTE")
+    wiped = before.config
+    wiped.max_msgs_per_subject = 1
+    with pytest.raises(NatsError):
+        await hjs.update_stream(wiped)
+    await violations.wait_for('"$JS.API.STREAM.UPDATE.MD_QUOTE"')
+    with pytest.raises(NatsError):
+        await hjs.delete_stream("MD_QUOTE")
+    await violations.wait_for('"$JS.API.STREAM.DELETE.MD_QUOTE"')
+    after = await hjs.stream_info("MD_QUOTE")
+    assert after.config.max_msgs_per_subject in (None, -1)
+    assert after.state.messages == before.state.messages
+    # Provisioning as the adapter with other limits warns instead of failing (or changing them).
+    with caplog.at_level(logging.WARNING, logger="services.provision"):
+        epochs = await ensure_streams(hostile.jetstream(), StreamPolicy(max_age_s=7200))
+    assert set(epochs) >= set(STREAM_BY_TYPE.values())
+    assert "may not update" in caplog.text
+    assert (await hjs.stream_info("MD_QUOTE")).config.max_age != 7200
+    await hostile.close()
+
+
+async def test_quality_cannot_delete_others_consumers(
+    secured: NatsServer, adapter: NatsClient
+) -> None:
+    admin = await connect(secured, "admin")
+    await admin.jetstream().add_consumer("MD_QUOTE", durable_name="ops_keep")
+    violations = Violations()
+    quality = await connect(secured, "quality", violations)
+    with pytest.raises(NatsError):
+        await quality.jetstream(timeout=1.0).delete_consumer("MD_QUOTE", "ops_keep")
+    await violations.wait_for('"$JS.API.CONSUMER.DELETE.MD_QUOTE.ops_keep"')
+    assert (await admin.jetstream().consumer_info("MD_QUOTE", "ops_keep")).name == "ops_keep"
+    await admin.jetstream().delete_consumer("MD_QUOTE", "ops_keep")
+    await quality.close()
+    await admin.close()

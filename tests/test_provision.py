@@ -5,7 +5,8 @@ from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
-from services.provision import StreamPolicy, ensure_streams
+from schemas.streams import default_stream_specs
+from services.provision import StreamPolicy, differences, ensure_streams, stream_config
 
 
 async def test_provisioning_is_idempotent_and_keeps_the_epoch(nc: NatsClient) -> None:
@@ -31,3 +32,15 @@ async def test_duplicate_msg_id_is_dropped_by_the_broker(fresh_nats_server: Nats
     assert again.duplicate is True
     assert again.seq == first.seq
     await client.close()
+
+
+async def test_a_provisioned_stream_has_nothing_to_update(nc: NatsClient) -> None:
+    """So an adapter, which may not update streams, never needs to on a steady deployment."""
+    js = nc.jetstream()
+    await ensure_streams(js)
+    for spec in default_stream_specs():
+        info = await js.stream_info(spec.name)
+        assert differences(info.config, stream_config(spec, StreamPolicy())) == [], spec.name
+    info = await js.stream_info("MD_QUOTE")
+    wanted = stream_config(default_stream_specs()[0], StreamPolicy(max_age_s=60))
+    assert differences(info.config, wanted) == ["max_age"]

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from bridge.access.admission import Admission
 from bridge.access.auth import TokenVerifier, load_keys
 from bridge.access.principal import Principal, PrincipalKind, Scope, data_types_for
+from bridge.access.protocolnoise import install_protocol_noise_filter
 from bridge.access.redact import install_redaction
 from bridge.errors import AccessDeniedError, AuthError, InsecureBindError
 from bridge.settings import BridgeSettings
@@ -83,6 +84,7 @@ class Access:
     def __init__(self, settings: BridgeSettings) -> None:
         check_bind(settings)
         install_redaction()  # uvicorn logs handshake URLs, ?token= included
+        install_protocol_noise_filter()  # one short line per hostile connection
         self.settings = settings
         self.auth_enabled = settings.auth_enabled
         self.verifier = TokenVerifier(load_keys(settings), settings) if self.auth_enabled else None

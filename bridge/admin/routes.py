@@ -3,7 +3,9 @@
 Every admin endpoint goes through :func:`authorize`, the single place where access is decided:
 with auth on, the same tokens as ``/ws`` and a token with the ``admin`` scope; with auth off
 (the bridge then listens on loopback unless forced), loopback clients only, so a bridge
-exposed with ``allow_insecure_bind`` still keeps its admin API to itself.
+exposed with ``allow_insecure_bind`` still keeps its admin API to itself. Before that,
+:mod:`bridge.admin.guard` refuses foreign ``Host`` and ``Origin`` headers and state changes
+a cross-site page could send without a preflight.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from bridge.access.http import authenticate_request, denied_response
 from bridge.access.policy import Access, is_loopback
 from bridge.access.principal import Scope
+from bridge.admin.guard import refusal
 from bridge.admin.views import status_view, subscriptions_view, top_symbols
 from bridge.errors import AccessDeniedError
 from bridge.observe.observability import Observability
@@ -68,6 +71,10 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        access: Access | None = getattr(request.app.state, "access", None)
+        reason = refusal(request, access) if access is not None else None
+        if reason is not None:
+            return _error(403, ErrorCode.FORBIDDEN, reason)
         refused = await authorize(request)
         if refused is not None:
             return refused

@@ -28,6 +28,8 @@ OnMessage = Callable[[str, int, int, bytes], None]
 Tap = Callable[[str, int, Msg], None]
 
 IDLE_HEARTBEAT_S = 2.0
+DELETE_WAIT_S = 2.0
+RETRY_S = 1.0  # a consumer that could not be created is tried again this often
 
 
 class StreamFeed:
@@ -57,10 +59,12 @@ class StreamFeed:
         self._sub: JetStreamContext.PushSubscription | None = None
         self._lock = asyncio.Lock()
         self._shrink_task: asyncio.Task[None] | None = None
+        self._retry_task: asyncio.Task[None] | None = None
         self._closed = False
         self._covered_from: dict[str, int] = {}  # subject -> position its consumer started at
         self._restart_prior: tuple[str, ...] | None = None
         self.last_seq = 0
+        self.failure = ""  # why the consumer could not be (re)created; "" while it runs
         self.idle = False  # the consumer was stopped for lack of interest
         self.reconfigurations = 0
         self.tap: Tap | None = None
@@ -148,7 +152,8 @@ class StreamFeed:
 
     async def _shrink_later(self) -> None:
         await asyncio.sleep(max(self._debounce_s * 10, 0.2))
-        await self._apply()
+        with contextlib.suppress(Exception):  # a failure is kept in `failure` and retried
+            await self._apply()
 
     async def _apply(self) -> None:
         async with self._lock:
@@ -156,8 +161,12 @@ class StreamFeed:
                 return
             desired = self._desired_filters()
             if desired == self._active_filters:
+                if not desired:
+                    self.failure = ""  # nothing wanted: nothing missing
                 return
-            await self._stop_consumer()
+            # Wait for the old consumer to go: on a stream at its max_consumers the new one
+            # needs its place.
+            await self._stop_consumer(wait=True)
             if self.last_seq == 0 or self.idle:
                 # Nobody listened meanwhile: what was published since is no one's gap, and
                 # replaying it would flood new subscribers with history.
@@ -170,14 +179,25 @@ class StreamFeed:
                     opt_start_seq=self.last_seq + 1,
                     inactive_threshold=10.0,
                 )
-                self._sub = await self._js.subscribe(
-                    desired[0],
-                    stream=self.stream,
-                    cb=self._deliver,
-                    ordered_consumer=True,
-                    idle_heartbeat=IDLE_HEARTBEAT_S,
-                    config=config,
-                )
+                try:
+                    self._sub = await self._js.subscribe(
+                        desired[0],
+                        stream=self.stream,
+                        cb=self._deliver,
+                        ordered_consumer=True,
+                        idle_heartbeat=IDLE_HEARTBEAT_S,
+                        config=config,
+                    )
+                except Exception as exc:
+                    # Nothing is delivered now: say so (readiness), and let the next sync
+                    # or restart try again from the same position (no gap for anyone).
+                    self.failure = f"no consumer on {self.stream}: {exc!r}"
+                    self._restart_prior = self._restart_prior or self._active_filters
+                    self._set_filters(())
+                    if self._retry_task is None or self._retry_task.done():
+                        self._retry_task = asyncio.create_task(self._retry())
+                    raise
+            self.failure = ""
             # Subjects delivered only from now on start here; the others keep their start.
             prior = self._restart_prior or self._active_filters
             if prior != (self._wildcard,):
@@ -190,6 +210,12 @@ class StreamFeed:
             self.idle = not desired
             self.reconfigurations += 1
             logger.debug("feed %s now filters %d subjects", self.stream, len(desired))
+
+    async def _retry(self) -> None:
+        while self.failure and not self._closed:
+            await asyncio.sleep(RETRY_S)
+            with contextlib.suppress(Exception):
+                await self._apply()
 
     async def restart(self, attempts: int = 60, pause_s: float = 0.5) -> None:
         """Replace the consumer with a new one from the next unprocessed sequence.
@@ -211,7 +237,12 @@ class StreamFeed:
                 logger.info("feed %s not restarted yet: %r", self.stream, exc)
                 await asyncio.sleep(pause_s)
 
-    async def _stop_consumer(self) -> None:
+    @property
+    def healthy(self) -> bool:
+        """False while subjects are referenced but no consumer delivers them."""
+        return not self.failure
+
+    async def _stop_consumer(self, *, wait: bool = False) -> None:
         # Unsubscribing drops what is queued locally; the next consumer starts right after
         # the last processed sequence, so nothing is lost.
         if self._sub is not None:
@@ -222,6 +253,9 @@ class StreamFeed:
             if consumer:  # don't leave the old ephemeral consumer to time out
                 task = asyncio.create_task(self._js.delete_consumer(self.stream, consumer))
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                if wait:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(task), DELETE_WAIT_S)
 
     async def _deliver(self, msg: Msg) -> None:
         tokens = msg._get_metadata_fields(msg.reply)
@@ -235,8 +269,9 @@ class StreamFeed:
 
     async def close(self) -> None:
         self._closed = True
-        if self._shrink_task is not None:
-            self._shrink_task.cancel()
+        for task in (self._shrink_task, self._retry_task):
+            if task is not None:
+                task.cancel()
         async with self._lock:
             await self._stop_consumer()
             self._set_filters(())

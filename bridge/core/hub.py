@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 # (subject, seq, broker ms, payload JSON text)
 Snapshot = tuple[str, int, int, str]
+ROOM_CHECK_S = 2.0
 
 
 class Hub:
@@ -50,6 +51,8 @@ class Hub:
         self._snapshot_slots = asyncio.Semaphore(settings.snapshot_concurrency)
         self.epochs: dict[str, str] = {}
         self.messages_in = 0
+        self._room_at = -ROOM_CHECK_S
+        self._room_failure = ""
 
     async def start(self) -> None:
         for stream in STREAM_BY_TYPE.values():
@@ -84,6 +87,27 @@ class Hub:
 
     def feeds(self) -> list[StreamFeed]:
         return list(self._feeds.values())
+
+    def feed_failure(self) -> str:
+        """Why some referenced subjects are not delivered right now; "" when all are."""
+        return "; ".join(feed.failure for feed in self._feeds.values() if feed.failure)
+
+    async def room_failure(self) -> str:
+        """Which stream has no room for another consumer (shared feed or resume); "".
+
+        Read from the broker at most once per ``ROOM_CHECK_S``: readiness probes call this.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._room_at < ROOM_CHECK_S:
+            return self._room_failure
+        full = []
+        for stream in STREAM_BY_TYPE.values():
+            info = await self._js.stream_info(stream)
+            limit = info.config.max_consumers or -1
+            if limit > 0 and (info.state.consumer_count or 0) >= limit:
+                full.append(f"{stream} is at its limit of {limit} consumers")
+        self._room_at, self._room_failure = loop.time(), "; ".join(full)
+        return self._room_failure
 
     def epoch_for(self, data_type: DataType) -> str:
         return self.epochs.get(STREAM_BY_TYPE[data_type], "")

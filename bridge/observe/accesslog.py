@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bridge.access.redact import REDACTED, is_secret_param, redact
 from bridge.observe.observability import TRANSPORT_KEY, Observability
 
 logger = logging.getLogger(__name__)
 
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/admin/stats"})
-SECRET_PARAMS = frozenset({"token", "access_token"})
 ABNORMAL_CLOSURE = 1006
 INTERNAL_ERROR = 1011
 
@@ -28,7 +28,7 @@ def _safe_query(raw: bytes) -> str:
     if not raw:
         return ""
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    return urlencode([(k, "***" if k in SECRET_PARAMS else v) for k, v in pairs])
+    return redact(urlencode([(k, REDACTED if is_secret_param(k) else v) for k, v in pairs]))
 
 
 class AccessMiddleware:

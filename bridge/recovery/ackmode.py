@@ -2,11 +2,13 @@
 
 The consumer is named from the token's subject, the client's ``durable`` name and the
 subscription key, so a client that reconnects (to any bridge) with the same durable name
-finds its consumer again and continues at its first unacknowledged message. What it never
+finds its consumer again and continues at its first unacknowledged message. The name starts
+with a tag of the subject, so no other user can reach (take over, ack, delete) it, and the
+quotas of :mod:`bridge.recovery.ackquota` can count a user's durables on the broker. What it never
 acks is redelivered after ``ack_wait`` (``metadata.delivered`` counts the deliveries);
 ``max_ack_pending`` bounds what is in flight. Consumers of clients that never return are
-removed by the broker after ``inactive_threshold``. These messages never go through the
-shared channels.
+removed by the broker after ``inactive_threshold`` (short for anonymous and tier-0 users).
+These messages never go through the shared channels.
 
 The client's ``ack {seq}`` is cumulative over what *this connection delivered*: the bridge
 acks each of those messages (explicit acks, not AckAll). JetStream may redeliver an older
@@ -20,7 +22,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 from collections.abc import Callable
 
 from nats.aio.client import Client as NatsClient
@@ -32,7 +33,8 @@ from nats.js.errors import NotFoundError
 
 from bridge.core.channel import Channel, Membership
 from bridge.core.outbox import Outbox
-from bridge.errors import AckModeError
+from bridge.errors import AckLimitError, AckModeError
+from bridge.recovery.ackquota import CLIENT_DURABLE_PREFIX, DurableQuota, is_consumer_limit
 from bridge.recovery.pull import DELIVERED, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, DataType
@@ -43,7 +45,6 @@ ACK = b"+ACK"
 NAK = b"-NAK"
 RETRY_PAUSE_S = 1.0
 PULL_EXPIRES_S = 30.0
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 OnEnded = Callable[[str], None]
 
@@ -52,10 +53,15 @@ def ack_subscription_key(base_key: str, durable: str) -> str:
     return f"{base_key}:ack:{durable}"
 
 
+def principal_tag(principal: str) -> str:
+    """A fixed-size tag of a token subject: every durable of that user starts with it."""
+    return hashlib.blake2s(principal.encode(), digest_size=6).hexdigest()
+
+
 def consumer_name(principal: str, durable: str, key: str) -> str:
-    """A valid, stable consumer name; the digest keeps distinct principals apart."""
+    """A valid, stable consumer name, owned by ``principal`` (its tag comes first)."""
     digest = hashlib.blake2s(f"{principal}\0{durable}\0{key}".encode(), digest_size=8).hexdigest()
-    return f"mdb_{_UNSAFE.sub('_', principal)[:24]}_{durable}_{digest}"
+    return f"{CLIENT_DURABLE_PREFIX}{principal_tag(principal)}_{durable}_{digest}"
 
 
 class AckSubscription:
@@ -170,6 +176,7 @@ class AckSubscription:
         self.stop()
         with contextlib.suppress(Exception):
             await self._consumers.js.delete_consumer(self.stream, self.name)
+            self._consumers.quota.forget(self.stream, self.name)
 
 
 class AckConsumers:
@@ -179,6 +186,7 @@ class AckConsumers:
         self.nc = nc
         self.js = js
         self.settings = settings
+        self.quota = DurableQuota(nc, settings)
         self._active: dict[str, AckSubscription] = {}
 
     def __len__(self) -> int:
@@ -198,6 +206,7 @@ class AckConsumers:
         on_ended: OnEnded,
         start_after: int | None,
         snapshot: bool,
+        low_tier: bool,
     ) -> tuple[AckSubscription, bool]:
         """Find or create the durable consumer and start pulling; True if it existed."""
         channel = Channel(data_type, symbol, frequency, fields)
@@ -209,11 +218,19 @@ class AckConsumers:
         if existed is None:
             raise AckModeError("JetStream is not reachable; try again")
         if not existed:
-            config = self._config(name, channel, start_after, snapshot)
-            try:
-                await self.js.add_consumer(stream, config)
-            except (NatsError, TimeoutError) as exc:
-                raise AckModeError(f"could not create the durable consumer: {exc!r}") from None
+            config = self._config(name, channel, start_after, snapshot, low_tier)
+
+            async def create() -> None:
+                try:
+                    await self.js.add_consumer(stream, config)
+                except (NatsError, TimeoutError) as exc:
+                    if is_consumer_limit(exc):
+                        raise AckLimitError(
+                            f"{stream} has no room for another consumer", ("max_consumers", -1)
+                        ) from None
+                    raise AckModeError(f"could not create the durable consumer: {exc!r}") from None
+
+            await self.quota.admit(stream, name, principal_tag(principal), create)
         previous = self._active.get(name)
         if previous is not None:
             previous.end("the durable was taken over by a newer connection")
@@ -225,7 +242,7 @@ class AckConsumers:
         return subscription, existed
 
     def _config(
-        self, name: str, channel: Channel, start_after: int | None, snapshot: bool
+        self, name: str, channel: Channel, start_after: int | None, snapshot: bool, low_tier: bool
     ) -> ConsumerConfig:
         if start_after is not None:
             policy, start = DeliverPolicy.BY_START_SEQUENCE, start_after + 1
@@ -243,7 +260,11 @@ class AckConsumers:
             ack_wait=settings.ack_wait_s,
             max_ack_pending=settings.ack_max_pending,
             max_deliver=-1,
-            inactive_threshold=settings.ack_inactive_threshold_s,
+            inactive_threshold=min(
+                settings.ack_inactive_threshold_low_tier_s, settings.ack_inactive_threshold_s
+            )
+            if low_tier
+            else settings.ack_inactive_threshold_s,
         )
 
     async def exists(self, stream: str, name: str) -> bool | None:

@@ -26,6 +26,7 @@ from bridge.core.channel import Membership
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
 from bridge.errors import BridgeError
+from bridge.recovery.ackquota import is_consumer_limit
 from bridge.recovery.pull import PENDING, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, ResumeFrom, StatusEvent
@@ -170,7 +171,8 @@ class Replayer:
                 await self._pull(member, stream, name, progress)
                 return
             except (ConsumerGoneError, NatsError, TimeoutError) as exc:
-                if loop.time() > deadline or member.outbox.overflowed:
+                # A full stream does not empty itself within a resume's patience: say so now.
+                if is_consumer_limit(exc) or loop.time() > deadline or member.outbox.overflowed:
                     raise ResumeError(f"could not replay from {stream}: {exc!r}") from None
                 logger.info("replay of %s interrupted (%r); resuming it", stream, exc)
                 await asyncio.sleep(RETRY_PAUSE_S)

@@ -23,6 +23,7 @@ PROBLEMS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.UNKNOWN_CONNECTION: (404, "no such connection (admin API)"),
     ErrorCode.NOT_FOUND: (404, "no such resource, or nothing published for it yet"),
     ErrorCode.SUBSCRIPTION_LIMIT: (429, "too many subscriptions; `limit` has the value"),
+    ErrorCode.DURABLE_LIMIT: (429, "too many ack-mode durables; `limit` has the value"),
     ErrorCode.RATE_LIMITED: (429, "too many requests; back off"),
     ErrorCode.CONNECTION_LIMIT: (503, "too many connections; retry after `Retry-After`"),
     ErrorCode.UNAUTHORIZED: (401, "missing, invalid or expired token"),

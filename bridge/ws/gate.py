@@ -90,12 +90,13 @@ async def admit(websocket: WebSocket, access: Access) -> Guard | None:
     except BaseException:
         access.admission.leave(ticket)
         raise
-    return Guard(access, ticket, principal)
+    return Guard(access, ticket, principal, ip)
 
 
 class Guard:
-    def __init__(self, access: Access, ticket: Ticket, principal: Principal) -> None:
+    def __init__(self, access: Access, ticket: Ticket, principal: Principal, ip: str) -> None:
         self._access = access
+        self._ip = ip
         self._ticket = ticket
         self.principal = principal
         self._limiter = FrameLimiter(access.settings)
@@ -115,6 +116,7 @@ class Guard:
         """Give the session its principal and its auth-frame handler (after ``connected``)."""
         self._session = session
         session.principal = self.principal
+        session.peer_ip = self._ip
         session.on_auth = self.on_auth_frame
         if self.principal.kind is PrincipalKind.TOKEN:  # the handshake carried the token
             session.reply(MessageType.STATUS, self._authenticated(), None)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from nats.errors import Error as NatsError
 
-from bridge.access.principal import Principal
+from bridge.access.principal import Principal, PrincipalKind
 from bridge.core.channel import Channel, Membership
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
 from bridge.core.outbox import Outbox
-from bridge.errors import AckModeError, RequestError
+from bridge.errors import AckLimitError, AckModeError, RequestError
 from bridge.recovery.ackmode import AckSubscription
 from bridge.recovery.catchup import ResumeError
 from bridge.recovery.reliability import Reliability
@@ -42,6 +42,7 @@ class ReliableSession:
 
     id: str
     principal: Principal
+    peer_ip: str
     conflated: int
     outbox: Outbox
     memberships: dict[str, Membership]
@@ -141,7 +142,7 @@ class ReliableSession:
             epoch_ok = resume is not None and resume.epoch == self._hub.epoch_for(request.data_type)
             try:
                 ack, existed = await self._reliability.acks.open(
-                    principal=self.principal.subject,
+                    principal=self._durable_owner(),
                     durable=request.durable,
                     key=key,
                     data_type=request.data_type,
@@ -152,7 +153,11 @@ class ReliableSession:
                     on_ended=functools.partial(self._ack_ended, key),
                     start_after=resume.seq if resume is not None and epoch_ok else None,
                     snapshot=request.snapshot,
+                    low_tier=self.principal.kind is not PrincipalKind.TOKEN
+                    or self.principal.tier == 0,
                 )
+            except AckLimitError as exc:
+                raise RequestError(ErrorCode.DURABLE_LIMIT, str(exc), limit=exc.limit) from None
             except AckModeError as exc:
                 raise RequestError(ErrorCode.UNAVAILABLE, str(exc)) from None
             self.acks[key] = ack
@@ -163,6 +168,16 @@ class ReliableSession:
             self.outbox, request.data_type, symbol, frequency, fields, hold=True
         )
         return member, {}
+
+    def _durable_owner(self) -> str:
+        """Whose durables these are: the token's subject; without a token, per address.
+
+        Anonymous clients share no subject, so their durables (and their quota) are scoped
+        by client address: one anonymous client cannot exhaust or take over another's.
+        """
+        if self.principal.kind is PrincipalKind.TOKEN:
+            return self.principal.subject
+        return f"{self.principal.subject}@{self.peer_ip}"
 
     async def _resume(self, member: Membership, resume: ResumeFrom, position: int) -> None:
         if self._reliability is None:

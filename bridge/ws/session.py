@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -45,11 +45,11 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
-_ids = itertools.count(1)
 
 
 def new_connection_id() -> str:
-    return f"c{next(_ids):x}"
+    """Random, so an id seen once (a log line, a shared screen) predicts no other."""
+    return f"c{secrets.token_hex(8)}"
 
 
 class Session(ReliableSession):
@@ -83,6 +83,7 @@ class Session(ReliableSession):
         self.probe: Callable[[list[Item]], list[Item]] | None = None
         # Who this connection is (bridge/ws/gate.py sets it; durable names use its subject).
         self.principal: Principal = ANONYMOUS
+        self.peer_ip = ""  # the client's address (the gate sets it): scopes anonymous durables
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
         self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
         self._ended: asyncio.Future[tuple[int, str]] | None = None
@@ -205,6 +206,7 @@ class Session(ReliableSession):
         results: list[dict[str, Any]] = []
         joined: list[tuple[Membership, dict[str, Any]]] = []
         limit_hit = False
+        durable_limit: RequestError | None = None
         for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
             key = subscription_key(request.data_type, symbol, frequency, fields)
             if request.ack and request.durable:
@@ -233,6 +235,8 @@ class Session(ReliableSession):
                     )
                 member, extra = await self._join(request, symbol, frequency, fields, key)
             except RequestError as exc:
+                if exc.code is ErrorCode.DURABLE_LIMIT:
+                    durable_limit = exc
                 failed = SubscriptionResponse(
                     subscription_id=None,
                     status="error",
@@ -275,11 +279,24 @@ class Session(ReliableSession):
                     limit=("max_subscriptions", limit),
                 )
             )
+        if durable_limit is not None:
+            self.push_frame(
+                error_frame(
+                    ErrorCode.DURABLE_LIMIT,
+                    durable_limit.message,
+                    request_id,
+                    limit=durable_limit.limit,
+                )
+            )
         for member, _ in joined:
             if request.resume_from is not None:
                 await self._resume(member, request.resume_from, member.start_seq)
             elif request.snapshot:
-                await self._send_snapshot(member)
+                try:
+                    await self._send_snapshot(member)
+                except (NatsError, TimeoutError) as exc:  # answered, never left waiting
+                    reason = f"the snapshot could not be read: {exc!r}"
+                    self._end_subscription(member.channel.key, reason, ErrorCode.UNAVAILABLE)
             else:
                 member.release_hold({})
         self._announce_down_sources()

@@ -92,6 +92,7 @@ class NatsCluster:
             servers=self.url.split(","),
             user=user,
             password=PASSWORDS[user],
+            inbox_prefix=f"_INBOX_{user}",  # each user may read its own inboxes only
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             error_cb=on_error,
