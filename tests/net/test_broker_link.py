@@ -91,8 +91,7 @@ async def test_with_the_default_nats_ping_the_same_cut_goes_unnoticed(
         try:
             net.cut("bridge", "nats")
             told = await until(lambda: any(c.events("broker_down") for c in clients), CUT_S)
-            assert not told
-            assert ready(bridge)  # it believes all is well while nothing can arrive
+            assert not told  # the connection looks alive while nothing can arrive
             net.heal("bridge", "nats")
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
