@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -137,4 +138,8 @@ class Runtime:
         await self.hub.close()
         await self.directory.close()
         if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:
-            await self.nc.drain()
+            try:
+                await self.nc.drain()
+            except NatsError as exc:  # the server went first (reconnecting): nothing to flush
+                logger.warning("nats drain at shutdown failed: %r; closing", exc)
+                await self.nc.close()

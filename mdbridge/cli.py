@@ -27,8 +27,10 @@ from schemas.settingsbase import CONFIG_ENV, ConfigFileError
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator, the
-bridge and the data-quality monitor, prints the WebSocket and NATS URLs, and stops
-everything on Ctrl-C or SIGTERM.
+bridge and the data-quality monitor, prints the WebSocket and NATS URLs, and keeps them
+running: a component that dies is restarted after 1 s, 2 s, 4 s ... (at most 30 s) and
+nothing else stops. Ctrl-C or SIGTERM stops the bridge first (its clients are told), then
+the adapters, then nats-server.
 Every flag can also be set as an MDBRIDGE_* environment variable or in the config file
 (flags win over the environment, which wins over the file)."""
 

@@ -13,24 +13,40 @@ from collections.abc import Sequence
 from schemas.distribution import DISTRIBUTION
 
 OURS = frozenset({"schemas", "services", "bridge", "mdbridge", "tests"})
+# command -> the extra that has what it imports (anything else: the adapter host's)
+EXTRA_OF_COMMAND = {"bridge": "bridge", "run": "run", "bench": "dev", "trace": "run"}
 
 
-def missing_extra_hint(module: str) -> str:
+TOP_OPTIONS_WITH_VALUE = frozenset({"--log-level", "--config"})
+
+
+def extra_for(argv: Sequence[str]) -> str:
+    """The extra the command in ``argv`` needs: the first word that is not a top option."""
+    words = iter(argv)
+    for word in words:
+        if word in TOP_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return EXTRA_OF_COMMAND.get(word, "adapter")
+    return "adapter"
+
+
+def missing_extra_hint(module: str, extra: str) -> str:
     return (
-        f"mdbridge: the package {module!r} is not installed; this host's role needs its extra: "
-        f'pip install "{DISTRIBUTION}[adapter]" (adapter, record, replay, quality), '
-        f'"{DISTRIBUTION}[bridge]" (bridge), "{DISTRIBUTION}[run]" (everything on one machine)'
+        f"mdbridge: {module!r} is not installed: this command needs the {extra!r} extra, "
+        f'pip install "{DISTRIBUTION}[{extra}]" (or ".[{extra}]" in a copy of the repository)'
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         from mdbridge.cli import main as cli_main
 
-        return cli_main(argv)
+        return cli_main(args)
     except ModuleNotFoundError as exc:
         top = (exc.name or "").partition(".")[0]
         if not top or top in OURS:
             raise
-        print(missing_extra_hint(top), file=sys.stderr)
+        print(missing_extra_hint(top, extra_for(args)), file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdbridge.supervisor import detached
+
 
 class NatsServerError(RuntimeError):
     """The embedded nats-server could not be found or did not come up."""
@@ -58,6 +60,7 @@ class NatsServer:
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
     env: dict[str, str] | None = None  # the server's environment (None: inherit ours)
+    detach: bool = False  # own process group: a terminal's Ctrl-C does not reach it
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,7 +75,8 @@ class NatsServer:
             args += ["-c", str(self.config_file)]
         args += self.extra_args
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env)
+        options = detached() if self.detach else {}
+        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env, **options)
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise NatsServerError(f"nats-server did not listen on {self.host}:{self.port}")

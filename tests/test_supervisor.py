@@ -1,0 +1,140 @@
+"""``mdbridge run`` supervises: kill -9 the simulator and only the simulator comes back.
+
+A real ``mdbridge run`` process (nats-server, bridge, simulator, quality monitor), a real
+WebSocket client subscribed to a symbol. The simulator is killed with SIGKILL: the client
+stays connected, gets ``source_down`` then ``source_up`` and data again, and no other
+component restarts. Then SIGINT: the bridge drains first, nats-server goes last, and the
+output of the stop has no traceback, no error and no critical alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mdbridge.natsserver import free_port
+from mdbridge.supervisor import Backoff
+from tests.support.wsclient import Frame, WsClient
+
+SYMBOL = "600000.SH"
+
+
+class Launched:
+    """``mdbridge run`` with its merged output collected line by line by a thread."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port, self.nats_port = free_port(), free_port()
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mdbridge", "--log-level", "WARNING", "run",
+             "--port", str(self.port), "--nats-port", str(self.nats_port),
+             "--data-dir", str(tmp_path / "data"), "--speed", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group, as a shell gives a job
+        )  # fmt: skip
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def wait_banner(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith("Press Ctrl-C") for line in self.lines):
+            assert self.process.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, "".join(self.lines)
+            time.sleep(0.1)
+
+    def children(self) -> dict[str, psutil.Process]:
+        """The components by role (``adapter`` ``sim`` -> sim, ``bridge``, ``quality``, ...)."""
+        found: dict[str, psutil.Process] = {}
+        for child in psutil.Process(self.process.pid).children():
+            line = child.cmdline()
+            name = "nats-server" if "nats-server" in line[0] else line[-1]
+            if "adapter" in line:
+                name = line[line.index("adapter") + 1]
+            found[name] = child
+        return found
+
+
+@pytest.fixture
+def launched(tmp_path: Path) -> Iterator[Launched]:
+    stack = Launched(tmp_path)
+    try:
+        stack.wait_banner()
+        yield stack
+    finally:
+        if stack.process.poll() is None:
+            for child in psutil.Process(stack.process.pid).children():
+                child.kill()
+            stack.process.kill()
+            stack.process.wait()
+
+
+def status_event(event: str) -> Callable[[Frame], bool]:
+    def match(frame: Frame) -> bool:
+        return bool(frame["type"] == "status" and frame["data"].get("event") == event)
+
+    return match
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    backoff = Backoff(base_s=1.0, cap_s=30.0)
+    assert [backoff.delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+async def test_a_killed_simulator_is_restarted_and_clients_are_told(launched: Launched) -> None:
+    before = launched.children()
+    assert set(before) == {"nats-server", "bridge", "sim", "quality"}, before
+    client = await WsClient.open(launched.ws_url)
+    assert (await client.next())["data"]["event"] == "connected"
+    reply = await client.request("subscribe", {"symbol": SYMBOL, "data_type": "quote"})
+    assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+    await client.data(timeout=15)
+
+    before["sim"].kill()  # SIGKILL: the simulator says nothing
+    killed_at = time.monotonic()
+    down = await client.wait_for(status_event("source_down"), timeout=15)
+    assert down["data"]["source"] == "sim"
+    assert "restarting" in down["data"]["reason"]
+    up = await client.wait_for(status_event("source_up"), timeout=30)
+    assert up["data"]["source"] == "sim"
+    fresh = await client.data(timeout=15)
+    assert fresh["data"]["symbol"] == SYMBOL
+    assert time.monotonic() - killed_at < 45  # sanity bound only
+
+    after = launched.children()
+    assert after["sim"].pid != before["sim"].pid
+    for name in ("nats-server", "bridge", "quality"):  # nothing else was touched
+        assert after[name].pid == before[name].pid, name
+    await client.request("ping", {"n": 1})  # the same connection still answers
+    await client.close()
+
+    mark = len(launched.lines)
+    os.killpg(launched.process.pid, signal.SIGINT)  # Ctrl-C: to the whole foreground group
+    code = await asyncio.to_thread(launched.process.wait, 60)
+    await asyncio.to_thread(launched.reader.join, 10)
+    stop_output = "".join(launched.lines[mark:])
+    assert code == 0, stop_output
+    assert stop_output.rstrip().endswith("mdbridge stopped"), stop_output
+    for bad in ("Traceback", "ConnectionReconnectingError", '"level":"ERROR"',
+                '"level":"CRITICAL"', "critical", "NATS error",
+                "Connection refused"):  # fmt: skip
+        assert bad not in stop_output, stop_output
+    assert not after["nats-server"].is_running()
