@@ -79,7 +79,10 @@ def _source_id(parser: argparse.ArgumentParser) -> None:
 
 def _metrics(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--metrics-port", dest="metrics_port", type=int, help="serve Prometheus /metrics here"
+        "--metrics-port",
+        dest="metrics_port",
+        type=int,
+        help="serve Prometheus /metrics here (needs the metrics extra)",
     )
 
 

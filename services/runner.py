@@ -8,7 +8,7 @@ import importlib
 import logging
 from collections.abc import Coroutine, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import nats
 from nats.aio.client import Client
@@ -18,12 +18,19 @@ from nats.js import JetStreamContext
 from schemas import logctx
 from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
-from services.errors import ProvisioningError, SourceError, UnknownAdapterError
-from services.metrics import AdapterMetrics
+from services.errors import (
+    MissingExtraError,
+    ProvisioningError,
+    SourceError,
+    UnknownAdapterError,
+)
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
 from services.settings import AdapterSettings
 from services.status import StatusReporter
+
+if TYPE_CHECKING:
+    from services.metrics import AdapterMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +150,8 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
             await asyncio.gather(*helpers, return_exceptions=True)
             await publisher.flush(timeout=FLUSH_TIMEOUT_S)
             await status.down()
-            await asyncio.to_thread(metrics.close)  # a final OTLP export may block
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)  # a final OTLP export may block
             logger.info(
                 "adapter %s stopped: %d published, %d duplicates, %d failed",
                 name,
@@ -156,7 +164,22 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
             await client.drain()
 
 
-def _start_metrics(settings: AdapterSettings, publisher: Publisher, source: str) -> AdapterMetrics:
+def _start_metrics(
+    settings: AdapterSettings, publisher: Publisher, source: str
+) -> AdapterMetrics | None:
+    """Metrics when something reads them (a Prometheus port, OTLP), else none.
+
+    OpenTelemetry is imported only then: the adapter host's extra does not install it.
+    """
+    if settings.metrics_port is None and not settings.otlp_endpoint:
+        return None
+    try:
+        from services.metrics import AdapterMetrics
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"adapter metrics need OpenTelemetry ({exc.name} is missing): "
+            'pip install "mdbridge-ashare[adapter,metrics]"'
+        ) from exc
     metrics = AdapterMetrics(
         publisher,
         source,
