@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from mdbridge.natsserver import free_port
-from mdbridge.supervisor import Backoff
+from mdbridge.supervisor import Backoff, Component, Supervisor
 from tests.support.wsclient import Frame, WsClient
 
 SYMBOL = "600000.SH"
@@ -97,6 +97,37 @@ def status_event(event: str) -> Callable[[Frame], bool]:
 def test_the_backoff_doubles_up_to_its_cap() -> None:
     backoff = Backoff(base_s=1.0, cap_s=30.0)
     assert [backoff.delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_crashing_component_is_restarted_on_the_schedule_and_the_rest_left_alone() -> None:
+    def crash() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+
+    def sleeper() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    exits: list[tuple[str, int, float]] = []
+    crashing, steady = Component("crashing", crash), Component("steady", sleeper)
+    supervisor = Supervisor(
+        [crashing, steady],
+        backoff=Backoff(base_s=0.05, cap_s=0.2, stable_s=60),
+        on_exit=lambda c, code, delay: exits.append((c.name, code, delay)),
+    )
+    supervisor.start_all()
+    steady_pid = steady.process.pid if steady.process else None
+    try:
+        deadline = time.monotonic() + 60
+        while len(exits) < 5 and time.monotonic() < deadline:
+            supervisor.tend()
+            time.sleep(0.01)
+    finally:
+        supervisor.stop([["steady"]], timeout_s=10)
+    assert exits[:5] == [("crashing", 3, d) for d in (0.05, 0.1, 0.2, 0.2, 0.2)]
+    assert crashing.restarts >= 4
+    assert steady.restarts == 0
+    assert steady.process is not None
+    assert steady.process.pid == steady_pid
+    assert steady.process.returncode == -signal.SIGTERM  # asked, not killed
 
 
 async def test_a_killed_simulator_is_restarted_and_clients_are_told(launched: Launched) -> None:

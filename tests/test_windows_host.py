@@ -21,7 +21,8 @@ import pytest
 from mdbridge.natsserver import NatsServer
 from schemas import STATUS_STREAM
 from schemas.subjects import status_subject
-from tests.support.adapters import eventually, last_payload
+from services.provision import ensure_streams
+from tests.support.adapters import SAMPLE_SESSION, eventually, last_payload
 from tests.support.processes import logged_process
 from tests.support.windowslike import LOOP_MARK, windows_like_env
 from tests.support.xtfake import subprocess_env
@@ -117,3 +118,34 @@ async def test_the_xtquant_adapter_runs_and_stops_like_on_windows(
         command, env, nats_server.url, source, tmp_path / "xt.log"
     )
     _assert_clean_portable_stop(output, "xtquant")
+
+
+async def test_record_and_replay_run_and_stop_like_on_windows(
+    fresh_nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """replay runs to its end; record runs until Ctrl-C and then writes what it got."""
+    url = fresh_nats_server.url
+    env = windows_like_env(dict(os.environ))
+    out = tmp_path / "again.jsonl.gz"
+    nc = await nats.connect(url)
+    await ensure_streams(nc.jetstream())  # recording needs the streams; the adapters make them
+    await nc.close()
+    replay = [*MDBRIDGE, "replay", str(SAMPLE_SESSION), "--speed", "max", "--nats-url", url]
+    record = [*MDBRIDGE, "record", str(out), "md.quote.>", "--nats-url", url]
+    log = tmp_path / "record.log"
+    with logged_process(record, env, log, stop=None) as recorder:
+        await eventually(lambda: b'"msg":"recording' in log.read_bytes(), timeout=30)
+        with logged_process(replay, env, tmp_path / "replay.log", stop=None) as replaying:
+            assert await asyncio.to_thread(replaying.wait, 60) == 0
+        replayed = await asyncio.to_thread((tmp_path / "replay.log").read_text)
+        recorder.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(recorder.wait, 30)
+    output = await asyncio.to_thread(log.read_text)
+    assert code == 0, output[-3000:]
+    for text in (replayed, output):
+        assert LOOP_MARK in text
+        assert "Traceback" not in text
+    assert "SIGINT received: stopping" in output
+    count = int(output.strip().rsplit(": ", 1)[1].split()[0])
+    assert count > 0
+    assert output.strip().endswith(f"{out}: {count} messages")
