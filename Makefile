@@ -22,10 +22,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes mdbridge 2>/dev/null || true  # the old name
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	@touch $(STAMP)
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes mdbridge 2>/dev/null || true  # the old name
 	$(BIN)/python -m pip install --quiet --editable '.[run]'
 	@touch $(RUN_STAMP)
 

