@@ -68,9 +68,9 @@ def _child_env(args: argparse.Namespace, nats_url: str, host: str, port: int) ->
     return env
 
 
-def _wait_ready(url: str, stopping: Callable[[], bool]) -> bool:
+def _wait_ready(url: str, keep_going: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and not stopping():
+    while time.monotonic() < deadline and keep_going():
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -183,9 +183,21 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"mdbridge: {exc} ({hint})", file=sys.stderr)
         supervisor.stop(STOP_ORDER)
         return 1
+    fatal: list[str] = []
+
+    def keep_going() -> bool:
+        for component in supervisor.tend():
+            code = component.process.returncode if component.process else None
+            print(
+                f"mdbridge: {component.name} exited with {code} (a configuration error); stopping",
+                file=sys.stderr,
+            )
+            fatal.append(component.name)
+        return not stopping and not fatal
+
     status = 0
     try:
-        if _wait_ready(f"http://{host}:{port}/readyz", lambda: stopping):
+        if _wait_ready(f"http://{host}:{port}/readyz", keep_going):
             print(
                 f"\nmdbridge is running\n  WebSocket  ws://{host}:{port}/ws\n"
                 f"  NATS       {nats_url}\n  health     http://{host}:{port}/readyz\n"
@@ -194,13 +206,14 @@ def run_all(args: argparse.Namespace) -> int:
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
-        elif not stopping:
+        elif not stopping and not fatal:
             print("mdbridge: the bridge did not become ready; stopping", file=sys.stderr)
             status = 1
             stopping = True
-        while not stopping:
-            supervisor.tend()
+        while keep_going():
             time.sleep(TEND_INTERVAL_S)
+        if fatal:
+            status = 1
     finally:
         supervisor.stop(STOP_ORDER)  # the bridge drains first, nats-server goes last
         print("mdbridge stopped", flush=True)

@@ -24,6 +24,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# mdbridge's commands exit 2 on a configuration error (argparse does too): not worth retrying
+CONFIGURATION_ERROR = frozenset({2})
+
 Start = Callable[[], "subprocess.Popen[bytes]"]
 # (component, its exit code, seconds until its restart): e.g. tell clients its source is down
 OnExit = Callable[["Component", int, float], None]
@@ -80,8 +83,11 @@ class Supervisor:
         *,
         backoff: Backoff | None = None,
         on_exit: OnExit | None = None,
+        fatal_codes: frozenset[int] = CONFIGURATION_ERROR,
     ) -> None:
         self.components = list(components)
+        self.fatal_codes = fatal_codes
+        self.given_up: set[str] = set()
         self.backoff = backoff or Backoff()
         self._on_exit = on_exit
 
@@ -89,12 +95,22 @@ class Supervisor:
         for component in self.components:
             component.launch()
 
-    def tend(self) -> None:
-        """Notice components that exited and restart those whose pause is over."""
+    def tend(self) -> list[Component]:
+        """Notice components that exited and restart those whose pause is over.
+
+        Returns the components that have just exited with a fatal code (a configuration
+        error: a restart would fail the same way); they are not restarted.
+        """
         now = time.monotonic()
+        fatal: list[Component] = []
         for component in self.components:
             process = component.process
             if process is None or process.poll() is None:
+                continue
+            if process.returncode in self.fatal_codes:
+                if component.name not in self.given_up:
+                    self.given_up.add(component.name)
+                    fatal.append(component)
                 continue
             if component.restart_at is None:
                 if now - component.started_at >= self.backoff.stable_s:
@@ -118,6 +134,7 @@ class Supervisor:
                     continue
                 component.restarts += 1
                 logger.info("%s restarted (restart %d)", component.name, component.restarts)
+        return fatal
 
     def stop(self, stages: Sequence[Sequence[str]], timeout_s: float = 20.0) -> None:
         """Stop the named components stage by stage; components in no stage go last."""

@@ -130,6 +130,23 @@ def test_a_crashing_component_is_restarted_on_the_schedule_and_the_rest_left_alo
     assert steady.process.returncode == -signal.SIGTERM  # asked, not killed
 
 
+def test_a_configuration_error_stops_everything_instead_of_restarting(tmp_path: Path) -> None:
+    """The bridge refuses auth off on a public address (exit 2): no restart loop."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "mdbridge", "--log-level", "WARNING", "run", "--host", "0.0.0.0",
+         "--port", str(free_port()), "--nats-port", str(free_port()),
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "bridge exited with 2 (a configuration error); stopping" in done.stderr
+    assert done.stderr.count("a configuration error") == 1
+    assert "restarting" not in done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("mdbridge stopped")
+    assert time.monotonic() - started < 60  # sanity: not the 60 s readiness wait
+
+
 async def test_a_killed_simulator_is_restarted_and_clients_are_told(launched: Launched) -> None:
     before = launched.children()
     assert set(before) == {"nats-server", "bridge", "sim", "quality"}, before
