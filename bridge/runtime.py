@@ -80,6 +80,9 @@ class Runtime:
                 holder["rt"].resume_interest()
 
         async def on_disconnect() -> None:
+            if nc.is_closed:  # our own drain or close at shutdown: nothing went wrong
+                logger.info("NATS connection closed")
+                return
             logger.warning("disconnected from NATS")
 
         async def on_error(exc: Exception) -> None:

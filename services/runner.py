@@ -83,6 +83,8 @@ async def connect(
         logger.warning("nats: %r", exc)
 
     async def on_disconnected() -> None:
+        if client is not None and client.is_closed:  # our own drain at the end: no fault
+            return
         logger.warning("nats disconnected")
 
     async def on_reconnected() -> None:
