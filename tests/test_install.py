@@ -88,6 +88,30 @@ def test_the_distribution_name_is_ours_and_one_constant() -> None:
     assert not any("opentelemetry" in name for name in adapter)
 
 
+def test_every_install_instruction_names_an_extra_that_exists() -> None:
+    """README, docs, the xtquant help, Makefile and Dockerfile install existing extras."""
+    from mdbridge.sourcecli import XTQUANT_HELP
+
+    texts = {p.name: p.read_text() for p in [REPO / "README.md", *(REPO / "docs").glob("*.md")]}
+    for name in ("Makefile", "Dockerfile"):
+        texts[name] = (REPO / name).read_text()
+    texts["mdbridge adapter xtquant --help"] = XTQUANT_HELP
+    known = set(PYPROJECT["project"]["optional-dependencies"])
+    installs = re.compile(r"pip install[^\n`]*?(?:\.|\.whl|mdbridge-ashare)\[([a-z,]+)\]")
+    seen: dict[str, set[str]] = {}
+    for where, text in texts.items():
+        for match in installs.finditer(text):
+            extras = set(match[1].split(","))
+            assert extras <= known, (where, match[0])
+            seen.setdefault(where, set()).update(extras)
+        assert "pip install mdbridge" not in text, where  # PyPI's mdbridge is not ours
+    assert {"adapter", "client", "bridge"} <= seen["README.md"]
+    assert "adapter" in seen["sources.md"]
+    assert "client" in seen["client.md"]
+    assert seen["Makefile"] >= {"run", "dev"}
+    assert seen["Dockerfile"] == {"run"}
+
+
 @pytest.mark.parametrize("python", ["3.11", "3.12"])
 @pytest.mark.parametrize("role", ["adapter", "metrics", "client"])
 def test_the_windows_roles_resolve_to_win_amd64_wheels(
