@@ -238,7 +238,7 @@ async def test_a_venv_with_only_the_client_extra_uses_the_client(
 
 
 async def test_a_venv_with_only_the_adapter_extra_runs_the_sim_adapter(
-    adapter_venv: Path, nats_server: NatsServer, tmp_path: Path
+    adapter_venv: Path, fresh_nats_server: NatsServer, tmp_path: Path
 ) -> None:
     assert importable(adapter_venv, NOT_ON_THE_ADAPTER_HOST) == []
     mdbridge = str(adapter_venv.with_name("mdbridge"))
@@ -251,12 +251,20 @@ async def test_a_venv_with_only_the_adapter_extra_runs_the_sim_adapter(
     assert "Traceback" not in err.decode()
 
     source = "venv-sim"
-    command = [mdbridge, "--log-level", "INFO", "adapter", "sim", "--nats-url", nats_server.url]
+    command = [
+        mdbridge,
+        "--log-level",
+        "INFO",
+        "adapter",
+        "sim",
+        "--nats-url",
+        fresh_nats_server.url,
+    ]
     command += ["--source-id", source, "--symbols", "10", "--session", "always_open"]
     env = {**os.environ, "MDBRIDGE_STATUS_INTERVAL_S": "0.3"}
     env.pop("PYTHONPATH", None)  # only what the venv installed
     log = tmp_path / "adapter.log"
-    nc = await nats.connect(nats_server.url)
+    nc = await nats.connect(fresh_nats_server.url)
     try:
         with logged_process(command, env, log, stop=None) as process:
 

@@ -92,30 +92,38 @@ def _assert_clean_portable_stop(output: str, name: str) -> None:
 
 
 async def test_the_sim_adapter_runs_and_stops_like_on_windows(
-    nats_server: NatsServer, tmp_path: Path
+    fresh_nats_server: NatsServer, tmp_path: Path
 ) -> None:
     source = "winlike-sim"
-    command = [*MDBRIDGE, "adapter", "sim", "--nats-url", nats_server.url, "--source-id", source]
+    command = [
+        *MDBRIDGE,
+        "adapter",
+        "sim",
+        "--nats-url",
+        fresh_nats_server.url,
+        "--source-id",
+        source,
+    ]
     command += ["--symbols", "20", "--session", "always_open"]
     env = windows_like_env({**os.environ, "MDBRIDGE_STATUS_INTERVAL_S": "0.3"})
     output = await _published_then_interrupted(
-        command, env, nats_server.url, source, tmp_path / "sim.log"
+        command, env, fresh_nats_server.url, source, tmp_path / "sim.log"
     )
     _assert_clean_portable_stop(output, "sim")
 
 
 async def test_the_xtquant_adapter_runs_and_stops_like_on_windows(
-    nats_server: NatsServer, tmp_path: Path
+    fresh_nats_server: NatsServer, tmp_path: Path
 ) -> None:
     source = "winlike-xt"
-    command = [*MDBRIDGE, "adapter", "xtquant", "--nats-url", nats_server.url]
+    command = [*MDBRIDGE, "adapter", "xtquant", "--nats-url", fresh_nats_server.url]
     command += ["--source-id", source, "--symbols", "600000.SH,000001.SZ"]
     command += ["--calendar", "always_open", "--klines", "derive"]
     env = windows_like_env(
         subprocess_env(FAKE_XTQUANT_AUTO_MS="200", MDBRIDGE_STATUS_INTERVAL_S="0.3")
     )
     output = await _published_then_interrupted(
-        command, env, nats_server.url, source, tmp_path / "xt.log"
+        command, env, fresh_nats_server.url, source, tmp_path / "xt.log"
     )
     _assert_clean_portable_stop(output, "xtquant")
 
