@@ -251,15 +251,8 @@ async def test_a_venv_with_only_the_adapter_extra_runs_the_sim_adapter(
     assert "Traceback" not in err.decode()
 
     source = "venv-sim"
-    command = [
-        mdbridge,
-        "--log-level",
-        "INFO",
-        "adapter",
-        "sim",
-        "--nats-url",
-        fresh_nats_server.url,
-    ]
+    url = fresh_nats_server.url
+    command = [mdbridge, "--log-level", "INFO", "adapter", "sim", "--nats-url", url]
     command += ["--source-id", source, "--symbols", "10", "--session", "always_open"]
     env = {**os.environ, "MDBRIDGE_STATUS_INTERVAL_S": "0.3"}
     env.pop("PYTHONPATH", None)  # only what the venv installed
