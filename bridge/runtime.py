@@ -101,6 +101,9 @@ class Runtime:
                 holder["rt"].resume_interest()
 
         async def on_disconnect() -> None:
+            if nc.is_closed:  # our own drain or close at shutdown: nothing went wrong
+                logger.info("NATS connection closed")
+                return
             logger.warning("disconnected from NATS")
             if "rt" in holder:
                 holder["rt"].broker_lost()
@@ -198,7 +201,11 @@ class Runtime:
         await self.hub.close()
         await self.directory.close()
         if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:
-            await self.nc.drain()
+            try:
+                await self.nc.drain()
+            except NatsError as exc:  # the server went first (reconnecting): nothing to flush
+                logger.warning("nats drain at shutdown failed: %r; closing", exc)
+                await self.nc.close()
 
 
 def _server(nc: NatsClient) -> str:

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from mdbridge.cli import main
+from mdbridge.command import main
 
 raise SystemExit(main())

@@ -27,8 +27,10 @@ from schemas.settingsbase import CONFIG_ENV, ConfigFileError
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator, the
-bridge and the data-quality monitor, prints the WebSocket and NATS URLs, and stops
-everything on Ctrl-C or SIGTERM.
+bridge and the data-quality monitor, prints the WebSocket and NATS URLs, and keeps them
+running: a component that dies is restarted after 1 s, 2 s, 4 s ... (at most 30 s) and
+nothing else stops. Ctrl-C or SIGTERM stops the bridge first (its clients are told), then
+the adapters, then nats-server.
 Every flag can also be set as an MDBRIDGE_* environment variable or in the config file
 (flags win over the environment, which wins over the file)."""
 
@@ -114,10 +116,9 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
-    import uvloop
-
     from bridge import BridgeSettings, serve
     from bridge.errors import AccessConfigError
+    from mdbridge.eventloop import run
     from mdbridge.limits import raise_fd_limit
 
     settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url", "workers"]))
@@ -127,7 +128,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
 
             return run_workers(settings, args.log_level)
         raise_fd_limit()
-        uvloop.run(serve(settings))
+        run(serve(settings), prefer_uvloop=settings.event_loop == "uvloop")
     except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
         print(f"mdbridge: {exc}", file=sys.stderr)
         return 2

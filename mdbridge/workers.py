@@ -38,14 +38,13 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 def serve_one(settings: BridgeSettings, log_level: str) -> None:
     """One worker process: its own socket in the port's SO_REUSEPORT group."""
-    import uvloop
-
     from bridge import serve
+    from mdbridge.eventloop import run
 
     configure_logging(log_level)
     raise_fd_limit()
     sock = reuseport_socket(settings.host, settings.port)
-    uvloop.run(serve(settings, sockets=[sock]))
+    run(serve(settings, sockets=[sock]), prefer_uvloop=settings.event_loop == "uvloop")
 
 
 def run_workers(settings: BridgeSettings, log_level: str) -> int:

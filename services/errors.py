@@ -17,3 +17,7 @@ class SourceError(ServiceError):
 
 class UnknownAdapterError(ServiceError):
     """No adapter is registered under the requested name."""
+
+
+class MissingExtraError(ServiceError):
+    """An optional feature was asked for whose package the installed extras do not include."""

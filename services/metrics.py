@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,6 +22,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from schemas.telemetry import histogram_views, service_resource
+from services.errors import MissingExtraError
 from services.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,19 @@ def _observe(read: Callable[[], float]) -> Callable[[CallbackOptions], Iterable[
     return callback
 
 
+def _otlp_reader(endpoint: str, interval_s: float) -> MetricReader:
+    """OTLP over HTTP; imported only when asked for (the adapter host's extra leaves it out)."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    except ImportError as exc:
+        raise MissingExtraError(
+            "MDBRIDGE_OTLP_ENDPOINT is set but the OTLP exporter is not installed: "
+            "pip install opentelemetry-exporter-otlp-proto-http"
+        ) from exc
+    exporter = OTLPMetricExporter(endpoint=endpoint.rstrip("/") + "/v1/metrics")
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
+
+
 class AdapterMetrics:
     """Watches one Publisher (it becomes the publisher's observer)."""
 
@@ -72,11 +85,7 @@ class AdapterMetrics:
             PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
         ]
         if otlp_endpoint:
-            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
-            interval_ms = otlp_interval_s * 1000
-            readers.append(
-                PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-            )
+            readers.append(_otlp_reader(otlp_endpoint, otlp_interval_s))
         self.provider = MeterProvider(
             resource=service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
             metric_readers=readers,

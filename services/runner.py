@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Coroutine, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import nats
 from nats.aio.client import Client
@@ -17,14 +17,22 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from schemas import logctx
+from schemas.distribution import DISTRIBUTION
 from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
-from services.errors import ProvisioningError, SourceError, UnknownAdapterError
-from services.metrics import AdapterMetrics
+from services.errors import (
+    MissingExtraError,
+    ProvisioningError,
+    SourceError,
+    UnknownAdapterError,
+)
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
 from services.settings import AdapterSettings
 from services.status import StatusReporter
+
+if TYPE_CHECKING:
+    from services.metrics import AdapterMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +85,8 @@ async def connect(
         logger.warning("nats: %r", exc)
 
     async def on_disconnected() -> None:
+        if client is not None and client.is_closed:  # our own drain at the end: no fault
+            return
         logger.warning("nats disconnected")
 
     async def on_reconnected() -> None:
@@ -153,7 +163,8 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
             await asyncio.gather(*helpers, return_exceptions=True)
             await publisher.flush(timeout=FLUSH_TIMEOUT_S)
             await status.down()
-            await asyncio.to_thread(metrics.close)  # a final OTLP export may block
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)  # a final OTLP export may block
             logger.info(
                 "adapter %s stopped: %d published, %d duplicates, %d failed",
                 name,
@@ -187,7 +198,22 @@ async def _leave_failing_server(client: Client, publisher: Publisher) -> None:
             await client.force_reconnect()
 
 
-def _start_metrics(settings: AdapterSettings, publisher: Publisher, source: str) -> AdapterMetrics:
+def _start_metrics(
+    settings: AdapterSettings, publisher: Publisher, source: str
+) -> AdapterMetrics | None:
+    """Metrics when something reads them (a Prometheus port, OTLP), else none.
+
+    OpenTelemetry is imported only then: the adapter host's extra does not install it.
+    """
+    if settings.metrics_port is None and not settings.otlp_endpoint:
+        return None
+    try:
+        from services.metrics import AdapterMetrics
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"adapter metrics need OpenTelemetry ({exc.name} is missing): "
+            f'pip install "{DISTRIBUTION}[adapter,metrics]"'
+        ) from exc
     metrics = AdapterMetrics(
         publisher,
         source,

@@ -26,6 +26,7 @@ import nats
 
 from mdbridge.natsserver import NatsServer
 from tests.support.adapters import eventually, last_payload
+from tests.support.processes import logged_process
 from tests.support.servers import running_bridge
 from tests.support.wsclient import Frame, WsClient
 from tests.support.xtfake import subprocess_env
@@ -42,18 +43,8 @@ def adapter_process(url: str, source: str, log: Path) -> Iterator[subprocess.Pop
         "--calendar", "always_open", "--klines", "derive",
     ]  # fmt: skip
     env = subprocess_env(FAKE_XTQUANT_AUTO_MS=str(GRID_MS), MDBRIDGE_STATUS_INTERVAL_S="0.3")
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+    with logged_process(command, env, log) as process:
+        yield process
 
 
 async def subscribe_when_listed(ws: WsClient) -> None:

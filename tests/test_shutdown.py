@@ -55,3 +55,19 @@ async def test_shutdown_notifies_every_client_then_closes_with_1012(
         assert all(100 <= d <= 900 for d in delays)
         assert len(set(delays)) > 1  # jittered, so they do not all come back at once
         assert bridge.runtime.nc.is_closed  # NATS was drained
+
+
+async def test_the_bridges_own_drain_raises_no_nats_alert(
+    fresh_nats_server: NatsServer, fresh_nc: NatsClient
+) -> None:
+    async with running_bridge(fresh_nats_server.url, monitor_interval_s=3600) as bridge:
+        observability = bridge.app.state.observability
+        await observability.monitor.tick()
+        assert "nats_disconnected" not in observability.alerts.active
+        bridge.runtime.draining = True  # what the drain does first, before closing NATS
+        await bridge.runtime.nc.drain()
+        await observability.monitor.tick()
+        assert "nats_disconnected" not in observability.alerts.active
+        bridge.runtime.draining = False  # the same closed connection, not ours to close
+        await observability.monitor.tick()
+        assert observability.alerts.active["nats_disconnected"].severity == "critical"

@@ -21,7 +21,8 @@ def test_the_xtquant_help_says_what_a_windows_host_needs() -> None:
     out = subprocess.run(
         [*MDBRIDGE, "adapter", "xtquant", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for needed in ["MiniQMT", "logged in", "58610", "pip install mdbridge xtquant", "Level-2",
+    for needed in ["MiniQMT", "logged in", "58610", 'pip install ".[adapter]" xtquant',
+                   "py -3.11 -m venv", "mdbridge_ashare-0.1.0-py3-none-any.whl[adapter]", "Level-2",
                    "MDBRIDGE_NATS_URL", "MDBRIDGE_HOLIDAYS", "--symbols", "--sectors", "--level2",
                    "subscribe_whole_quote", "get_instrument_detail", "--source-id"]:  # fmt: skip
         assert needed in out, needed

@@ -94,7 +94,8 @@ class Observability:
             status=self.status,
             alerts=self.alerts,
             nats_in=lambda: runtime.hub.messages_in,
-            nats_connected=lambda: runtime.nc.is_connected,
+            # Our own drain closes NATS on purpose: no nats_disconnected alert for a clean stop.
+            nats_connected=lambda: runtime.nc.is_connected or runtime.draining,
             subscriptions=lambda: sum(len(c.members) for c in runtime.hub.channels()),
             interval_s=settings.monitor_interval_s,
             window_s=settings.monitor_window_s,

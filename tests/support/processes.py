@@ -8,9 +8,34 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mdbridge.natsserver import free_port
+
+
+@contextmanager
+def logged_process(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    stop: signal.Signals | None = signal.SIGTERM,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process with stdout and stderr in ``log``; on exit ``stop`` it, then kill it."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            if process.poll() is None and stop is not None:
+                process.send_signal(stop)
+                with suppress(subprocess.TimeoutExpired):
+                    process.wait(10)
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
 
 
 class BridgeProcess:
