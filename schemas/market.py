@@ -78,8 +78,11 @@ class QuoteData(_Payload):
 
 
 class KLineData(_Payload):
-    """One bar. ``timestamp`` is the bar's start; ``closed`` tells a final bar from an update."""
+    """One bar, labelled as xtquant/QMT label it: ``timestamp`` is the END of the bar's period
+    (the 09:30-09:31 bar is 09:31, the morning's last 11:30, the day's last 15:00; a day bar
+    00:00 of its day); ``start`` is its start. ``closed`` tells a final bar from an update."""
 
+    start: datetime = Field(description="the period's start (the day bar: 00:00, as timestamp)")
     period: str = Field(description="1m, 5m, 15m, 30m, 60m or 1d")
     open: Price
     high: Price

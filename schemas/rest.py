@@ -56,9 +56,10 @@ class KLineQuery(_Query):
     period: KLinePeriod = Field(default="1m", description="bar period")
     start: datetime | None = Field(
         default=None,
-        description="first bar start to include (ISO 8601; no offset means Asia/Shanghai)",
+        description="first bar timestamp (its period's end) to include (ISO 8601; no offset "
+        "means Asia/Shanghai)",
     )
-    end: datetime | None = Field(default=None, description="last bar start to include")
+    end: datetime | None = Field(default=None, description="last bar timestamp to include")
     limit: int = Field(
         default=240,
         ge=1,

@@ -30,7 +30,7 @@ from tests.support.adapters import SAMPLE_SESSION as SAMPLE
 from tests.support.adapters import eventually, running_adapter
 from tests.support.xtfake import FakeServer, fresh_server, instrument_detail, price, tick_record
 
-BAR_FIELDS = ("timestamp", "open", "high", "low", "close", "volume", "amount", "closed")
+BAR_FIELDS = ("timestamp", "start", "open", "high", "low", "close", "volume", "amount", "closed")
 OPEN_INT = {
     "pre_open": 11,
     "opening_auction": 12,

@@ -181,7 +181,10 @@ async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) 
     final_last_minute = {
         p["symbol"]
         for _, p in klines
-        if p["period"] == "1m" and p["closed"] and "T14:59" in p["timestamp"]
+        if p["period"] == "1m"
+        and p["closed"]
+        and "T15:00:00" in p["timestamp"]
+        and "T14:59:00" in p["start"]
     }
     assert len(final_last_minute) == 8
 

@@ -248,17 +248,19 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
     await subscribe(client, "trade", "000001.SZ")
     await subscribe(client, "depth", "000001.SZ")
 
-    # xtquant's own bars; an intraday bar's time is its end (10:01 ends the 10:00 minute).
+    # xtquant's own bars; an intraday bar's time is its end (10:01 ends the 10:00 minute), and
+    # so is ours.
     bar_end = T0 - 3120 + 60_000
     raw_bar = bar_record(
         bar_end, price(1030), price(1041), price(1029), price(1037), 1234, 1277190.5, 10.2
     )
     assert "settelementPrice" in raw_bar  # sic
     fake.push_records("1m", {"600000.SH": [raw_bar]})
-    bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:00:00.000+08:00")
+    bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:01:00.000+08:00")
     assert bar == {
         "symbol": "600000.SH",
-        "timestamp": "2026-11-20T10:00:00.000+08:00",
+        "timestamp": "2026-11-20T10:01:00.000+08:00",
+        "start": "2026-11-20T10:00:00.000+08:00",
         "period": "1m",
         "open": 10.3,
         "high": 10.41,
@@ -275,7 +277,8 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
     fake.push_records("1m", {"600000.SH": [nxt]})
     final = await client.find(lambda f: f["type"] == "kline_data" and f["data"]["closed"])
     assert data_of(final) == bar | {"closed": True}
-    await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:01:00.000+08:00")
+    nxt_bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:02:00.000+08:00")
+    assert nxt_bar["start"] == "2026-11-20T10:01:00.000+08:00"
     midnight = T0 - (10 * 3600 + 3) * 1000 - 120
     day = bar_record(
         midnight, price(1020), price(1041), price(1015), price(1037), 758613, 786381234.5, 10.2

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import SHANGHAI, TradingPhase, round_to_tick
+from schemas import SHANGHAI, TradingPhase, epoch_ms_to_iso, round_to_tick
 from services.calendar import AlwaysOpen
 from services.xtquant.bars import SourceBars
 from services.xtquant.inbox import Inbox
@@ -90,28 +90,31 @@ def test_directory_entries_fall_back_on_the_board_rule_without_limits() -> None:
 
 
 @pytest.mark.parametrize(
-    ("period", "xt_time", "start"),
+    ("period", "xt_time", "start", "label"),
     [
-        ("1m", ms(9, 30), ms(9, 30)),  # the opening auction's bar folds into the first minute
-        ("1m", ms(9, 31), ms(9, 30)),
-        ("1m", ms(11, 30), ms(11, 29)),
-        ("1m", ms(13, 1), ms(13, 0)),
-        ("1m", ms(15, 0), ms(14, 59)),
-        ("5m", ms(9, 35), ms(9, 30)),
-        ("30m", ms(13, 30), ms(13, 0)),
-        ("60m", ms(10, 30), ms(9, 30)),
-        ("60m", ms(11, 30), ms(10, 30)),
-        ("60m", ms(14, 0), ms(13, 0)),
-        ("60m", ms(15, 0), ms(14, 0)),
-        ("1d", ms(0, 0), ms(0, 0)),
+        # the opening auction's bar folds into the first minute, labelled 09:31
+        ("1m", ms(9, 30), ms(9, 30), ms(9, 31)),
+        ("1m", ms(9, 31), ms(9, 30), ms(9, 31)),
+        ("1m", ms(11, 30), ms(11, 29), ms(11, 30)),
+        ("1m", ms(13, 1), ms(13, 0), ms(13, 1)),
+        ("1m", ms(15, 0), ms(14, 59), ms(15, 0)),
+        ("5m", ms(9, 35), ms(9, 30), ms(9, 35)),
+        ("30m", ms(13, 30), ms(13, 0), ms(13, 30)),
+        ("60m", ms(10, 30), ms(9, 30), ms(10, 30)),
+        ("60m", ms(11, 30), ms(10, 30), ms(11, 30)),
+        ("60m", ms(14, 0), ms(13, 0), ms(14, 0)),
+        ("60m", ms(15, 0), ms(14, 0), ms(15, 0)),
+        ("1d", ms(0, 0), ms(0, 0), ms(0, 0)),
     ],
 )
-def test_xtquant_bar_times_are_bar_ends(period: str, xt_time: int, start: int) -> None:
+def test_xtquant_bar_times_are_bar_ends(period: str, xt_time: int, start: int, label: int) -> None:
     norm = Normalizer("xt", AlwaysOpen())
     norm.set_directory([symbol_info("600000.SH", {"PriceTick": 0.01, "PreClose": 10.0})])
     mapped = norm.bar("600000.SH", period, bar_record(xt_time, 10, 10, 10, 10, 1, 1000.0, 10))
     assert mapped is not None
     assert mapped[0] == start
+    assert mapped[1]["timestamp"] == epoch_ms_to_iso(label)  # labelled as xtquant labels it
+    assert mapped[1]["start"] == epoch_ms_to_iso(start)
 
 
 def test_a_later_bar_finalizes_the_one_before() -> None:

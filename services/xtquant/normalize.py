@@ -17,7 +17,13 @@ from typing import Any
 from schemas import Market, SymbolInfo, TradingPhase, board_of, limit_prices, round_to_tick
 from services.calendar import DAY_MS, SHANGHAI_OFFSET_MS, Calendar
 from services.isotime import MinuteIso
-from services.kline import DAY_PERIOD, PERIOD_MINUTES, session_minute, session_minute_of_day
+from services.kline import (
+    DAY_PERIOD,
+    PERIOD_MINUTES,
+    bar_label_ms,
+    session_minute,
+    session_minute_of_day,
+)
 
 LOT = 100
 MINUTE_MS = 60_000
@@ -224,7 +230,8 @@ class Normalizer:
         start_ms = self._bar_start(int(ts), period)
         payload = {
             "symbol": symbol,
-            "timestamp": self._iso(start_ms),
+            "timestamp": self._iso(bar_label_ms(start_ms, period)),
+            "start": self._iso(start_ms),
             "period": period,
             "open": inst.price(raw.get("open")),
             "high": inst.price(raw.get("high")),
