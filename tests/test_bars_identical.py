@@ -148,8 +148,9 @@ async def test_sim_replay_and_xtquant_derive_identical_bars(
     try:
         async with running_adapter("xtquant", config):
             await eventually(lambda: fake.live())
+            pushed = len(fake.details)  # the start-up snapshot: last session's final quotes
+            await eventually(lambda: _count(js, "MD_QUOTE", pushed))
             batch: dict[str, dict[str, Any]] = {}
-            pushed = 0
 
             async def flush() -> None:
                 nonlocal pushed

@@ -127,7 +127,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
     assert raw["bidPrice"][0] == 10.36
     assert raw["askPrice"][0] != 10.37
     fake.push_ticks({"600000.SH": raw})
-    quote = await next_data(client, "market_data", "600000.SH")
+    quote = await next_data(client, "market_data", "600000.SH", ISO0)
     assert quote == {
         "symbol": "600000.SH",
         "timestamp": ISO0,
@@ -153,7 +153,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
         "phase": "continuous",  # openInt 13 (stockStatus says 3)
         "source": "xt",
     }  # fmt: skip
-    depth = await next_data(client, "depth_data", "600000.SH")
+    depth = await next_data(client, "depth_data", "600000.SH", ISO0)
     assert depth == {
         "symbol": "600000.SH",
         "timestamp": ISO0,
@@ -179,7 +179,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
     )
     assert etf["lastPrice"] != 3.913
     fake.push_ticks({"510300.SH": etf})
-    quote = await next_data(client, "market_data", "510300.SH")
+    quote = await next_data(client, "market_data", "510300.SH", "2026-11-20T10:00:03.620+08:00")
     assert (quote["last_price"], quote["open"], quote["high"], quote["low"]) == (
         3.913,
         3.9,
@@ -348,7 +348,7 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
         levels=10,
     )
     fake.push_records("l2quote", {"000001.SZ": [l2quote_record(book)]})
-    depth = await next_data(client, "depth_data", "000001.SZ")
+    depth = await next_data(client, "depth_data", "000001.SZ", "2026-11-20T10:00:03.220+08:00")
     assert depth["levels"] == 10
     assert len(depth["bids"]) == 10
     assert len(depth["asks"]) == 8

@@ -1,7 +1,11 @@
 """The xtquant (MiniQMT) adapter: the real A-share feed of a Windows host, into JetStream.
 
-- Universe: ``xt_symbols``, or the sectors' members (``get_stock_list_in_sector``); each one's
-  ``get_instrument_detail`` becomes its directory entry (KV ``md_symbols``).
+- Universe: ``xt_symbols``, or the sectors' members (``download_sector_data`` first: a fresh
+  terminal has no sector lists, then ``get_stock_list_in_sector``); each one's
+  ``get_instrument_detail`` (previous close, limit prices) and ``get_instrument_type`` (index,
+  ETF, ...) become its directory entry (KV ``md_symbols``).
+- After subscribing, ``get_full_tick`` of every instrument is published: a halted one, which
+  pushes nothing, has a quote from the start.
 - Up to ``xt_single_max`` symbols subscribe one by one (ticks, and xtquant's own bars and
   Level-2 when asked); more use the whole-market push (``subscribe_whole_quote``), whose bars
   and trades are derived from the ticks.
@@ -160,6 +164,7 @@ class XtQuantAdapter:
             if not self._symbols:
                 await self._load_directory(publisher)
             failed = await xt.subscribe(self._plan)
+            snapshot = await xt.full_tick(self._symbols)
         except SourceError:
             raise  # no SDK on this host: retrying will not install it
         except Exception as exc:  # the SDK raises bare Exceptions (不能连接, 行情服务连接断开)
@@ -170,10 +175,22 @@ class XtQuantAdapter:
             return
         if failed:
             logger.warning("xtquant: %d subscriptions refused", failed)
+        await self._publish_snapshot(snapshot, publisher)
         self.reconnects += 1
         link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
+
+    async def _publish_snapshot(self, ticks: dict[str, Any], publisher: Publisher) -> None:
+        """Every instrument's current tick, taken after subscribing: a halted one (no pushes)
+        has a quote too, and pushes of the same tick that follow are dropped as repeats."""
+        try:
+            for symbol, raw in ticks.items():
+                if isinstance(raw, dict):
+                    await self._on_tick(symbol, raw, publisher)
+        except NatsError as exc:  # NATS away: the runner reconnects; the pushes follow
+            logger.warning("publishing the snapshot failed: %r", exc)
+        logger.info("xtquant: initial snapshot of %d instruments", len(ticks))
 
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
@@ -186,7 +203,7 @@ class XtQuantAdapter:
         found = await self._xt.directory(settings.xt_symbols, settings.xt_sectors)
         if not found:
             raise RuntimeError("no instruments: check xt_symbols / xt_sectors")
-        infos = [symbol_info(symbol, detail) for symbol, detail in found]
+        infos = [symbol_info(listing.symbol, listing.detail, listing.types) for listing in found]
         self._norm.set_directory(infos)
         for info in infos:
             await publisher.publish(*directory_entry(info))

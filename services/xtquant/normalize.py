@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +79,7 @@ def _number(value: object) -> float:
     return 0.0
 
 
-def symbol_info(symbol: str, detail: dict[str, Any]) -> SymbolInfo:
+def symbol_info(symbol: str, detail: dict[str, Any], types: Iterable[str] = ()) -> SymbolInfo:
     """A directory entry from ``get_instrument_detail`` (PriceTick, UpStopPrice, ...)."""
     code, market = symbol.split(".")
     tick = _number(detail.get("PriceTick")) or 0.01
