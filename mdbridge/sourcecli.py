@@ -35,8 +35,9 @@ What the Windows host needs:
 What it subscribes:
   --symbols 600000.SH,000001.SZ   up to --single-max (50) symbols one by one: ticks, xtquant's
                                   own bars and, with --level2, l2quote and l2transaction
-  --sectors 沪深京A股              (the default) the sectors' members, through the whole-market
-                                  push (subscribe_whole_quote): bars and trades derived
+  --sectors 沪深京A股,沪深指数,沪深ETF  (the default) the sectors' members, through the
+                                  whole-market push (subscribe_whole_quote): bars and trades
+                                  derived (indices: quotes only)
 The symbol directory (name, price tick, limits, previous close) comes from
 get_instrument_detail into the KV bucket md_symbols.
 

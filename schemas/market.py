@@ -7,13 +7,13 @@ day where stated; times timezone-aware, Asia/Shanghai (+08:00), millisecond prec
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.symbols import SYMBOL_RE, Board, Market
+from schemas.symbols import SYMBOL_RE, Board, Kind, Market
 
 
 class DataType(StrEnum):
@@ -127,10 +127,15 @@ class SymbolInfo(BaseModel):
     board: Board
     price_tick: float = Field(gt=0, description="CNY")
     prev_close: Price
-    limit_up: Price
-    limit_down: Price
+    limit_up: Price = Field(description="0: no price limit (an index, a new listing)")
+    limit_down: Price = Field(description="0: no price limit (an index, a new listing)")
     status: str = Field(default="listed", description="listed, suspended or delisted")
     is_st: bool = False
+    kind: Kind = Field(default=Kind.STOCK, description="stock, index, etf or lof")
+    pinyin: str = Field(
+        default="", max_length=64, description="pinyin initials of the name, upper case (PFYH)"
+    )
+    listed: date | None = Field(default=None, description="listing day, when known")
 
 
 class SourceStatus(BaseModel):

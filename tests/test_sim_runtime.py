@@ -23,10 +23,12 @@ from schemas import (
     SYMBOLS_BUCKET,
     DataType,
     DepthData,
+    Kind,
     KLineData,
     QuoteData,
     SymbolInfo,
     TradeData,
+    kind_of,
 )
 from schemas.natsconf import NatsOptions
 from services.errors import UnknownAdapterError
@@ -120,7 +122,10 @@ async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer
     assert quote_msg.headers["Nats-Msg-Id"].startswith("quote:600000.SH:")
     symbols = {p["symbol"] for _, p in published[DataType.QUOTE]}
     assert len(symbols) == 60
-    assert len({p["symbol"] for _, p in published[DataType.DEPTH]}) == 60
+    indices = {s for s in symbols if kind_of(s) is Kind.INDEX}
+    assert len(indices) == 9  # the major indices come with the named stocks
+    assert {p["symbol"] for _, p in published[DataType.DEPTH]} == symbols - indices
+    assert not indices & {p["symbol"] for _, p in published[DataType.TRADE]}  # a level only
     trade_msg, trade = published[DataType.TRADE][0]
     assert trade_msg.headers is not None
     assert trade_msg.headers["Nats-Msg-Id"] == f"trade:{trade['symbol']}:{trade['trade_id']}"

@@ -382,8 +382,12 @@ async def test_one_thread_calls_xtdata_and_the_directory_comes_from_it(
         "limit_down": 3.8,
         "status": "listed",
         "is_st": True,
+        "kind": "stock",
+        "pinyin": "*STLH",
+        "listed": "1999-11-10",
     }
     assert (etf["price_tick"], etf["limit_up"], etf["name"]) == (0.001, 4.303, "沪深300ETF")
+    assert (etf["kind"], etf["is_st"]) == ("etf", False)
     callers = {thread for _, thread in fake.calls}
     assert len(callers) == 1
     assert threading.get_ident() not in callers

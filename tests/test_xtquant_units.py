@@ -6,6 +6,7 @@ import asyncio
 import threading
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -87,6 +88,27 @@ def test_directory_entries_fall_back_on_the_board_rule_without_limits() -> None:
         False,
     )
     assert symbol_info("600000.SH", {"InstrumentStatus": 1}).status == "suspended"
+
+
+def test_kinds_and_their_limit_rules_from_the_instrument_detail_and_type() -> None:
+    def info(symbol: str, name: str, prev: float, types: set[str], **detail: Any) -> Any:
+        base = {"InstrumentName": name, "PreClose": prev, "TradingDay": "20261120"}
+        return symbol_info(symbol, base | detail, types)
+
+    index = info("000001.SH", "上证指数", 3300.0, {"index"}, UpStopPrice=3630.0)
+    assert (index.kind, index.limit_up, index.limit_down) == ("index", 0.0, 0.0)  # none, ever
+    st = info("600123.SH", "*ST兰花", 4.0, {"stock"}, PriceTick=0.01)
+    assert (st.kind, st.is_st, st.limit_up, st.limit_down) == ("stock", True, 4.2, 3.8)
+    lof = info("161005.SZ", "富国天惠", 2.3, {"fund", "lof"})
+    assert (lof.kind, lof.price_tick, lof.limit_up, lof.limit_down) == ("lof", 0.001, 2.53, 2.07)
+    etf = info("588000.SH", "科创50ETF", 1.0, {"fund", "etf"}, UpStopPrice=1.2, DownStopPrice=0.8)
+    assert (etf.kind, etf.limit_up, etf.limit_down) == ("etf", 1.2, 0.8)  # the terminal's 20 %
+    fresh = info("301999.SZ", "新股科技", 30.0, {"stock"}, OpenDate="20261116")
+    assert (fresh.limit_up, fresh.limit_down, str(fresh.listed)) == (0.0, 0.0, "2026-11-16")
+    sixth_day = info("301998.SZ", "次新科技", 30.0, {"stock"}, OpenDate="20261113")
+    assert (sixth_day.limit_up, sixth_day.limit_down) == (36.0, 24.0)  # Fri..Fri: day 6
+    by_code = info("159915.SZ", "创业板ETF", 2.105, set())  # no type flags: the code range
+    assert (by_code.kind, by_code.price_tick) == ("etf", 0.001)
 
 
 @pytest.mark.parametrize(

@@ -49,11 +49,8 @@ def _check_known(call: Call, symbol: str) -> str:
     directory = call.runtime.directory
     if is_symbol(symbol) and symbol in directory:
         return symbol
-    raise RequestError(
-        ErrorCode.UNKNOWN_SYMBOL,
-        f"unknown symbol {symbol[:40]!r}",
-        suggestions=directory.suggest(symbol[:40]),
-    )
+    message, suggestions = directory.unknown(symbol[:40])
+    raise RequestError(ErrorCode.UNKNOWN_SYMBOL, message, suggestions=suggestions)
 
 
 def _known_symbol(call: Call) -> str:

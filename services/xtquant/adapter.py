@@ -25,7 +25,7 @@ from typing import Any
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from schemas import KLINE_PERIODS, DataType, SymbolInfo, TradingPhase, data_subject
+from schemas import KLINE_PERIODS, DataType, Kind, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
 from services.calendar import (
@@ -67,6 +67,7 @@ class _Symbol:
     trade: str
     klines: dict[str, str]
     bars: KLineAggregator | None
+    index: bool = False  # a level, not a book: no depth, no trades
     last_ts: int = 0
 
 
@@ -234,7 +235,8 @@ class XtQuantAdapter:
                     "Level-2 is subscribed one by one only: ignored for %d symbols", len(symbols)
                 )
         session_rules = settings.calendar == "real"
-        for symbol in symbols:
+        for info in infos:
+            symbol = info.symbol
             self._symbols[symbol] = _Symbol(
                 quote=data_subject(DataType.QUOTE, symbol),
                 depth=data_subject(DataType.DEPTH, symbol),
@@ -243,6 +245,7 @@ class XtQuantAdapter:
                 bars=KLineAggregator(symbol, self.source_id, session_rules=session_rules)
                 if self._derive_bars
                 else None,
+                index=info.kind is Kind.INDEX,
             )
 
     # -- data --------------------------------------------------------------------------------
@@ -276,9 +279,10 @@ class XtQuantAdapter:
         feed.last_ts = ts_ms
         self.ticks += 1
         await publisher.publish(feed.quote, quote, quote_id(symbol, ts_ms))
-        if symbol not in self._l2_depth:
+        # An index is a level: its volume is its constituents', it has no book or trades.
+        if not feed.index and symbol not in self._l2_depth:
             await publisher.publish(feed.depth, depth, depth_id(symbol, ts_ms))
-        if symbol not in self._l2_trades:
+        if not feed.index and symbol not in self._l2_trades:
             trade = self._deriver.update(quote, ts_ms)
             if trade is not None:
                 await publisher.publish(feed.trade, trade, trade_id(symbol, trade["trade_id"]))
