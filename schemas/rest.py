@@ -181,7 +181,16 @@ class SourceHealth(BaseModel):
 
 
 class MarketStatus(BaseModel):
-    phase: TradingPhase = Field(description="as reported by the first source that is up")
+    phase: TradingPhase = Field(
+        description="as reported by the first source that is up (none up on a day off: closed)"
+    )
+    trading_day: bool | None = Field(
+        description="whether today (Shanghai) trades by the holidays in KV md_calendar; null "
+        "on a weekday whose year has no entry"
+    )
+    calendar_source: str | None = Field(
+        description="who wrote this year's holidays: settings, xtquant or chinese-calendar"
+    )
     sources: list[SourceHealth]
     nats_connected: bool
     epochs: dict[str, str] = Field(description="stream name → epoch")

@@ -6,7 +6,6 @@ import zlib
 from typing import Any
 
 import orjson
-from pypinyin import Style, lazy_pinyin
 
 from schemas import SYMBOLS_BUCKET, SymbolInfo
 from services.msgid import symbol_entry_id
@@ -14,6 +13,10 @@ from services.msgid import symbol_entry_id
 
 def pinyin_initials(name: str) -> str:
     """浦发银行 -> PFYH; letters and digits of the name stay (沪深300ETF -> HS300ETF)."""
+    # Imported on first use: its phrase dictionary (which reads 银行 as hang) takes ~2 s to
+    # load, too long for every adapter's import (and start-up signal handling) to wait.
+    from pypinyin import Style, lazy_pinyin
+
     return "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).upper()[:64]
 
 

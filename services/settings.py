@@ -39,7 +39,9 @@ class CalendarOptions(BaseModel):
         description="real: A-share sessions and holidays; always_open: every instant trades",
     )
     holidays: tuple[date, ...] = Field(
-        default=(), description="exchange holidays, closed all day (JSON list of dates)"
+        default=(),
+        description="exchange holidays, closed all day (JSON list of dates): overrides "
+        "xtquant's and the chinese-calendar library's",
     )
 
 

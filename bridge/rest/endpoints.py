@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from bridge.errors import RequestError
 from bridge.rest.kit import Call, Endpoint, cacheable, etag_of, uncached
-from bridge.rest.marketstatus import market_status
+from bridge.rest.marketstatus import holidays_of, market_status
 from bridge.rest.series import TRADE_WINDOW_MS, Series, Span, forward, tail
 from schemas import STREAM_BY_TYPE, DataType, ErrorCode, data_subject, is_symbol
 from schemas.market import SymbolInfo
@@ -243,10 +243,13 @@ async def get_symbol(call: Call) -> Response:
 
 async def get_market_status(call: Call) -> Response:
     runtime = call.runtime
+    today = datetime.now(SHANGHAI).date()
     body = market_status(
         call.request.app.state.observability.status,
         nats_connected=runtime.nc.is_connected,
         epochs=runtime.hub.epochs,
+        today=today,
+        holidays=await holidays_of(runtime.js, today.year),
     )
     return uncached(orjson.dumps(body))
 

@@ -18,7 +18,7 @@ import orjson
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
@@ -31,7 +31,8 @@ from schemas.subjects import (
     QUALITY_REPORT_SUBJECT,
     SOURCE_STATUS_WILDCARD,
 )
-from services.calendar import calendar_for
+from services.calendar import Calendar, calendar_for
+from services.holidays import calendar_bucket, local_holidays, shared_holidays
 from services.publisher import MSG_ID_HEADER
 from services.quality.checks import QuoteChecks
 from services.quality.findings import FindingsBook
@@ -53,7 +54,7 @@ class QualityMonitor:
     def __init__(self, js: JetStreamContext, settings: QualitySettings) -> None:
         self._js = js
         self._settings = settings
-        self._calendar = calendar_for(settings.calendar, settings.holidays)
+        self._calendar = calendar_for(settings.calendar, local_holidays(settings.holidays))
         self.book = FindingsBook()
         self.quotes = QuoteChecks(self.book)
         self.sources = SourceHealth(self.book, round(settings.quality_source_silent_s * 1000))
@@ -63,8 +64,16 @@ class QualityMonitor:
         self.suppressed = 0
         self.reports = 0
 
+    @property
+    def calendar(self) -> Calendar:
+        return self._calendar
+
     async def start(self) -> None:
         self._kv = await _bucket(self._js)
+        if self._settings.calendar == "real":  # the holidays the adapters agreed on in NATS
+            kv = await calendar_bucket(self._js, StorageType.FILE, 1)
+            holidays = await shared_holidays(kv, self._settings.holidays)
+            self._calendar = calendar_for("real", holidays)
         self._subs.append(
             await self._js.subscribe(
                 "md.quote.>",

@@ -16,6 +16,7 @@ from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
 from services.calendar import TradingCalendar, day_to_date, shanghai_day
 from services.directory import directory_entry
+from services.holidays import local_holidays
 from services.kline import KLineAggregator, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -65,7 +66,7 @@ class SimAdapter:
             settings.sim_speed,
             settings.sim_start,
             session=settings.sim_session,
-            calendar=TradingCalendar.of(settings.sim_holidays),
+            calendar=TradingCalendar.of(local_holidays(settings.sim_holidays)),
         )
 
     @property

@@ -19,24 +19,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from schemas import KLINE_PERIODS, DataType, Kind, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
+from schemas.tradingcalendar import HolidaySource
 from services.adapter import SourceStatus
 from services.calendar import (
     DAY_MS,
     SHANGHAI_OFFSET_MS,
     TRADING_PHASES,
+    Calendar,
+    TradingCalendar,
     calendar_for,
     shanghai_day,
 )
 from services.directory import directory_entry
 from services.errors import SourceError
+from services.holidays import (
+    ByYear,
+    calendar_bucket,
+    local_holidays,
+    publish_holidays,
+    xtquant_holidays,
+)
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -84,11 +96,15 @@ class _Link:
 
 
 class XtQuantAdapter:
-    def __init__(self, settings: AdapterSettings) -> None:
+    def __init__(
+        self, settings: AdapterSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._clock = clock  # wall-clock seconds: the calendar's "now" (a test sets a day)
         self.source_id = settings.source_id
         self.ready = asyncio.Event()
         self._settings = settings
-        self._calendar = calendar_for(settings.calendar, settings.holidays)
+        self._calendar = calendar_for(settings.calendar, local_holidays(settings.holidays))
+        self._holidays_from_sdk = False
         self._norm = Normalizer(settings.source_id, self._calendar, bar_label=settings.xt_bar_label)
         self._symbols: dict[str, _Symbol] = {}
         self._status_events = SymbolStatusTracker()
@@ -104,15 +120,24 @@ class XtQuantAdapter:
         self._closed_day = -1
         self._inbox: Inbox | None = None
         self._xt: XtLink | None = None
+        self._calendar_kv: KeyValue | None = None
         self.ticks = 0
         self.stale = 0  # repeated or older ticks dropped
         self.resubscribes = 0
         self.reconnects = 0
 
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @property
+    def calendar(self) -> Calendar:
+        """The calendar in force: the terminal's holidays once it gave them."""
+        return self._calendar
+
     def status(self) -> SourceStatus:
         link = self._link_state
         status: SourceStatus = {
-            "phase": self._calendar.phase_at_ms(int(time.time() * 1000)).value,
+            "phase": self._calendar.phase_at_ms(self._now_ms()).value,
             "symbols": len(self._symbols),
             "healthy": not link.down and link.strikes == 0,
             "received": self._inbox.received if self._inbox is not None else 0,
@@ -130,6 +155,8 @@ class XtQuantAdapter:
         self._xt = XtLink(
             inbox, self._on_link_status, host=self._settings.xt_host, port=self._settings.xt_port
         )
+        policy = self._settings.stream_policy()
+        self._calendar_kv = await calendar_bucket(js, policy.storage, policy.replicas)
         try:
             while not stop.is_set():
                 if self._link_state.down:
@@ -162,6 +189,8 @@ class XtQuantAdapter:
             return
         try:
             await xt.connect()
+            if not self._holidays_from_sdk:
+                await self._load_holidays()
             if not self._symbols:
                 await self._load_directory(publisher)
             failed = await xt.subscribe(self._plan)
@@ -193,6 +222,32 @@ class XtQuantAdapter:
             logger.warning("publishing the snapshot failed: %r", exc)
         logger.info("xtquant: initial snapshot of %d instruments", len(ticks))
 
+    async def _load_holidays(self) -> None:
+        """The terminal's holidays: this adapter's calendar (a silent feed on a holiday is no
+        fault) and, in KV ``md_calendar``, every other process's. MDBRIDGE_HOLIDAYS wins."""
+        assert self._xt is not None
+        if self._settings.holidays:
+            self._holidays_from_sdk = True  # overridden: nothing to ask
+            return
+        years = xtquant_holidays(await self._xt.holidays())
+        if not years:
+            return  # the library's stay; asked again on the next connect
+        self._holidays_from_sdk = True
+        if self._settings.calendar == "real":
+            self._calendar = TradingCalendar.of(frozenset().union(*years.values()))
+            self._norm.calendar = self._calendar
+        if self._calendar_kv is not None:
+            written = await self._calendar_kv_put(years)
+            logger.info("xtquant: holidays of %s (%d years written)", sorted(years), written)
+
+    async def _calendar_kv_put(self, years: ByYear) -> int:
+        assert self._calendar_kv is not None
+        try:
+            return await publish_holidays(self._calendar_kv, years, HolidaySource.XTQUANT)
+        except NatsError as exc:
+            logger.warning("publishing the holidays failed: %r", exc)
+            return 0
+
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
 
@@ -208,7 +263,7 @@ class XtQuantAdapter:
         self._norm.set_directory(infos)
         for info in infos:
             await publisher.publish(*directory_entry(info))
-        self._directory_day = shanghai_day(int(time.time() * 1000))
+        self._directory_day = shanghai_day(self._now_ms())
         if not self._symbols:
             self._build(infos)
 
@@ -321,7 +376,7 @@ class XtQuantAdapter:
         link, inbox = self._link_state, self._inbox
         if link.down or inbox is None:
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = self._now_ms()
         mono = time.monotonic()
         if self._calendar.phase_at_ms(now_ms) not in _WATCHED_PHASES:
             link.watched_since = mono  # silence only counts while quotes must move

@@ -85,6 +85,10 @@ class XtLink:
         """``get_full_tick``: the latest tick of every symbol, ticking or not (halted)."""
         return await self.call(self._full_tick, tuple(symbols))
 
+    async def holidays(self) -> list[object]:
+        """``get_holidays()`` (8-digit dates); empty if this SDK has none or it fails."""
+        return await self.call(self._holidays)
+
     async def subscribe(self, plan: Plan) -> int:
         """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
         return await self.call(self._subscribe, plan)
@@ -144,6 +148,14 @@ class XtLink:
             else:
                 logger.warning("xtquant knows no instrument %s", code)
         return found
+
+    def _holidays(self) -> list[object]:
+        try:
+            days = self._xt().get_holidays()
+        except Exception as exc:  # an old SDK, or no holiday data on the terminal
+            logger.warning("xtquant get_holidays failed: %s", exc)
+            return []
+        return list(days) if isinstance(days, list) else []
 
     def _full_tick(self, symbols: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         ticks = self._xt().get_full_tick(list(symbols))
