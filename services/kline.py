@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from schemas import KLINE_PERIODS, TradingPhase, epoch_ms_to_iso
@@ -73,15 +74,28 @@ def bar_end_minute_of_day(first_minute: int, minutes: int, *, session_rules: boo
     return (session_minute_of_day(last) if session_rules else last) + 1
 
 
-def bar_label_ms(start_ms: int, period: str) -> int:
-    """The label (period end, session rules) of the bar of ``period`` starting at ``start_ms``."""
+def bar_label_ms(start_ms: int, period: str, *, session_rules: bool = True) -> int:
+    """The label (its period's end) of the bar of ``period`` starting at ``start_ms``."""
     minutes = PERIOD_MINUTES.get(period, 0)
     if minutes == 0:
         return start_ms  # the day bar: 00:00 of its day
     day, day_ms = divmod(start_ms + SHANGHAI_OFFSET_MS, DAY_MS)
-    first = session_minute(day_ms // MINUTE_MS)
-    end = bar_end_minute_of_day(first, minutes)
+    clock_minute = day_ms // MINUTE_MS
+    first = session_minute(clock_minute) if session_rules else clock_minute
+    end = bar_end_minute_of_day(first, minutes, session_rules=session_rules)
     return day * DAY_MS + end * MINUTE_MS - SHANGHAI_OFFSET_MS
+
+
+def relabel_start_labelled(payload: dict[str, Any], *, session_rules: bool = True) -> bool:
+    """A bar recorded before bars carried ``start`` was labelled by its start: give it its
+    end label and its ``start`` (in place); False when it already has both."""
+    if "start" in payload:
+        return False
+    start = payload["timestamp"]
+    start_ms = round(datetime.fromisoformat(start).timestamp() * 1000)
+    label_ms = bar_label_ms(start_ms, payload["period"], session_rules=session_rules)
+    payload["timestamp"], payload["start"] = epoch_ms_to_iso(label_ms), start
+    return True
 
 
 class KLineEvent(NamedTuple):
