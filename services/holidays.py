@@ -17,7 +17,7 @@ import chinese_calendar
 import orjson
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from schemas import SHANGHAI
@@ -93,26 +93,27 @@ async def calendar_bucket(js: JetStreamContext, storage: StorageType, replicas: 
         return kv
 
 
-async def read_calendar(kv: KeyValue) -> dict[int, HolidayYear]:
+def years_around(year: int) -> list[int]:
+    """The library's years and the ones either side of ``year``: what is worth reading."""
+    return sorted({*library_years(), year - 1, year, year + 1})
+
+
+async def read_calendar(kv: KeyValue, years: Iterable[int]) -> dict[int, HolidayYear]:
+    """The bucket's entries of ``years`` (direct gets: no consumer, so few permissions)."""
     out: dict[int, HolidayYear] = {}
-    try:
-        keys = await kv.keys()
-    except NoKeysError:  # an empty bucket
-        return out
-    for key in keys:
+    for year in years:
         try:
-            entry = await kv.get(key)
-        except NotFoundError:
+            entry = await kv.get(str(year))
+        except NotFoundError:  # KeyNotFoundError, or a deleted key
             continue
         if entry.value:
-            year = HolidayYear.model_validate_json(entry.value)
-            out[year.year] = year
+            out[year] = HolidayYear.model_validate_json(entry.value)
     return out
 
 
 async def publish_holidays(kv: KeyValue, years: ByYear, source: HolidaySource) -> int:
     """Write each year unless a stronger source already owns it; returns how many written."""
-    existing = await read_calendar(kv)
+    existing = await read_calendar(kv, years)
     now = datetime.now(SHANGHAI)
     written = 0
     for year, days in sorted(years.items()):
@@ -133,7 +134,8 @@ async def shared_holidays(kv: KeyValue, override: Iterable[date] = ()) -> frozen
     if days:
         return days
     merged = dict(library_holidays())
-    for year, entry in (await read_calendar(kv)).items():
+    this_year = datetime.now(SHANGHAI).year
+    for year, entry in (await read_calendar(kv, years_around(this_year))).items():
         merged[year] = frozenset(entry.holidays)
     return frozenset().union(*merged.values())
 

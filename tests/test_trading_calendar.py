@@ -61,14 +61,14 @@ async def test_a_weaker_source_never_replaces_a_stronger_one(
     try:
         kv = await calendar_bucket(nc.jetstream(), StorageType.MEMORY, 1)
         assert await publish_holidays(kv, library_holidays(), HolidaySource.LIBRARY) > 20
-        assert (await read_calendar(kv))[2026].source == HolidaySource.LIBRARY
+        assert (await read_calendar(kv, [2026]))[2026].source == HolidaySource.LIBRARY
         terminal = by_year([NATIONAL_DAY, EXTRA])
         assert await publish_holidays(kv, terminal, HolidaySource.XTQUANT) == 1
         assert await publish_holidays(kv, library_holidays(), HolidaySource.LIBRARY) == 0
-        year = (await read_calendar(kv))[2026]
+        year = (await read_calendar(kv, [2026]))[2026]
         assert (year.source, year.holidays) == (HolidaySource.XTQUANT, [NATIONAL_DAY, EXTRA])
         await publish_holidays(kv, by_year([EXTRA]), HolidaySource.SETTINGS)
-        assert (await read_calendar(kv))[2026].holidays == [EXTRA]
+        assert (await read_calendar(kv, [2026]))[2026].holidays == [EXTRA]
     finally:
         await nc.close()
 
@@ -104,7 +104,7 @@ async def test_xtquant_holidays_make_the_calendar_and_silence_on_one_is_no_fault
         assert adapter.calendar.phase_at_ms(ms(date(2026, 11, 19))) is TradingPhase.CONTINUOUS
         assert adapter.calendar.phase_at_ms(ms(NATIONAL_DAY)) is TradingPhase.CLOSED
         kv = await calendar_bucket(js, StorageType.FILE, 1)
-        shared = (await read_calendar(kv))[2026]
+        shared = (await read_calendar(kv, [2026]))[2026]
         assert shared.source == HolidaySource.XTQUANT
         assert EXTRA in shared.holidays
         # Nothing pushed for five times xt_silence_s at 10:00 on the holiday: no fault ...
@@ -134,7 +134,7 @@ async def test_the_override_beats_the_terminal(
         nc = await nats.connect(fresh_nats_server.url)
         try:
             kv = await calendar_bucket(nc.jetstream(), StorageType.FILE, 1)
-            year = (await read_calendar(kv))[2026]
+            year = (await read_calendar(kv, [2026]))[2026]
         finally:
             await nc.close()
     assert (year.source, year.holidays) == (HolidaySource.SETTINGS, [EXTRA])

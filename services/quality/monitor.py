@@ -18,7 +18,7 @@ import orjson
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
@@ -31,8 +31,9 @@ from schemas.subjects import (
     QUALITY_REPORT_SUBJECT,
     SOURCE_STATUS_WILDCARD,
 )
+from schemas.tradingcalendar import CALENDAR_BUCKET
 from services.calendar import Calendar, calendar_for
-from services.holidays import calendar_bucket, local_holidays, shared_holidays
+from services.holidays import local_holidays, shared_holidays
 from services.publisher import MSG_ID_HEADER
 from services.quality.checks import QuoteChecks
 from services.quality.findings import FindingsBook
@@ -71,9 +72,13 @@ class QualityMonitor:
     async def start(self) -> None:
         self._kv = await _bucket(self._js)
         if self._settings.calendar == "real":  # the holidays the adapters agreed on in NATS
-            kv = await calendar_bucket(self._js, StorageType.FILE, 1)
-            holidays = await shared_holidays(kv, self._settings.holidays)
-            self._calendar = calendar_for("real", holidays)
+            try:
+                kv = await self._js.key_value(CALENDAR_BUCKET)
+            except NotFoundError:  # no adapter has run yet: the library's (or the override)
+                kv = None
+            if kv is not None:
+                holidays = await shared_holidays(kv, self._settings.holidays)
+                self._calendar = calendar_for("real", holidays)
         self._subs.append(
             await self._js.subscribe(
                 "md.quote.>",
