@@ -29,7 +29,6 @@ from nats.js.kv import KeyValue
 
 from schemas import KLINE_PERIODS, DataType, Kind, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
-from schemas.tradingcalendar import HolidaySource
 from services.adapter import SourceStatus
 from services.calendar import (
     DAY_MS,
@@ -42,13 +41,7 @@ from services.calendar import (
 )
 from services.directory import directory_entry
 from services.errors import SourceError
-from services.holidays import (
-    ByYear,
-    calendar_bucket,
-    local_holidays,
-    publish_holidays,
-    xtquant_holidays,
-)
+from services.holidays import calendar_bucket, local_holidays
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -56,6 +49,7 @@ from services.settings import AdapterSettings
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
 from services.xtquant.bars import SourceBars
+from services.xtquant.holidays import TerminalHolidays
 from services.xtquant.inbox import Batch, Inbox
 from services.xtquant.link import L2QUOTE, L2TRANSACTION, TICK, Plan, XtLink
 from services.xtquant.normalize import Normalizer, symbol_info
@@ -104,7 +98,7 @@ class XtQuantAdapter:
         self.ready = asyncio.Event()
         self._settings = settings
         self._calendar = calendar_for(settings.calendar, local_holidays(settings.holidays))
-        self._holidays_from_sdk = False
+        self._holidays = TerminalHolidays(settings.holidays)
         self._norm = Normalizer(settings.source_id, self._calendar, bar_label=settings.xt_bar_label)
         self._symbols: dict[str, _Symbol] = {}
         self._status_events = SymbolStatusTracker()
@@ -189,8 +183,9 @@ class XtQuantAdapter:
             return
         try:
             await xt.connect()
-            if not self._holidays_from_sdk:
-                await self._load_holidays()
+            holidays = await self._holidays.load(xt, self._calendar_kv)
+            if holidays is not None and self._settings.calendar == "real":
+                self._calendar = self._norm.calendar = TradingCalendar.of(holidays)
             if not self._symbols:
                 await self._load_directory(publisher)
             failed = await xt.subscribe(self._plan)
@@ -221,32 +216,6 @@ class XtQuantAdapter:
         except NatsError as exc:  # NATS away: the runner reconnects; the pushes follow
             logger.warning("publishing the snapshot failed: %r", exc)
         logger.info("xtquant: initial snapshot of %d instruments", len(ticks))
-
-    async def _load_holidays(self) -> None:
-        """The terminal's holidays: this adapter's calendar (a silent feed on a holiday is no
-        fault) and, in KV ``md_calendar``, every other process's. MDBRIDGE_HOLIDAYS wins."""
-        assert self._xt is not None
-        if self._settings.holidays:
-            self._holidays_from_sdk = True  # overridden: nothing to ask
-            return
-        years = xtquant_holidays(await self._xt.holidays())
-        if not years:
-            return  # the library's stay; asked again on the next connect
-        self._holidays_from_sdk = True
-        if self._settings.calendar == "real":
-            self._calendar = TradingCalendar.of(frozenset().union(*years.values()))
-            self._norm.calendar = self._calendar
-        if self._calendar_kv is not None:
-            written = await self._calendar_kv_put(years)
-            logger.info("xtquant: holidays of %s (%d years written)", sorted(years), written)
-
-    async def _calendar_kv_put(self, years: ByYear) -> int:
-        assert self._calendar_kv is not None
-        try:
-            return await publish_holidays(self._calendar_kv, years, HolidaySource.XTQUANT)
-        except NatsError as exc:
-            logger.warning("publishing the holidays failed: %r", exc)
-            return 0
 
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
