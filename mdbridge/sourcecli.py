@@ -33,16 +33,18 @@ What the Windows host needs:
   4. Level-2 (--level2) needs the account's Level-2 permission. Without it the l2quote and
      l2transaction subscriptions stay empty and the adapter keeps deriving trades from
      snapshots and publishing the 5-level book.
-  5. A synchronised clock (NTP) and the year's exchange holidays
-     (MDBRIDGE_HOLIDAYS='["2026-10-01","2026-10-02"]'): a feed silent while the market trades
-     is resubscribed, and the day's bars close after 15:00, by this calendar.
+  5. A synchronised clock (NTP). The exchange holidays come from the terminal (get_holidays)
+     and are shared in NATS (KV md_calendar); MDBRIDGE_HOLIDAYS='["2026-10-01"]' overrides
+     them: a feed silent while the market trades is resubscribed, and the day's bars close
+     after 15:00, by this calendar.
   6. Something that restarts the process if it exits (NSSM, a scheduled task at logon).
 
 What it subscribes:
   --symbols 600000.SH,000001.SZ   up to --single-max (50) symbols one by one: ticks, xtquant's
                                   own bars and, with --level2, l2quote and l2transaction
-  --sectors 沪深京A股              (the default) the sectors' members, through the whole-market
-                                  push (subscribe_whole_quote): bars and trades derived
+  --sectors 沪深京A股,沪深指数,沪深ETF  (the default) the sectors' members, through the
+                                  whole-market push (subscribe_whole_quote): bars and trades
+                                  derived (indices: quotes only)
 The symbol directory (name, price tick, limits, previous close) comes from
 get_instrument_detail into the KV bucket md_symbols.
 

@@ -42,7 +42,16 @@ from schemas.subjects import (
     stream_for,
     stream_subjects,
 )
-from schemas.symbols import Board, Market, board_of, is_symbol, limit_prices, round_to_tick
+from schemas.symbols import (
+    Board,
+    Kind,
+    Market,
+    board_of,
+    is_symbol,
+    kind_of,
+    limit_prices,
+    round_to_tick,
+)
 from schemas.timefmt import SHANGHAI, epoch_ms_to_iso, iso_ms, now_iso
 
 __all__ = [
@@ -65,6 +74,7 @@ __all__ = [
     "ErrorData",
     "Filters",
     "KLineData",
+    "Kind",
     "Market",
     "MessageType",
     "ModifyRequest",
@@ -84,6 +94,7 @@ __all__ = [
     "epoch_ms_to_iso",
     "is_symbol",
     "iso_ms",
+    "kind_of",
     "limit_prices",
     "now_iso",
     "parse_subject",

@@ -7,13 +7,13 @@ day where stated; times timezone-aware, Asia/Shanghai (+08:00), millisecond prec
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.symbols import SYMBOL_RE, Board, Market
+from schemas.symbols import SYMBOL_RE, Board, Kind, Market
 
 
 class DataType(StrEnum):
@@ -78,8 +78,11 @@ class QuoteData(_Payload):
 
 
 class KLineData(_Payload):
-    """One bar. ``timestamp`` is the bar's start; ``closed`` tells a final bar from an update."""
+    """One bar, labelled as xtquant/QMT label it: ``timestamp`` is the END of the bar's period
+    (the 09:30-09:31 bar is 09:31, the morning's last 11:30, the day's last 15:00; a day bar
+    00:00 of its day); ``start`` is its start. ``closed`` tells a final bar from an update."""
 
+    start: datetime = Field(description="the period's start (the day bar: 00:00, as timestamp)")
     period: str = Field(description="1m, 5m, 15m, 30m, 60m or 1d")
     open: Price
     high: Price
@@ -124,10 +127,15 @@ class SymbolInfo(BaseModel):
     board: Board
     price_tick: float = Field(gt=0, description="CNY")
     prev_close: Price
-    limit_up: Price
-    limit_down: Price
+    limit_up: Price = Field(description="0: no price limit (an index, a new listing)")
+    limit_down: Price = Field(description="0: no price limit (an index, a new listing)")
     status: str = Field(default="listed", description="listed, suspended or delisted")
     is_st: bool = False
+    kind: Kind = Field(default=Kind.STOCK, description="stock, index, etf or lof")
+    pinyin: str = Field(
+        default="", max_length=64, description="pinyin initials of the name, upper case (PFYH)"
+    )
+    listed: date | None = Field(default=None, description="listing day, when known")
 
 
 class SourceStatus(BaseModel):

@@ -22,6 +22,7 @@ class FindingKind(StrEnum):
     STALE = "stale"  # no quote for a symbol for too long while the market trades
     TIMESTAMP_BACKWARDS = "timestamp_backwards"  # a quote older than one already seen
     PRICE_OUTSIDE_BAND = "price_outside_band"  # last price above limit_up or below limit_down
+    LIMIT_RULE = "limit_rule"  # limits no rule of the kind allows (an index with limits, ...)
     CROSSED_BOOK = "crossed_book"  # best bid >= best ask
     VOLUME_DOWN = "volume_down"  # cumulative day volume went down
     SOURCE_SILENT = "source_silent"  # a source stopped its heartbeats, or its data, or said down

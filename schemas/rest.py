@@ -56,9 +56,10 @@ class KLineQuery(_Query):
     period: KLinePeriod = Field(default="1m", description="bar period")
     start: datetime | None = Field(
         default=None,
-        description="first bar start to include (ISO 8601; no offset means Asia/Shanghai)",
+        description="first bar timestamp (its period's end) to include (ISO 8601; no offset "
+        "means Asia/Shanghai)",
     )
-    end: datetime | None = Field(default=None, description="last bar start to include")
+    end: datetime | None = Field(default=None, description="last bar timestamp to include")
     limit: int = Field(
         default=240,
         ge=1,
@@ -180,7 +181,16 @@ class SourceHealth(BaseModel):
 
 
 class MarketStatus(BaseModel):
-    phase: TradingPhase = Field(description="as reported by the first source that is up")
+    phase: TradingPhase = Field(
+        description="as reported by the first source that is up (none up on a day off: closed)"
+    )
+    trading_day: bool | None = Field(
+        description="whether today (Shanghai) trades by the holidays in KV md_calendar; null "
+        "on a weekday whose year has no entry"
+    )
+    calendar_source: str | None = Field(
+        description="who wrote this year's holidays: settings, xtquant or chinese-calendar"
+    )
     sources: list[SourceHealth]
     nats_connected: bool
     epochs: dict[str, str] = Field(description="stream name → epoch")

@@ -10,6 +10,12 @@ bar's are the totals themselves. A-share rules (``session_rules=True``), in Shan
 - the closing auction's 15:00 match (and anything later) folds into the 14:59 bar.
 
 Without session rules (the simulator's always-open demo) bars follow the plain minute grid.
+
+A bar is labelled (``timestamp``) by its period's END, as xtquant, QMT and 同花顺 label it: the
+09:30-09:31 bar is 09:31, the morning's last 1m bar 11:30, the afternoon's first 13:01, the
+day's last 15:00 (a 60m bar: 10:30, 11:30, 14:00, 15:00). ``start`` gives the period's start
+(09:30, 11:29, 13:00, 14:59). The day bar is stamped 00:00 of its trading day (start and label
+alike), as xtquant's. A bar's identity (its ``Nats-Msg-Id``) is its start.
 A bar is final (``closed: true``) once a later snapshot falls in a later bar, or at
 :meth:`KLineAggregator.close_all`; until then updates carry ``closed: false``. Once a trade
 has been seen, a minute with snapshots but no trade gets a flat, zero-volume bar, as on the
@@ -21,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from schemas import KLINE_PERIODS, TradingPhase, epoch_ms_to_iso
@@ -59,6 +66,38 @@ def session_minute_of_day(index: int) -> int:
     return _OPEN_AM + index if index < _MORNING else _OPEN_PM + index - _MORNING
 
 
+def bar_end_minute_of_day(first_minute: int, minutes: int, *, session_rules: bool = True) -> int:
+    """The clock minute that labels a bar of ``minutes`` whose first trading minute (session
+    index, or clock minute without session rules) is ``first_minute``: the end of its last
+    minute, so 11:30 (not 13:00) for the morning's last bar."""
+    last = first_minute + minutes - 1
+    return (session_minute_of_day(last) if session_rules else last) + 1
+
+
+def bar_label_ms(start_ms: int, period: str, *, session_rules: bool = True) -> int:
+    """The label (its period's end) of the bar of ``period`` starting at ``start_ms``."""
+    minutes = PERIOD_MINUTES.get(period, 0)
+    if minutes == 0:
+        return start_ms  # the day bar: 00:00 of its day
+    day, day_ms = divmod(start_ms + SHANGHAI_OFFSET_MS, DAY_MS)
+    clock_minute = day_ms // MINUTE_MS
+    first = session_minute(clock_minute) if session_rules else clock_minute
+    end = bar_end_minute_of_day(first, minutes, session_rules=session_rules)
+    return day * DAY_MS + end * MINUTE_MS - SHANGHAI_OFFSET_MS
+
+
+def relabel_start_labelled(payload: dict[str, Any], *, session_rules: bool = True) -> bool:
+    """A bar recorded before bars carried ``start`` was labelled by its start: give it its
+    end label and its ``start`` (in place); False when it already has both."""
+    if "start" in payload:
+        return False
+    start = payload["timestamp"]
+    start_ms = round(datetime.fromisoformat(start).timestamp() * 1000)
+    label_ms = bar_label_ms(start_ms, payload["period"], session_rules=session_rules)
+    payload["timestamp"], payload["start"] = epoch_ms_to_iso(label_ms), start
+    return True
+
+
 class KLineEvent(NamedTuple):
     """One bar emission: the payload (exactly ``schemas.KLineData``'s fields) and its identity."""
 
@@ -80,7 +119,8 @@ class KLineEvent(NamedTuple):
 class _Bar:
     key: int
     start_ms: int
-    timestamp: str
+    start: str
+    timestamp: str  # the label: the period's end (the day bar: its 00:00)
     open: float
     high: float
     low: float
@@ -223,14 +263,17 @@ class KLineAggregator:
         return out
 
     def _new_bar(self, period: _Period, key: int, day: int, price: float) -> _Bar:
+        midnight_ms = day * DAY_MS - SHANGHAI_OFFSET_MS
         if period.minutes == 0:
-            minute_of_day = 0  # the day bar is stamped at midnight, like xtquant's
-        elif self.session_rules:
-            minute_of_day = session_minute_of_day(key * period.minutes)
+            start_ms = label_ms = midnight_ms  # the day bar is stamped at midnight, like xtquant's
         else:
-            minute_of_day = key * period.minutes
-        start_ms = day * DAY_MS + minute_of_day * MINUTE_MS - SHANGHAI_OFFSET_MS
-        return _Bar(key, start_ms, epoch_ms_to_iso(start_ms), price, price, price, price)
+            first = key * period.minutes
+            start = session_minute_of_day(first) if self.session_rules else first
+            end = bar_end_minute_of_day(first, period.minutes, session_rules=self.session_rules)
+            start_ms = midnight_ms + start * MINUTE_MS
+            label_ms = midnight_ms + end * MINUTE_MS
+        start_iso, label_iso = epoch_ms_to_iso(start_ms), epoch_ms_to_iso(label_ms)
+        return _Bar(key, start_ms, start_iso, label_iso, price, price, price, price)
 
     def _fold_day(self, bar: _Bar, price: float, day_open: float, high: float, low: float) -> None:
         """The day bar: the day's totals, and the quote's own open/high/low when it has them."""
@@ -248,6 +291,7 @@ class KLineAggregator:
         payload = {
             "symbol": self.symbol,
             "timestamp": bar.timestamp,
+            "start": bar.start,
             "period": period,
             "open": bar.open,
             "high": bar.high,

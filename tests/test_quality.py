@@ -66,6 +66,31 @@ def test_each_quote_check_raises_and_clears() -> None:
     }
 
 
+def test_limit_rules_per_kind_st_index_new_listing_and_fund() -> None:
+    book = FindingsBook()
+    checks = QuoteChecks(book)
+    t = FRIDAY_10AM
+
+    def check(symbol: str, prev: float, up: float, down: float, last: float) -> bool:
+        """Whether the quote raised a limit-rule finding."""
+        q = quote(t, last=last, symbol=symbol, prev_close=prev, limit_up=up, limit_down=down)
+        checks.check(q, t, t)
+        return (Q.LIMIT_RULE, symbol) in active(book)
+
+    assert not check("600000.SH", 10.2, 11.22, 9.18, 10.0)  # main board ±10 %
+    assert not check("600123.SH", 4.0, 4.2, 3.8, 4.1)  # ST ±5 %
+    assert check("600124.SH", 4.0, 4.6, 3.4, 4.1)  # ±15 %: no rule
+    assert not check("300750.SZ", 250.0, 300.0, 200.0, 251.0)  # ChiNext ±20 %
+    assert check("300751.SZ", 250.0, 275.0, 225.0, 251.0)  # ChiNext has no ±10 %
+    assert not check("301999.SZ", 30.0, 0.0, 0.0, 45.0)  # a new listing: none
+    assert not check("000001.SH", 3300.0, 0.0, 0.0, 3310.5)  # an index: none
+    assert check("000300.SH", 3900.0, 4290.0, 3510.0, 3901.0)  # an index with limits
+    assert not check("510300.SH", 3.912, 4.303, 3.521, 3.913)  # an ETF: ±10 %, 0.001 tick
+    assert not check("159915.SZ", 2.105, 2.526, 1.684, 2.2)  # a ChiNext ETF: ±20 %
+    assert check("510050.SH", 2.75, 0.0, 0.0, 2.8)  # an ETF always has a limit
+    assert (Q.PRICE_OUTSIDE_BAND, "301999.SZ") not in active(book)  # no limit: no band
+
+
 def test_staleness_counts_only_while_trading_and_not_for_halted_symbols() -> None:
     book = FindingsBook()
     checks = QuoteChecks(book)

@@ -152,3 +152,35 @@ async def test_the_recorder_writes_what_the_broker_holds(
         assert stored.time is not None
         assert abs(rec.t_ns / 1e9 - stored.time.timestamp()) < 0.001  # the broker's own time
     assert any(r.subject == "md.status.symbol.600000.SH" for r in got)
+
+
+async def test_bars_of_an_older_recording_are_relabelled_by_their_end(
+    nc: NatsClient, fresh_nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Recorded before bars carried ``start``: a bar stamped 09:30 (its start) replays as
+    09:31 with start 09:30, a 60m bar of 13:00 as 14:00; its message id is unchanged."""
+    path = tmp_path / "old.jsonl.gz"
+    old = {"symbol": "600000.SH", "open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0,
+           "volume": 100, "amount": 1000.0, "closed": True, "source": "old"}  # fmt: skip
+    bars = [
+        (f"md.kline.{period}.600000.SH", old | {"timestamp": f"2026-11-20T{at}.000+08:00",
+                                                "period": period})
+        for period, at in (("1m", "09:30:00"), ("60m", "13:00:00"))
+    ]  # fmt: skip
+    with RecordingWriter(path, ["md.kline.>"], time.time_ns(), "test") as writer:
+        for n, (subject, bar) in enumerate(bars):
+            headers = {MSG_ID_HEADER: f"old-{n}"}
+            writer.write(Record(time.time_ns(), subject, headers, orjson.dumps(bar)))
+    seen = await watch(nc, "md.kline.>")
+    settings = AdapterSettings(
+        nats_url=fresh_nats_server.url, source_id="replay", replay_file=path,
+        replay_speed="max", calendar="real",
+    )  # fmt: skip
+    await asyncio.wait_for(run_adapter("replay", settings, asyncio.Event()), 60)
+    await eventually(lambda: len(seen) == 2)
+    payloads = [orjson.loads(data) for _, (_, data, _) in seen]
+    assert [(p["timestamp"], p["start"]) for p in payloads] == [
+        ("2026-11-20T09:31:00.000+08:00", "2026-11-20T09:30:00.000+08:00"),
+        ("2026-11-20T14:00:00.000+08:00", "2026-11-20T13:00:00.000+08:00"),
+    ]
+    assert [headers[MSG_ID_HEADER] for _, (_, _, headers) in seen if headers] == ["old-0", "old-1"]

@@ -193,3 +193,44 @@ def test_whole_market_step_is_fast_enough() -> None:
             market.step(OPEN_DAY + step * INTERVAL_MS, TradingPhase.CONTINUOUS)
     per_snapshot = (time.perf_counter() - started) / (3 * len(markets))
     assert per_snapshot < 150e-6, f"{per_snapshot * 1e6:.1f} us per snapshot"
+
+
+def test_an_index_has_a_level_but_no_book_and_no_limits() -> None:
+    info = next(i for i in build_universe(42, 300) if i.symbol == "000300.SH")
+    market = SymbolMarket(info, seed=42)
+    snapshots = list(real_day(market))
+    assert market.bookless
+    assert snapshots
+    for snapshot in snapshots:
+        quote = snapshot.quote
+        assert (quote["limit_up"], quote["limit_down"]) == (0.0, 0.0)
+        assert quote["bids"] == quote["asks"] == []
+        assert quote["bid_price"] == 0.0
+        assert 3000 < quote["last_price"] < 5000
+        QuoteData.model_validate(quote)
+    assert snapshots[-1].quote["volume"] > 0
+
+
+def test_an_etf_trades_on_a_thousandth_grid_within_its_band() -> None:
+    info = next(i for i in build_universe(42, 300) if i.symbol == "159915.SZ")
+    market = SymbolMarket(info, seed=42)
+    for snapshot in real_day(market):
+        quote = snapshot.quote
+        assert (quote["limit_up"], quote["limit_down"]) == (2.526, 1.684)  # ChiNext ETF: 20 %
+        for price in filter(None, prices_of(snapshot)):  # 0: no open or low yet
+            assert price == round_to_tick(price, 0.001)
+            assert 1.684 <= price <= 2.526
+
+
+def test_a_new_listing_trades_without_limits_for_five_days_then_has_them() -> None:
+    today = datetime.fromtimestamp(OPEN_DAY / 1000, SHANGHAI).date()
+    info = next(i for i in build_universe(42, 5400, today=today) if i.listed is not None)
+    market = SymbolMarket(info, seed=42)
+    limits = []
+    for day in range(6):  # Friday, then Monday to Friday: the weekend does not count
+        for snapshot in real_day(market, day=day + 2 * (day >= 1)):
+            limits.append((day, snapshot.quote["limit_up"]))
+    by_day = dict(limits)
+    assert [by_day[d] for d in range(5)] == [0.0] * 5
+    assert by_day[5] > 0  # the sixth trading day has the board's band
+    assert by_day[5] == limit_prices(market.info.prev_close, info.board)[0]

@@ -23,16 +23,19 @@ from schemas import (
     SYMBOLS_BUCKET,
     DataType,
     DepthData,
+    Kind,
     KLineData,
     QuoteData,
     SymbolInfo,
     TradeData,
+    kind_of,
 )
 from schemas.natsconf import NatsOptions
 from services.errors import UnknownAdapterError
 from services.publisher import Publisher
 from services.runner import ADAPTERS, run_adapter
 from services.settings import AdapterSettings
+from tests.support.adapters import eventually
 
 MODELS: dict[DataType, Any] = {
     DataType.QUOTE: QuoteData,
@@ -71,12 +74,25 @@ async def read_since(js: JetStreamContext, stream: str, after: int, subject: str
 
 
 async def run_for(settings: AdapterSettings, seconds: float) -> None:
+    """Run the simulator for ``seconds`` of wall time from its first quote (start-up, such as
+    the directory with its pinyin, is not counted)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_adapter("sim", settings, stop))
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        before = (await js.stream_info("MD_QUOTE")).state.last_seq
+        task = asyncio.create_task(run_adapter("sim", settings, stop))
+        await eventually(lambda: _quoted_since(js, before), timeout=20, interval=0.01)
+    finally:
+        await nc.close()
     await asyncio.sleep(seconds)
     assert not task.done(), task
     stop.set()
     await asyncio.wait_for(task, timeout=10)
+
+
+async def _quoted_since(js: JetStreamContext, seq: int) -> bool:
+    return bool((await js.stream_info("MD_QUOTE")).state.last_seq > seq)
 
 
 def ours(messages: list[Msg], source: str) -> list[tuple[Msg, dict[str, Any]]]:
@@ -110,17 +126,22 @@ async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer
             assert msg.subject.endswith(model.symbol)
             assert set(payload) == set(MODELS[data_type].model_fields)
 
-    quotes = [p for m, p in published[DataType.QUOTE] if m.subject == "md.quote.600000.SH"]
-    assert len(quotes) >= 6  # a snapshot per 0.15 s wall at speed 20
-    stamps = [datetime.fromisoformat(q["timestamp"]) for q in quotes]
+    ticks = [(m, p) for m, p in published[DataType.QUOTE] if m.subject == "md.quote.600000.SH"]
+    assert len(ticks) >= 6  # a snapshot per 0.15 s wall at speed 20
+    stamps = [datetime.fromisoformat(q["timestamp"]) for _, q in ticks]
     assert stamps == sorted(stamps)
-    assert 0.8 < (stamps[-1] - stamps[0]).total_seconds() / 20 < 2.2  # sim time runs 20x
+    stored = [m.metadata.timestamp for m, _ in ticks]  # the broker's wall clock
+    sim_s = (stamps[-1] - stamps[0]).total_seconds()
+    assert 10 < sim_s / (stored[-1] - stored[0]).total_seconds() < 40  # sim time runs 20x
     quote_msg = next(m for m, _ in published[DataType.QUOTE] if m.subject == "md.quote.600000.SH")
     assert quote_msg.headers is not None
     assert quote_msg.headers["Nats-Msg-Id"].startswith("quote:600000.SH:")
     symbols = {p["symbol"] for _, p in published[DataType.QUOTE]}
     assert len(symbols) == 60
-    assert len({p["symbol"] for _, p in published[DataType.DEPTH]}) == 60
+    indices = {s for s in symbols if kind_of(s) is Kind.INDEX}
+    assert len(indices) == 9  # the major indices come with the named stocks
+    assert {p["symbol"] for _, p in published[DataType.DEPTH]} == symbols - indices
+    assert not indices & {p["symbol"] for _, p in published[DataType.TRADE]}  # a level only
     trade_msg, trade = published[DataType.TRADE][0]
     assert trade_msg.headers is not None
     assert trade_msg.headers["Nats-Msg-Id"] == f"trade:{trade['symbol']}:{trade['trade_id']}"
@@ -181,7 +202,10 @@ async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) 
     final_last_minute = {
         p["symbol"]
         for _, p in klines
-        if p["period"] == "1m" and p["closed"] and "T14:59" in p["timestamp"]
+        if p["period"] == "1m"
+        and p["closed"]
+        and "T15:00:00" in p["timestamp"]
+        and "T14:59:00" in p["start"]
     }
     assert len(final_last_minute) == 8
 

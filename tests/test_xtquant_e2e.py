@@ -127,7 +127,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
     assert raw["bidPrice"][0] == 10.36
     assert raw["askPrice"][0] != 10.37
     fake.push_ticks({"600000.SH": raw})
-    quote = await next_data(client, "market_data", "600000.SH")
+    quote = await next_data(client, "market_data", "600000.SH", ISO0)
     assert quote == {
         "symbol": "600000.SH",
         "timestamp": ISO0,
@@ -153,7 +153,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
         "phase": "continuous",  # openInt 13 (stockStatus says 3)
         "source": "xt",
     }  # fmt: skip
-    depth = await next_data(client, "depth_data", "600000.SH")
+    depth = await next_data(client, "depth_data", "600000.SH", ISO0)
     assert depth == {
         "symbol": "600000.SH",
         "timestamp": ISO0,
@@ -179,7 +179,7 @@ async def test_ticks_become_quotes_and_depth_field_by_field(
     )
     assert etf["lastPrice"] != 3.913
     fake.push_ticks({"510300.SH": etf})
-    quote = await next_data(client, "market_data", "510300.SH")
+    quote = await next_data(client, "market_data", "510300.SH", "2026-11-20T10:00:03.620+08:00")
     assert (quote["last_price"], quote["open"], quote["high"], quote["low"]) == (
         3.913,
         3.9,
@@ -248,17 +248,19 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
     await subscribe(client, "trade", "000001.SZ")
     await subscribe(client, "depth", "000001.SZ")
 
-    # xtquant's own bars; an intraday bar's time is its end (10:01 ends the 10:00 minute).
+    # xtquant's own bars; an intraday bar's time is its end (10:01 ends the 10:00 minute), and
+    # so is ours.
     bar_end = T0 - 3120 + 60_000
     raw_bar = bar_record(
         bar_end, price(1030), price(1041), price(1029), price(1037), 1234, 1277190.5, 10.2
     )
     assert "settelementPrice" in raw_bar  # sic
     fake.push_records("1m", {"600000.SH": [raw_bar]})
-    bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:00:00.000+08:00")
+    bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:01:00.000+08:00")
     assert bar == {
         "symbol": "600000.SH",
-        "timestamp": "2026-11-20T10:00:00.000+08:00",
+        "timestamp": "2026-11-20T10:01:00.000+08:00",
+        "start": "2026-11-20T10:00:00.000+08:00",
         "period": "1m",
         "open": 10.3,
         "high": 10.41,
@@ -275,7 +277,8 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
     fake.push_records("1m", {"600000.SH": [nxt]})
     final = await client.find(lambda f: f["type"] == "kline_data" and f["data"]["closed"])
     assert data_of(final) == bar | {"closed": True}
-    await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:01:00.000+08:00")
+    nxt_bar = await next_data(client, "kline_data", "600000.SH", "2026-11-20T10:02:00.000+08:00")
+    assert nxt_bar["start"] == "2026-11-20T10:01:00.000+08:00"
     midnight = T0 - (10 * 3600 + 3) * 1000 - 120
     day = bar_record(
         midnight, price(1020), price(1041), price(1015), price(1037), 758613, 786381234.5, 10.2
@@ -345,7 +348,7 @@ async def test_bars_trades_and_level2(client: FrameLog, fake: FakeServer) -> Non
         levels=10,
     )
     fake.push_records("l2quote", {"000001.SZ": [l2quote_record(book)]})
-    depth = await next_data(client, "depth_data", "000001.SZ")
+    depth = await next_data(client, "depth_data", "000001.SZ", "2026-11-20T10:00:03.220+08:00")
     assert depth["levels"] == 10
     assert len(depth["bids"]) == 10
     assert len(depth["asks"]) == 8
@@ -379,8 +382,12 @@ async def test_one_thread_calls_xtdata_and_the_directory_comes_from_it(
         "limit_down": 3.8,
         "status": "listed",
         "is_st": True,
+        "kind": "stock",
+        "pinyin": "*STLH",
+        "listed": "1999-11-10",
     }
     assert (etf["price_tick"], etf["limit_up"], etf["name"]) == (0.001, 4.303, "沪深300ETF")
+    assert (etf["kind"], etf["is_st"]) == ("etf", False)
     callers = {thread for _, thread in fake.calls}
     assert len(callers) == 1
     assert threading.get_ident() not in callers

@@ -160,15 +160,19 @@ async def test_a_whole_market_arrives_as_one_dict_per_code(
     async with running_adapter("xtquant", config):
         live = await eventually(lambda: fake.live())
         assert [(s.period, s.codes) for s in live] == [("whole", frozenset({"SH", "SZ", "BJ"}))]
-        universe = fake.sectors["沪深京A股"]
+        universe = fake.sectors["沪深京A股"]  # with the default sectors' indices and ETFs
         for step in range(3):
             ticks = {s: tick(T0 + step * 3000, 1030 + step, 100 * (step + 1)) for s in universe}
-            ticks["000001.SH"] = tick(T0 + step * 3000)  # an index: not in the universe
+            ticks["000001.SH"] = tick(T0 + step * 3000, lots=100 * (step + 1))  # an index
+            ticks["113050.SH"] = tick(T0 + step * 3000)  # a bond: not in the universe
             fake.push_ticks(ticks)
             await eventually(lambda: quote_at(js, universe[-1], T0 + step * 3000))  # noqa: B023
         for symbol in universe:
             assert await quote_at(js, symbol, T0 + 6000)
-        assert await last_payload(js, "MD_QUOTE", "md.quote.000001.SH") is None
+        assert await quote_at(js, "000001.SH", T0 + 6000)  # the index: a quote ...
+        assert await last_payload(js, "MD_DEPTH", "md.depth.000001.SH") is None  # no book
+        assert await last_payload(js, "MD_TRADE", "md.trade.000001.SH") is None  # nor trades
+        assert await last_payload(js, "MD_QUOTE", "md.quote.113050.SH") is None
         # no bars from xtquant in this mode: derived from the ticks
         bar = await last_payload(js, "MD_KLINE", "md.kline.1m.600000.SH")
         assert bar is not None

@@ -6,12 +6,13 @@ import asyncio
 import threading
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import SHANGHAI, TradingPhase, round_to_tick
+from schemas import SHANGHAI, TradingPhase, epoch_ms_to_iso, round_to_tick
 from services.calendar import AlwaysOpen
 from services.xtquant.bars import SourceBars
 from services.xtquant.inbox import Inbox
@@ -89,29 +90,53 @@ def test_directory_entries_fall_back_on_the_board_rule_without_limits() -> None:
     assert symbol_info("600000.SH", {"InstrumentStatus": 1}).status == "suspended"
 
 
+def test_kinds_and_their_limit_rules_from_the_instrument_detail_and_type() -> None:
+    def info(symbol: str, name: str, prev: float, types: set[str], **detail: Any) -> Any:
+        base = {"InstrumentName": name, "PreClose": prev, "TradingDay": "20261120"}
+        return symbol_info(symbol, base | detail, types)
+
+    index = info("000001.SH", "上证指数", 3300.0, {"index"}, UpStopPrice=3630.0)
+    assert (index.kind, index.limit_up, index.limit_down) == ("index", 0.0, 0.0)  # none, ever
+    st = info("600123.SH", "*ST兰花", 4.0, {"stock"}, PriceTick=0.01)
+    assert (st.kind, st.is_st, st.limit_up, st.limit_down) == ("stock", True, 4.2, 3.8)
+    lof = info("161005.SZ", "富国天惠", 2.3, {"fund", "lof"})
+    assert (lof.kind, lof.price_tick, lof.limit_up, lof.limit_down) == ("lof", 0.001, 2.53, 2.07)
+    etf = info("588000.SH", "科创50ETF", 1.0, {"fund", "etf"}, UpStopPrice=1.2, DownStopPrice=0.8)
+    assert (etf.kind, etf.limit_up, etf.limit_down) == ("etf", 1.2, 0.8)  # the terminal's 20 %
+    fresh = info("301999.SZ", "新股科技", 30.0, {"stock"}, OpenDate="20261116")
+    assert (fresh.limit_up, fresh.limit_down, str(fresh.listed)) == (0.0, 0.0, "2026-11-16")
+    sixth_day = info("301998.SZ", "次新科技", 30.0, {"stock"}, OpenDate="20261113")
+    assert (sixth_day.limit_up, sixth_day.limit_down) == (36.0, 24.0)  # Fri..Fri: day 6
+    by_code = info("159915.SZ", "创业板ETF", 2.105, set())  # no type flags: the code range
+    assert (by_code.kind, by_code.price_tick) == ("etf", 0.001)
+
+
 @pytest.mark.parametrize(
-    ("period", "xt_time", "start"),
+    ("period", "xt_time", "start", "label"),
     [
-        ("1m", ms(9, 30), ms(9, 30)),  # the opening auction's bar folds into the first minute
-        ("1m", ms(9, 31), ms(9, 30)),
-        ("1m", ms(11, 30), ms(11, 29)),
-        ("1m", ms(13, 1), ms(13, 0)),
-        ("1m", ms(15, 0), ms(14, 59)),
-        ("5m", ms(9, 35), ms(9, 30)),
-        ("30m", ms(13, 30), ms(13, 0)),
-        ("60m", ms(10, 30), ms(9, 30)),
-        ("60m", ms(11, 30), ms(10, 30)),
-        ("60m", ms(14, 0), ms(13, 0)),
-        ("60m", ms(15, 0), ms(14, 0)),
-        ("1d", ms(0, 0), ms(0, 0)),
+        # the opening auction's bar folds into the first minute, labelled 09:31
+        ("1m", ms(9, 30), ms(9, 30), ms(9, 31)),
+        ("1m", ms(9, 31), ms(9, 30), ms(9, 31)),
+        ("1m", ms(11, 30), ms(11, 29), ms(11, 30)),
+        ("1m", ms(13, 1), ms(13, 0), ms(13, 1)),
+        ("1m", ms(15, 0), ms(14, 59), ms(15, 0)),
+        ("5m", ms(9, 35), ms(9, 30), ms(9, 35)),
+        ("30m", ms(13, 30), ms(13, 0), ms(13, 30)),
+        ("60m", ms(10, 30), ms(9, 30), ms(10, 30)),
+        ("60m", ms(11, 30), ms(10, 30), ms(11, 30)),
+        ("60m", ms(14, 0), ms(13, 0), ms(14, 0)),
+        ("60m", ms(15, 0), ms(14, 0), ms(15, 0)),
+        ("1d", ms(0, 0), ms(0, 0), ms(0, 0)),
     ],
 )
-def test_xtquant_bar_times_are_bar_ends(period: str, xt_time: int, start: int) -> None:
+def test_xtquant_bar_times_are_bar_ends(period: str, xt_time: int, start: int, label: int) -> None:
     norm = Normalizer("xt", AlwaysOpen())
     norm.set_directory([symbol_info("600000.SH", {"PriceTick": 0.01, "PreClose": 10.0})])
     mapped = norm.bar("600000.SH", period, bar_record(xt_time, 10, 10, 10, 10, 1, 1000.0, 10))
     assert mapped is not None
     assert mapped[0] == start
+    assert mapped[1]["timestamp"] == epoch_ms_to_iso(label)  # labelled as xtquant labels it
+    assert mapped[1]["start"] == epoch_ms_to_iso(start)
 
 
 def test_a_later_bar_finalizes_the_one_before() -> None:

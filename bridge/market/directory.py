@@ -41,6 +41,20 @@ class SymbolDirectory:
     def suggest(self, text: str, limit: int = 10) -> list[str]:
         return self._index.search(text, limit)
 
+    def named(self, symbols: list[str]) -> str:
+        """``000001.SZ 平安银行, 000001.SH 上证指数``: candidates a person can tell apart."""
+        infos = [self._symbols.get(s) for s in symbols]
+        return ", ".join(f"{i.symbol} {i.name}" for i in infos if i is not None)
+
+    def unknown(self, symbol: str) -> tuple[str, list[str]]:
+        """The message and suggestions for a symbol not in the directory; a bare code such as
+        ``000001`` names every instrument with that code."""
+        suggestions = self.suggest(symbol)
+        message = f"unknown symbol {symbol!r}"
+        if suggestions:
+            message += f"; did you mean {self.named(suggestions[:5])}?"
+        return message, suggestions
+
     def put(self, info: SymbolInfo) -> None:
         self._symbols[info.symbol] = info
         self._index.put(info)

@@ -18,6 +18,13 @@ def pinyin_initials(name: str) -> str:
     return "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).upper()
 
 
+_KIND_RANK = {"stock": 0, "etf": 1, "lof": 2, "index": 3}
+
+
+def _rank(info: SymbolInfo) -> tuple[int, str]:
+    return _KIND_RANK.get(info.kind.value, 9), info.symbol
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     info: SymbolInfo
@@ -57,7 +64,11 @@ class SuggestionIndex:
         if (m := _SUFFIXED.match(upper)) is not None and upper in self._entries:  # 600000.sh
             add([upper])
         entries = self._entries.values()
-        add([e.info.symbol for e in entries if e.info.code == query])
+        # A bare code can name several instruments (000001: 平安银行 000001.SZ and 上证指数
+        # 000001.SH): all of them, in a stable order (stocks before funds before indices).
+        add(
+            [i.symbol for i in sorted((e.info for e in entries if e.info.code == query), key=_rank)]
+        )
         add([e.info.symbol for e in entries if e.info.name == query])
         add([e.info.symbol for e in entries if e.initials == upper])
         if len(query) >= 2:

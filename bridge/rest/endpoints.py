@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from bridge.errors import RequestError
 from bridge.rest.kit import Call, Endpoint, cacheable, etag_of, uncached
-from bridge.rest.marketstatus import market_status
+from bridge.rest.marketstatus import holidays_of, market_status
 from bridge.rest.series import TRADE_WINDOW_MS, Series, Span, forward, tail
 from schemas import STREAM_BY_TYPE, DataType, ErrorCode, data_subject, is_symbol
 from schemas.market import SymbolInfo
@@ -49,11 +49,8 @@ def _check_known(call: Call, symbol: str) -> str:
     directory = call.runtime.directory
     if is_symbol(symbol) and symbol in directory:
         return symbol
-    raise RequestError(
-        ErrorCode.UNKNOWN_SYMBOL,
-        f"unknown symbol {symbol[:40]!r}",
-        suggestions=directory.suggest(symbol[:40]),
-    )
+    message, suggestions = directory.unknown(symbol[:40])
+    raise RequestError(ErrorCode.UNKNOWN_SYMBOL, message, suggestions=suggestions)
 
 
 def _known_symbol(call: Call) -> str:
@@ -246,10 +243,13 @@ async def get_symbol(call: Call) -> Response:
 
 async def get_market_status(call: Call) -> Response:
     runtime = call.runtime
+    today = datetime.now(SHANGHAI).date()
     body = market_status(
         call.request.app.state.observability.status,
         nats_connected=runtime.nc.is_connected,
         epochs=runtime.hub.epochs,
+        today=today,
+        holidays=await holidays_of(runtime.js, today.year),
     )
     return uncached(orjson.dumps(body))
 

@@ -189,11 +189,8 @@ class Session(ReliableSession):
             return
         if is_symbol(symbol) and symbol in self._directory:
             return
-        raise RequestError(
-            ErrorCode.UNKNOWN_SYMBOL,
-            f"unknown symbol {symbol!r}",
-            suggestions=self._directory.suggest(symbol),
-        )
+        message, suggestions = self._directory.unknown(symbol)
+        raise RequestError(ErrorCode.UNKNOWN_SYMBOL, message, suggestions=suggestions)
 
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)

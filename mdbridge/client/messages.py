@@ -40,7 +40,8 @@ class QuotePayload(TypedDict, total=False):
 
 class KLinePayload(TypedDict, total=False):
     symbol: str
-    timestamp: str
+    timestamp: str  # the period's end, as xtquant/QMT label bars
+    start: str  # the period's start
     period: str
     open: float
     high: float

@@ -1,7 +1,8 @@
 """Per-symbol checks of the published quotes, whatever their source. Pure.
 
 Each quote is checked as it comes (timestamps going backwards, cumulative volume going down,
-the last price outside the limit band, a crossed book while trading continuously); a
+the last price outside the limit band, limits no rule allows: ±5 % for ST, none for an index
+or a new listing, a crossed book while trading continuously); a
 finding stays active until a good quote clears it. Staleness is judged by :meth:`scan`,
 during continuous trading only, and never for a halted symbol.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from schemas import TradingPhase, epoch_ms_to_iso
 from schemas.quality import FindingKind, Severity
+from schemas.symbols import limits_fit_rule
 from services.calendar import shanghai_day
 from services.quality.findings import FindingsBook
 from services.symbolstatus import HALT_PHASES
@@ -87,6 +89,12 @@ class QuoteChecks:
             last > 0 and up > 0 and not down <= last <= up,
             f"last {last} outside [{down}, {up}]",
             "error",
+        )
+        prev = quote.get("prev_close", 0.0)
+        flag(
+            FindingKind.LIMIT_RULE,
+            not limits_fit_rule(symbol, prev, up, down),
+            f"limits [{down}, {up}] on a previous close of {prev} fit no rule of its kind",
         )
         bid, ask = quote["bid_price"], quote["ask_price"]
         flag(  # auctions show an indicative, crossed book: only continuous trading counts

@@ -31,7 +31,9 @@ from schemas.subjects import (
     QUALITY_REPORT_SUBJECT,
     SOURCE_STATUS_WILDCARD,
 )
-from services.calendar import calendar_for
+from schemas.tradingcalendar import CALENDAR_BUCKET
+from services.calendar import Calendar, calendar_for
+from services.holidays import local_holidays, shared_holidays
 from services.publisher import MSG_ID_HEADER
 from services.quality.checks import QuoteChecks
 from services.quality.findings import FindingsBook
@@ -53,7 +55,7 @@ class QualityMonitor:
     def __init__(self, js: JetStreamContext, settings: QualitySettings) -> None:
         self._js = js
         self._settings = settings
-        self._calendar = calendar_for(settings.calendar, settings.holidays)
+        self._calendar = calendar_for(settings.calendar, local_holidays(settings.holidays))
         self.book = FindingsBook()
         self.quotes = QuoteChecks(self.book)
         self.sources = SourceHealth(self.book, round(settings.quality_source_silent_s * 1000))
@@ -63,8 +65,20 @@ class QualityMonitor:
         self.suppressed = 0
         self.reports = 0
 
+    @property
+    def calendar(self) -> Calendar:
+        return self._calendar
+
     async def start(self) -> None:
         self._kv = await _bucket(self._js)
+        if self._settings.calendar == "real":  # the holidays the adapters agreed on in NATS
+            try:
+                kv = await self._js.key_value(CALENDAR_BUCKET)
+            except NotFoundError:  # no adapter has run yet: the library's (or the override)
+                kv = None
+            if kv is not None:
+                holidays = await shared_holidays(kv, self._settings.holidays)
+                self._calendar = calendar_for("real", holidays)
         self._subs.append(
             await self._js.subscribe(
                 "md.quote.>",

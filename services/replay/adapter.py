@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 
 from schemas import DataType, TradingPhase, data_subject
 from services.adapter import SourceStatus
-from services.kline import KLineAggregator, quote_bars
+from services.kline import KLineAggregator, quote_bars, relabel_start_labelled
 from services.publisher import Publisher
 from services.replay.recording import Record, read_recording
 from services.settings import AdapterSettings
@@ -106,7 +106,12 @@ class ReplayAdapter:
         subject = record.subject
         if is_source_status(subject) or (derive and subject.startswith(_KLINE)):
             return
-        await publisher.publish_raw(subject, record.data, record.headers)
+        data = record.data
+        if subject.startswith(_KLINE):
+            bar = orjson.loads(data)
+            if relabel_start_labelled(bar, session_rules=self._settings.calendar == "real"):
+                data = orjson.dumps(bar)  # an older recording: labelled as bars are now
+        await publisher.publish_raw(subject, data, record.headers)
         if subject.startswith(_QUOTE):
             quote = orjson.loads(record.data)
             self._symbols.add(quote["symbol"])

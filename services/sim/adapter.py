@@ -14,8 +14,9 @@ from nats.js import JetStreamContext
 from schemas import KLINE_PERIODS, DataType, SymbolInfo, data_subject
 from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
-from services.calendar import TradingCalendar
+from services.calendar import TradingCalendar, day_to_date, shanghai_day
 from services.directory import directory_entry
+from services.holidays import local_holidays
 from services.kline import KLineAggregator, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -53,8 +54,9 @@ class SimAdapter:
         self.ready = asyncio.Event()
         self.snapshots = 0
         self._settings = settings
-        self._universe = build_universe(settings.sim_seed, settings.sim_symbols)
         self._clock = self._new_clock()
+        today = day_to_date(shanghai_day(self._clock.now_ms()))
+        self._universe = build_universe(settings.sim_seed, settings.sim_symbols, today=today)
         self._paused_until = 0.0
         self._symbol_status = SymbolStatusTracker()
 
@@ -64,7 +66,7 @@ class SimAdapter:
             settings.sim_speed,
             settings.sim_start,
             session=settings.sim_session,
-            calendar=TradingCalendar.of(settings.sim_holidays),
+            calendar=TradingCalendar.of(local_holidays(settings.sim_holidays)),
         )
 
     @property
@@ -156,9 +158,12 @@ class SimAdapter:
         symbol = market.symbol
         quote = snapshot.quote
         await publisher.publish(feed.quote_subject, quote, quote_id(symbol, ts_ms))
-        await publisher.publish(feed.depth_subject, snapshot.depth, depth_id(symbol, ts_ms))
-        for trade in snapshot.trades:
-            await publisher.publish(feed.trade_subject, trade, trade_id(symbol, trade["trade_id"]))
+        if not market.bookless:  # an index has a level, not a book or trades
+            await publisher.publish(feed.depth_subject, snapshot.depth, depth_id(symbol, ts_ms))
+            for trade in snapshot.trades:
+                await publisher.publish(
+                    feed.trade_subject, trade, trade_id(symbol, trade["trade_id"])
+                )
         for status, msg_id in self._symbol_status.update(quote, ts_ms):
             await publisher.publish(symbol_status_subject(symbol), status, msg_id)
         for event in quote_bars(feed.klines, ts_ms, quote, phase):

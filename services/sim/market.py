@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from schemas import SymbolInfo, TradingPhase, limit_prices
+from schemas import Kind, SymbolInfo, TradingPhase
+from schemas.symbols import band_prices, has_price_limit, limit_pct
 from services.calendar import day_to_date, shanghai_day
 from services.isotime import MinuteIso
 from services.sim._book import LEVELS, LOT, side, touch
@@ -23,6 +25,8 @@ SESSION_S = 4 * 3600  # continuous trading per day: volatility and jump rates ar
 OVERSHOOT = 0.02  # how far (log) the fair value may run past a limit: a sealed limit, not a runaway
 JUMP_SIZE = 0.025  # log-size of an occasional news jump
 JUMPS_PER_DAY = 0.4
+# Without a price limit (an index, a new listing) the walk still needs a band to stay in.
+UNLIMITED_BAND = Decimal("0.30")
 
 # Enum attribute look-ups cost ~100 ns each on this path; bind the members once.
 _CONTINUOUS = TradingPhase.CONTINUOUS
@@ -48,11 +52,12 @@ class SymbolMarket:
     """Random walk with mild mean reversion and rare jumps, clamped to the daily limit band."""
 
     __slots__ = (
-        "_amount", "_anchor", "_closed", "_day", "_day_tag", "_dir", "_dn", "_dn_f", "_high",
-        "_indicative", "_info", "_info_update", "_interval_ms", "_iso", "_jump_p", "_kappa",
-        "_last", "_level_lots", "_lf", "_ln_dn", "_ln_up", "_low", "_max_spread", "_open",
-        "_p_trades", "_prev", "_prev_f", "_rng", "_scale", "_seq", "_sigma", "_source",
-        "_symbol", "_trade_lots", "_up", "_up_f", "_volume",
+        "_amount", "_anchor", "_bookless", "_closed", "_day", "_day_tag", "_dir", "_dn",
+        "_dn_f", "_high", "_indicative", "_info", "_info_update", "_interval_ms", "_iso",
+        "_jump_p", "_kappa", "_last", "_level_lots", "_lf", "_limit_pct", "_listing_day",
+        "_ln_dn", "_ln_up", "_low", "_max_spread", "_open", "_p_trades", "_prev", "_prev_f",
+        "_rng", "_scale", "_seq", "_sigma", "_source", "_symbol", "_trade_lots", "_up",
+        "_up_f", "_volume",
     )  # fmt: skip
 
     def __init__(
@@ -80,6 +85,10 @@ class SymbolMarket:
         self._max_spread = max(1, int(price_ticks // 20_000))  # wider in ticks for dear stocks
         self._day = -1
         self._day_tag = ""
+        self._bookless = info.kind is Kind.INDEX  # an index: a level, no book, no trades
+        # Day 1 is the first sim day for a listing the universe dated (listed then).
+        self._listing_day: int | None = 1 if info.listed is not None else None
+        self._limit_pct = _band_of(info)
         self._set_prev(round(info.prev_close * self._scale))
         self._lf = self._anchor
         self._reset_day()
@@ -89,6 +98,11 @@ class SymbolMarket:
     @property
     def symbol(self) -> str:
         return self._symbol
+
+    @property
+    def bookless(self) -> bool:
+        """An index: its snapshots have no book, and its trades are not published."""
+        return self._bookless
 
     @property
     def info(self) -> SymbolInfo:
@@ -133,10 +147,12 @@ class SymbolMarket:
     def _set_prev(self, prev: int) -> None:
         info = self._info
         prev_f = prev / self._scale
-        up_f, dn_f = limit_prices(prev_f, info.board, st=info.is_st, tick=info.price_tick)
+        limited = has_price_limit(info.kind, info.board, self._listing_day)
+        band = self._limit_pct if limited else UNLIMITED_BAND
+        up_f, dn_f = band_prices(prev_f, band, info.price_tick)
         self._prev, self._prev_f = prev, prev_f
-        self._up, self._up_f = round(up_f * self._scale), up_f
-        self._dn, self._dn_f = round(dn_f * self._scale), dn_f
+        self._up, self._dn = round(up_f * self._scale), round(dn_f * self._scale)
+        self._up_f, self._dn_f = (up_f, dn_f) if limited else (0.0, 0.0)  # 0: published as none
         self._anchor = math.log(prev)
         self._ln_up, self._ln_dn = math.log(self._up), math.log(self._dn)
 
@@ -155,6 +171,8 @@ class SymbolMarket:
         if first:
             return
         if self._open != 0:  # traded yesterday: its last price is today's prev_close
+            if self._listing_day is not None:
+                self._listing_day += 1
             self._set_prev(self._last)
             self._info = self._info_update = self._info.model_copy(
                 update={
@@ -251,6 +269,8 @@ class SymbolMarket:
     # -- payloads -----------------------------------------------------------------------------
 
     def _book(self, auction: bool) -> tuple[list[list[float]], list[list[float]]]:
+        if self._bookless:
+            return [], []
         up, dn, rand = self._up, self._dn, self._rng.random
         last = self._indicative or self._last
         spread = 1 if self._max_spread == 1 else 1 + int(rand() * self._max_spread)
@@ -316,3 +336,10 @@ class SymbolMarket:
             "source": self._source,
         }
         return Snapshot(ts_ms, quote, depth, trades, final)
+
+
+def _band_of(info: SymbolInfo) -> Decimal:
+    """The band the directory entry shows (a ChiNext ETF's 20 %), else the kind's rule."""
+    if info.limit_up > 0 and info.prev_close > 0:
+        return Decimal(str(round(info.limit_up / info.prev_close - 1, 2)))
+    return limit_pct(info.kind, info.board, st=info.is_st)

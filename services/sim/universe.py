@@ -1,12 +1,17 @@
-"""A deterministic, plausible A-share universe: well-known names first, then generated ones."""
+"""A deterministic, plausible A-share universe: well-known names first (stocks of every board,
+then the major indices and ETFs/LOFs, real codes and names), then generated stocks: a few ST
+(±5 %) and a few listed on the sim's first day (no limit for their first five trading days)."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 
-from schemas import Board, Market, SymbolInfo, board_of, limit_prices, round_to_tick
+from schemas import Board, Kind, Market, SymbolInfo, board_of, limit_prices, round_to_tick
+from schemas.symbols import LIMIT_PCT, band_prices, default_tick
 
 PRICE_TICK = 0.01
 
@@ -50,6 +55,32 @@ NAMED: tuple[tuple[str, Market, str, float], ...] = (
     ("872808", Market.BJ, "曙光数创", 40.0),
 )
 
+# Major indices (code, market, name, approximate level): no book, no trades, no limits.
+INDICES: tuple[tuple[str, Market, str, float], ...] = (
+    ("000001", Market.SH, "上证指数", 3300.0),
+    ("399001", Market.SZ, "深证成指", 10500.0),
+    ("000300", Market.SH, "沪深300", 3900.0),
+    ("399006", Market.SZ, "创业板指", 2150.0),
+    ("000688", Market.SH, "科创50", 1000.0),
+    ("000016", Market.SH, "上证50", 2700.0),
+    ("000905", Market.SH, "中证500", 5800.0),
+    ("000852", Market.SH, "中证1000", 6000.0),
+    ("899050", Market.BJ, "北证50", 1200.0),
+)
+# Funds (code, market, name, approximate price, kind, limit): a 0.001 tick; those tracking
+# ChiNext or STAR indices have ±20 %.
+FUNDS: tuple[tuple[str, Market, str, float, Kind, Decimal], ...] = (
+    ("510300", Market.SH, "沪深300ETF", 3.912, Kind.ETF, Decimal("0.10")),
+    ("510050", Market.SH, "上证50ETF", 2.750, Kind.ETF, Decimal("0.10")),
+    ("510500", Market.SH, "中证500ETF", 5.800, Kind.ETF, Decimal("0.10")),
+    ("159915", Market.SZ, "创业板ETF", 2.105, Kind.ETF, LIMIT_PCT[Board.CHINEXT]),
+    ("588000", Market.SH, "科创50ETF", 1.000, Kind.ETF, LIMIT_PCT[Board.STAR]),
+    ("512880", Market.SH, "证券ETF", 1.050, Kind.ETF, Decimal("0.10")),
+    ("518880", Market.SH, "黄金ETF", 6.100, Kind.ETF, Decimal("0.10")),
+    ("161005", Market.SZ, "富国天惠", 2.300, Kind.LOF, Decimal("0.10")),
+    ("501018", Market.SH, "南方原油", 1.400, Kind.LOF, Decimal("0.10")),
+)
+
 # Code ranges per board (inclusive) and the board's share of the real market.
 CODE_RANGES: dict[tuple[Market, Board], tuple[tuple[int, int], ...]] = {
     (Market.SH, Board.MAIN): (
@@ -79,6 +110,7 @@ BOARD_MEDIAN_PRICE: dict[Board, float] = {
 }
 MIN_PRICE, MAX_PRICE = 3.0, 200.0
 ST_SHARE = 0.025  # of generated main-board names
+NEW_LISTING_SHARE = 0.004  # of generated names: listed on the sim's first day
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -107,21 +139,40 @@ def _symbol(code: str, market: Market) -> str:
     return f"{code}.{market.value}"
 
 
-def _info(code: str, market: Market, name: str, price: float, *, st: bool = False) -> SymbolInfo:
+def _info(
+    code: str,
+    market: Market,
+    name: str,
+    price: float,
+    *,
+    st: bool = False,
+    kind: Kind = Kind.STOCK,
+    fund_pct: Decimal | None = None,
+    listed: date | None = None,
+) -> SymbolInfo:
     board = board_of(_symbol(code, market))
-    prev_close = round_to_tick(price, PRICE_TICK)
-    limit_up, limit_down = limit_prices(prev_close, board, st=st, tick=PRICE_TICK)
+    tick = default_tick(kind)
+    prev_close = round_to_tick(price, tick)
+    if fund_pct is not None:
+        limit_up, limit_down = band_prices(prev_close, fund_pct, tick)
+    else:
+        day = None if listed is None else 1
+        limit_up, limit_down = limit_prices(
+            prev_close, board, st=st, tick=tick, kind=kind, listing_day=day
+        )
     return SymbolInfo(
         symbol=_symbol(code, market),
         code=code,
         name=name,
         market=market,
         board=board,
-        price_tick=PRICE_TICK,
+        price_tick=tick,
         prev_close=prev_close,
         limit_up=limit_up,
         limit_down=limit_down,
         is_st=st,
+        kind=kind,
+        listed=listed,
     )
 
 
@@ -132,17 +183,30 @@ def _names(rng: random.Random, taken: set[str]) -> Iterator[str]:
     return (name for name in pairs if name not in taken)
 
 
-def build_universe(seed: int, size: int) -> list[SymbolInfo]:
-    """``size`` unique symbols, deterministic for ``seed``.
+def named_universe() -> list[SymbolInfo]:
+    """The real listings, in order: stocks, indices, funds."""
+    stocks = [_info(code, market, name, price) for code, market, name, price in NAMED]
+    indices = [_info(c, m, name, level, kind=Kind.INDEX) for c, m, name, level in INDICES]
+    funds = [
+        _info(code, market, name, price, kind=kind, fund_pct=pct)
+        for code, market, name, price, kind, pct in FUNDS
+    ]
+    return stocks + indices + funds
+
+
+def build_universe(seed: int, size: int, *, today: date | None = None) -> list[SymbolInfo]:
+    """``size`` unique symbols, deterministic for ``seed``; new listings are listed ``today``
+    (the sim's first day; without it they trade as old listings).
 
     A smaller universe is a prefix of a larger one with the same seed.
     """
     if not 0 <= size <= MAX_UNIVERSE:
         raise ValueError(f"universe size must be between 0 and {MAX_UNIVERSE}")
-    universe = [_info(code, market, name, price) for code, market, name, price in NAMED[:size]]
+    universe = named_universe()[:size]
     taken = {info.symbol for info in universe}
     rng = random.Random(f"universe:{seed}")
-    names = _names(random.Random(f"names:{seed}"), {name for *_, name, _ in NAMED})
+    named_names = {info.name for info in named_universe()}
+    names = _names(random.Random(f"names:{seed}"), named_names)
     codes = {key: _codes(seed, key, taken) for key in CODE_RANGES}
     boards = list(BOARD_WEIGHTS)
     weights = list(BOARD_WEIGHTS.values())
@@ -156,7 +220,10 @@ def build_universe(seed: int, size: int) -> list[SymbolInfo]:
         name = next(names)
         if st:
             name = ("*ST" if rng.random() < 0.5 else "ST") + name
-        universe.append(_info(code, market, name, _price(rng, board), st=st))
+        price = _price(rng, board)
+        fresh = not st and rng.random() < NEW_LISTING_SHARE
+        listed = today if fresh else None
+        universe.append(_info(code, market, name, price, st=st, listed=listed))
     return universe
 
 

@@ -1,7 +1,11 @@
 """The xtquant (MiniQMT) adapter: the real A-share feed of a Windows host, into JetStream.
 
-- Universe: ``xt_symbols``, or the sectors' members (``get_stock_list_in_sector``); each one's
-  ``get_instrument_detail`` becomes its directory entry (KV ``md_symbols``).
+- Universe: ``xt_symbols``, or the sectors' members (``download_sector_data`` first: a fresh
+  terminal has no sector lists, then ``get_stock_list_in_sector``); each one's
+  ``get_instrument_detail`` (previous close, limit prices) and ``get_instrument_type`` (index,
+  ETF, ...) become its directory entry (KV ``md_symbols``).
+- After subscribing, ``get_full_tick`` of every instrument is published: a halted one, which
+  pushes nothing, has a quote from the start.
 - Up to ``xt_single_max`` symbols subscribe one by one (ticks, and xtquant's own bars and
   Level-2 when asked); more use the whole-market push (``subscribe_whole_quote``), whose bars
   and trades are derived from the ticks.
@@ -15,24 +19,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
-from schemas import KLINE_PERIODS, DataType, SymbolInfo, TradingPhase, data_subject
+from schemas import KLINE_PERIODS, DataType, Kind, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
 from services.calendar import (
     DAY_MS,
     SHANGHAI_OFFSET_MS,
     TRADING_PHASES,
+    Calendar,
+    TradingCalendar,
     calendar_for,
     shanghai_day,
 )
 from services.directory import directory_entry
 from services.errors import SourceError
+from services.holidays import calendar_bucket, local_holidays
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -40,6 +49,7 @@ from services.settings import AdapterSettings
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
 from services.xtquant.bars import SourceBars
+from services.xtquant.holidays import TerminalHolidays
 from services.xtquant.inbox import Batch, Inbox
 from services.xtquant.link import L2QUOTE, L2TRANSACTION, TICK, Plan, XtLink
 from services.xtquant.normalize import Normalizer, symbol_info
@@ -63,6 +73,7 @@ class _Symbol:
     trade: str
     klines: dict[str, str]
     bars: KLineAggregator | None
+    index: bool = False  # a level, not a book: no depth, no trades
     last_ts: int = 0
 
 
@@ -79,11 +90,15 @@ class _Link:
 
 
 class XtQuantAdapter:
-    def __init__(self, settings: AdapterSettings) -> None:
+    def __init__(
+        self, settings: AdapterSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._clock = clock  # wall-clock seconds: the calendar's "now" (a test sets a day)
         self.source_id = settings.source_id
         self.ready = asyncio.Event()
         self._settings = settings
-        self._calendar = calendar_for(settings.calendar, settings.holidays)
+        self._calendar = calendar_for(settings.calendar, local_holidays(settings.holidays))
+        self._holidays = TerminalHolidays(settings.holidays)
         self._norm = Normalizer(settings.source_id, self._calendar, bar_label=settings.xt_bar_label)
         self._symbols: dict[str, _Symbol] = {}
         self._status_events = SymbolStatusTracker()
@@ -99,15 +114,24 @@ class XtQuantAdapter:
         self._closed_day = -1
         self._inbox: Inbox | None = None
         self._xt: XtLink | None = None
+        self._calendar_kv: KeyValue | None = None
         self.ticks = 0
         self.stale = 0  # repeated or older ticks dropped
         self.resubscribes = 0
         self.reconnects = 0
 
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @property
+    def calendar(self) -> Calendar:
+        """The calendar in force: the terminal's holidays once it gave them."""
+        return self._calendar
+
     def status(self) -> SourceStatus:
         link = self._link_state
         status: SourceStatus = {
-            "phase": self._calendar.phase_at_ms(int(time.time() * 1000)).value,
+            "phase": self._calendar.phase_at_ms(self._now_ms()).value,
             "symbols": len(self._symbols),
             "healthy": not link.down and link.strikes == 0,
             "received": self._inbox.received if self._inbox is not None else 0,
@@ -125,6 +149,8 @@ class XtQuantAdapter:
         self._xt = XtLink(
             inbox, self._on_link_status, host=self._settings.xt_host, port=self._settings.xt_port
         )
+        policy = self._settings.stream_policy()
+        self._calendar_kv = await calendar_bucket(js, policy.storage, policy.replicas)
         try:
             while not stop.is_set():
                 if self._link_state.down:
@@ -157,9 +183,13 @@ class XtQuantAdapter:
             return
         try:
             await xt.connect()
+            holidays = await self._holidays.load(xt, self._calendar_kv)
+            if holidays is not None and self._settings.calendar == "real":
+                self._calendar = self._norm.calendar = TradingCalendar.of(holidays)
             if not self._symbols:
                 await self._load_directory(publisher)
             failed = await xt.subscribe(self._plan)
+            snapshot = await xt.full_tick(self._symbols)
         except SourceError:
             raise  # no SDK on this host: retrying will not install it
         except Exception as exc:  # the SDK raises bare Exceptions (不能连接, 行情服务连接断开)
@@ -170,10 +200,22 @@ class XtQuantAdapter:
             return
         if failed:
             logger.warning("xtquant: %d subscriptions refused", failed)
+        await self._publish_snapshot(snapshot, publisher)
         self.reconnects += 1
         link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
+
+    async def _publish_snapshot(self, ticks: dict[str, Any], publisher: Publisher) -> None:
+        """Every instrument's current tick, taken after subscribing: a halted one (no pushes)
+        has a quote too, and pushes of the same tick that follow are dropped as repeats."""
+        try:
+            for symbol, raw in ticks.items():
+                if isinstance(raw, dict):
+                    await self._on_tick(symbol, raw, publisher)
+        except NatsError as exc:  # NATS away: the runner reconnects; the pushes follow
+            logger.warning("publishing the snapshot failed: %r", exc)
+        logger.info("xtquant: initial snapshot of %d instruments", len(ticks))
 
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
@@ -186,11 +228,11 @@ class XtQuantAdapter:
         found = await self._xt.directory(settings.xt_symbols, settings.xt_sectors)
         if not found:
             raise RuntimeError("no instruments: check xt_symbols / xt_sectors")
-        infos = [symbol_info(symbol, detail) for symbol, detail in found]
+        infos = [symbol_info(listing.symbol, listing.detail, listing.types) for listing in found]
         self._norm.set_directory(infos)
         for info in infos:
             await publisher.publish(*directory_entry(info))
-        self._directory_day = shanghai_day(int(time.time() * 1000))
+        self._directory_day = shanghai_day(self._now_ms())
         if not self._symbols:
             self._build(infos)
 
@@ -217,7 +259,8 @@ class XtQuantAdapter:
                     "Level-2 is subscribed one by one only: ignored for %d symbols", len(symbols)
                 )
         session_rules = settings.calendar == "real"
-        for symbol in symbols:
+        for info in infos:
+            symbol = info.symbol
             self._symbols[symbol] = _Symbol(
                 quote=data_subject(DataType.QUOTE, symbol),
                 depth=data_subject(DataType.DEPTH, symbol),
@@ -226,6 +269,7 @@ class XtQuantAdapter:
                 bars=KLineAggregator(symbol, self.source_id, session_rules=session_rules)
                 if self._derive_bars
                 else None,
+                index=info.kind is Kind.INDEX,
             )
 
     # -- data --------------------------------------------------------------------------------
@@ -259,9 +303,10 @@ class XtQuantAdapter:
         feed.last_ts = ts_ms
         self.ticks += 1
         await publisher.publish(feed.quote, quote, quote_id(symbol, ts_ms))
-        if symbol not in self._l2_depth:
+        # An index is a level: its volume is its constituents', it has no book or trades.
+        if not feed.index and symbol not in self._l2_depth:
             await publisher.publish(feed.depth, depth, depth_id(symbol, ts_ms))
-        if symbol not in self._l2_trades:
+        if not feed.index and symbol not in self._l2_trades:
             trade = self._deriver.update(quote, ts_ms)
             if trade is not None:
                 await publisher.publish(feed.trade, trade, trade_id(symbol, trade["trade_id"]))
@@ -300,7 +345,7 @@ class XtQuantAdapter:
         link, inbox = self._link_state, self._inbox
         if link.down or inbox is None:
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = self._now_ms()
         mono = time.monotonic()
         if self._calendar.phase_at_ms(now_ms) not in _WATCHED_PHASES:
             link.watched_since = mono  # silence only counts while quotes must move

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from schemas import is_symbol
 from services.errors import SourceError
@@ -36,6 +36,14 @@ class Plan:
     single: tuple[str, ...] = ()  # subscribe_quote(period="tick") per symbol
     bar_periods: tuple[str, ...] = ()  # our periods, through subscribe_quote, for `single`
     level2: bool = False  # l2quote and l2transaction for `single`
+
+
+class Listing(NamedTuple):
+    """One instrument as the terminal describes it."""
+
+    symbol: str
+    detail: dict[str, Any]  # get_instrument_detail
+    types: set[str]  # get_instrument_type's true flags: index, stock, fund, etf, lof, ...
 
 
 @dataclass(slots=True)
@@ -69,10 +77,17 @@ class XtLink:
         """(Re)connect: a new xtdata client, so every subscription must be made again."""
         await self.call(self._connect)
 
-    async def directory(
-        self, symbols: Iterable[str], sectors: Iterable[str]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    async def directory(self, symbols: Iterable[str], sectors: Iterable[str]) -> list[Listing]:
+        """The instruments of ``symbols``, else of the sectors (downloaded first)."""
         return await self.call(self._directory, tuple(symbols), tuple(sectors))
+
+    async def full_tick(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``get_full_tick``: the latest tick of every symbol, ticking or not (halted)."""
+        return await self.call(self._full_tick, tuple(symbols))
+
+    async def holidays(self) -> list[object]:
+        """``get_holidays()`` (8-digit dates); empty if this SDK has none or it fails."""
+        return await self.call(self._holidays)
 
     async def subscribe(self, plan: Plan) -> int:
         """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
@@ -111,24 +126,40 @@ class XtLink:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._on_status, status)
 
-    def _directory(
-        self, symbols: tuple[str, ...], sectors: tuple[str, ...]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _directory(self, symbols: tuple[str, ...], sectors: tuple[str, ...]) -> list[Listing]:
         xt = self._xt()
         codes: list[str] = list(symbols)
         if not codes:
+            # A fresh terminal has no sector lists: without this the sectors come back empty.
+            xt.download_sector_data()
             for sector in sectors:
-                codes += xt.get_stock_list_in_sector(sector) or []
+                members = xt.get_stock_list_in_sector(sector) or []
+                if not members:
+                    logger.warning("xtquant sector %s is empty (or unknown)", sector)
+                codes += members
+        wanted = [code for code in dict.fromkeys(codes) if is_symbol(code)]  # no bonds etc.
+        details = xt.get_instrument_detail_list(wanted) or {}
         found = []
-        for code in dict.fromkeys(codes):
-            if not is_symbol(code):
-                continue  # indices, funds, bonds of other code forms: not in our contract
-            detail = xt.get_instrument_detail(code)
+        for code in wanted:
+            detail = details.get(code)
             if isinstance(detail, dict):
-                found.append((code, detail))
+                types = xt.get_instrument_type(code) or {}
+                found.append(Listing(code, detail, {k for k, v in types.items() if v}))
             else:
                 logger.warning("xtquant knows no instrument %s", code)
         return found
+
+    def _holidays(self) -> list[object]:
+        try:
+            days = self._xt().get_holidays()
+        except Exception as exc:  # an old SDK, or no holiday data on the terminal
+            logger.warning("xtquant get_holidays failed: %s", exc)
+            return []
+        return list(days) if isinstance(days, list) else []
+
+    def _full_tick(self, symbols: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        ticks = self._xt().get_full_tick(list(symbols))
+        return ticks if isinstance(ticks, dict) else {}
 
     def _subscribe(self, plan: Plan) -> int:
         xt = self._xt()

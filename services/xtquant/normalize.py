@@ -11,13 +11,31 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from schemas import Market, SymbolInfo, TradingPhase, board_of, limit_prices, round_to_tick
+from schemas import (
+    Kind,
+    Market,
+    SymbolInfo,
+    TradingPhase,
+    board_of,
+    kind_of,
+    limit_prices,
+    round_to_tick,
+)
+from schemas.symbols import default_tick
 from services.calendar import DAY_MS, SHANGHAI_OFFSET_MS, Calendar
 from services.isotime import MinuteIso
-from services.kline import DAY_PERIOD, PERIOD_MINUTES, session_minute, session_minute_of_day
+from services.kline import (
+    DAY_PERIOD,
+    PERIOD_MINUTES,
+    bar_label_ms,
+    session_minute,
+    session_minute_of_day,
+)
 
 LOT = 100
 MINUTE_MS = 60_000
@@ -72,17 +90,57 @@ def _number(value: object) -> float:
     return 0.0
 
 
-def symbol_info(symbol: str, detail: dict[str, Any]) -> SymbolInfo:
-    """A directory entry from ``get_instrument_detail`` (PriceTick, UpStopPrice, ...)."""
+# get_instrument_type's flags, most specific first (an ETF is also a fund).
+_KIND_BY_TYPE = (("index", Kind.INDEX), ("etf", Kind.ETF), ("lof", Kind.LOF))
+
+
+def kind_from_types(symbol: str, types: Iterable[str]) -> Kind:
+    """The kind by the terminal's ``get_instrument_type`` flags, else by the code range."""
+    flags = set(types)
+    for flag, kind in _KIND_BY_TYPE:
+        if flag in flags:
+            return kind
+    return Kind.STOCK if "stock" in flags else kind_of(symbol)
+
+
+def _date(value: object) -> date | None:
+    """An 8-digit date (str or int, as the terminal gives OpenDate/TradingDay); None if not."""
+    text = str(value or "")
+    try:
+        return datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else None
+    except ValueError:
+        return None
+
+
+def listing_day(listed: date | None, today: date | None) -> int | None:
+    """Which weekday of its listing ``today`` is (1 = listed today); None for an old listing
+    or unknown dates. Weekdays, not trading days: a holiday in the first week counts."""
+    if listed is None or today is None or today < listed:
+        return None
+    span = (today - listed).days + 1
+    weekdays = sum(1 for n in range(min(span, 15)) if (listed + timedelta(days=n)).weekday() < 5)
+    return weekdays if span < 15 else None
+
+
+def symbol_info(symbol: str, detail: dict[str, Any], types: Iterable[str] = ()) -> SymbolInfo:
+    """A directory entry from ``get_instrument_detail`` (PriceTick, PreClose, UpStopPrice, ...)
+    and ``get_instrument_type`` (index, etf, lof, stock). The terminal's own limits win; without
+    them the rule of the kind and board (none for an index or a stock in its first days)."""
     code, market = symbol.split(".")
-    tick = _number(detail.get("PriceTick")) or 0.01
+    kind = kind_from_types(symbol, types)
+    tick = _number(detail.get("PriceTick")) or default_tick(kind)
     name = str(detail.get("InstrumentName") or code)
     board = board_of(symbol)
-    st = "ST" in name.upper()
+    st = kind is Kind.STOCK and "ST" in name.upper()
     prev_close = round_to_tick(_number(detail.get("PreClose")), tick)
+    listed = _date(detail.get("OpenDate"))
     up, down = _number(detail.get("UpStopPrice")), _number(detail.get("DownStopPrice"))
-    if not up or not down:  # no limits from the terminal: the board's rule
-        up, down = limit_prices(prev_close, board, st=st, tick=tick) if prev_close else (0, 0)
+    if kind is Kind.INDEX:
+        up = down = 0.0  # an index has no limit, whatever the terminal fills in
+    elif not up or not down:  # no limits from the terminal: the kind's and board's rule
+        day = listing_day(listed, _date(detail.get("TradingDay")))
+        rule = limit_prices(prev_close, board, st=st, tick=tick, kind=kind, listing_day=day)
+        up, down = rule if prev_close else (0.0, 0.0)
     status = detail.get("InstrumentStatus")
     return SymbolInfo(
         symbol=symbol,
@@ -96,6 +154,8 @@ def symbol_info(symbol: str, detail: dict[str, Any]) -> SymbolInfo:
         limit_down=round_to_tick(down, tick),
         status="suspended" if isinstance(status, int) and status > 0 else "listed",
         is_st=st,
+        kind=kind,
+        listed=listed,
     )
 
 
@@ -224,7 +284,8 @@ class Normalizer:
         start_ms = self._bar_start(int(ts), period)
         payload = {
             "symbol": symbol,
-            "timestamp": self._iso(start_ms),
+            "timestamp": self._iso(bar_label_ms(start_ms, period)),
+            "start": self._iso(start_ms),
             "period": period,
             "open": inst.price(raw.get("open")),
             "high": inst.price(raw.get("high")),

@@ -95,7 +95,8 @@ def payload_for(data_type: DataType, symbol: str, price: float) -> dict[str, Any
         return quote(symbol, price)
     if data_type is DataType.KLINE:
         return {
-            "symbol": symbol, "timestamp": now, "period": "1m", "open": price, "high": price,
+            "symbol": symbol, "timestamp": now, "start": now, "period": "1m", "open": price,
+            "high": price,
             "low": price, "close": price, "volume": 100, "amount": price * 100, "closed": False,
             "source": "test",
         }  # fmt: skip

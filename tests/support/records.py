@@ -26,7 +26,8 @@ def bar(
 ) -> dict[str, Any]:
     price = round_to_tick(price)
     return {
-        "symbol": symbol, "timestamp": epoch_ms_to_iso(start_ms), "period": period,
+        "symbol": symbol, "timestamp": epoch_ms_to_iso(start_ms),
+        "start": epoch_ms_to_iso(start_ms), "period": period,
         "open": price, "high": price, "low": price, "close": price, "volume": volume,
         "amount": round(price * volume, 2), "closed": closed, "source": "test",
     }  # fmt: skip

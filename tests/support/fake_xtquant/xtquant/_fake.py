@@ -12,6 +12,7 @@ auto-generation starts with the first subscription), ``FAKE_XTQUANT_LEVEL2`` ("0
 from __future__ import annotations
 
 import contextlib
+import datetime
 import itertools
 import math
 import os
@@ -28,8 +29,10 @@ Record = dict[str, Any]
 Callback = Callable[[Any], None]
 ADDRESS = "127.0.0.1:58610"
 MARKETS = ("SH", "SZ", "BJ")
+SHANGHAI_MS = 8 * 3_600_000
 
-# symbol, name, previous close, price tick, limit percent (0: an index, no limits)
+# symbol, name, previous close, price tick, limit percent (0: no limits: an index, or a new
+# listing in its first days)
 UNIVERSE: tuple[tuple[str, str, float, float, float], ...] = (
     ("600000.SH", "浦发银行", 10.20, 0.01, 0.10),
     ("000001.SZ", "平安银行", 11.38, 0.01, 0.10),
@@ -40,7 +43,25 @@ UNIVERSE: tuple[tuple[str, str, float, float, float], ...] = (
     ("600123.SH", "*ST兰花", 4.00, 0.01, 0.05),
     ("510300.SH", "沪深300ETF", 3.912, 0.001, 0.10),
     ("000001.SH", "上证指数", 3300.00, 0.01, 0.0),
+    ("399006.SZ", "创业板指", 2100.00, 0.01, 0.0),
+    ("159915.SZ", "创业板ETF", 2.105, 0.001, 0.10),
+    ("161725.SZ", "招商中证白酒指数LOF", 1.012, 0.001, 0.10),
+    ("301999.SZ", "新股科技", 30.00, 0.01, 0.0),  # listed today: no limits for 5 days
 )
+# get_instrument_type's answer per instrument (the real one has many more kinds)
+TYPES: dict[str, dict[str, bool]] = {
+    "000001.SH": {"index": True},
+    "399006.SZ": {"index": True},
+    "510300.SH": {"fund": True, "etf": True},
+    "159915.SZ": {"fund": True, "etf": True},
+    "161725.SZ": {"fund": True, "lof": True},
+}
+STOCK_TYPE = {"stock": True}
+HOLIDAYS = (  # 8-digit ints, as the terminal's client returns them
+    20260101, 20260102, 20260216, 20260217, 20260218, 20260219, 20260220, 20260223, 20260406,
+    20260501, 20260504, 20260505, 20260619, 20261001, 20261002, 20261005, 20261006, 20261007,
+)  # fmt: skip
+OPEN_DATES = {"301999.SZ": "20261120"}  # IPO days other than the default
 SECTORS: dict[str, tuple[str, ...]] = {
     "沪深京A股": (
         "600000.SH",
@@ -54,8 +75,10 @@ SECTORS: dict[str, tuple[str, ...]] = {
     "上证A股": ("600000.SH", "600519.SH", "688981.SH", "600123.SH"),
     "深证A股": ("000001.SZ", "300750.SZ"),
     "京市A股": ("430047.BJ",),
-    "沪深ETF": ("510300.SH",),
-    "沪深指数": ("000001.SH",),
+    "沪深ETF": ("510300.SH", "159915.SZ"),
+    "沪深基金": ("510300.SH", "159915.SZ", "161725.SZ"),
+    "沪深指数": ("000001.SH", "399006.SZ"),
+    "创业板": ("300750.SZ", "301999.SZ"),
 }
 
 
@@ -81,8 +104,8 @@ def instrument_detail(symbol: str, name: str, prev: float, tick: float, pct: flo
         "ProductType": 0,
         "ExchangeCode": code,
         "UniCode": code,
-        "CreateDate": "19991110",
-        "OpenDate": "19991110",
+        "CreateDate": OPEN_DATES.get(symbol, "19991110"),
+        "OpenDate": OPEN_DATES.get(symbol, "19991110"),
         "ExpireDate": "99999999",
         "TradingDay": "20261120",
         "PreClose": prev,
@@ -261,6 +284,8 @@ class FakeServer:
         self.lock = threading.RLock()
         self.details: dict[str, Record] = {u[0]: instrument_detail(*u) for u in UNIVERSE}
         self.sectors: dict[str, tuple[str, ...]] = dict(SECTORS)
+        self.sectors_downloaded = False  # a fresh terminal: download_sector_data() first
+        self.holidays: tuple[int, ...] = HOLIDAYS
         self.down = False  # MiniQMT not reachable: connect() raises
         self.level2 = os.environ.get("FAKE_XTQUANT_LEVEL2", "1") != "0"
         self.client: Client | None = None
@@ -306,6 +331,39 @@ class FakeServer:
             )
             self._auto.start()
         return sub.seq
+
+    def types_of(self, symbol: str) -> dict[str, bool]:
+        if symbol not in self.details:
+            return {}
+        return dict(TYPES.get(symbol, STOCK_TYPE))
+
+    def full_tick(self, codes: Iterable[str]) -> dict[str, Record]:
+        """The latest record per covered instrument; a resting one for those never ticked."""
+        wanted = set(codes)
+        with self.lock:
+            out = {}
+            for symbol, detail in self.details.items():
+                if symbol in wanted or symbol.rpartition(".")[2] in wanted:
+                    latest = self.latest.get(symbol)
+                    out[symbol] = dict(latest) if latest else resting_tick(detail)
+            return out
+
+    def trading_calendar(self, start: str, end: str) -> list[str]:
+        """Weekdays that are not holidays, from ``start`` (default 20260101) to ``end`` (default
+        the last holiday's year end); past the holidays' year: the real one's exception."""
+        last_year = max(self.holidays) // 10000
+        first = datetime.date(2026, 1, 1) if not start else _date(start)
+        last = datetime.date(last_year, 12, 31) if not end else _date(end)
+        if last.year > last_year:
+            raise Exception(f"end_time({end}) 超出现有节假日数据({last_year}1231)")
+        closed = set(self.holidays)
+        days = []
+        day = first
+        while day <= last:
+            if day.weekday() < 5 and int(day.strftime("%Y%m%d")) not in closed:
+                days.append(day.strftime("%Y%m%d"))
+            day += datetime.timedelta(days=1)
+        return days
 
     # -- test controls ---------------------------------------------------------------------
 
@@ -393,6 +451,8 @@ class FakeServer:
             self.level2 = True
             self.details = {u[0]: instrument_detail(*u) for u in UNIVERSE}
             self.sectors = dict(SECTORS)
+            self.sectors_downloaded = False
+            self.holidays = HOLIDAYS
 
     # -- internals -------------------------------------------------------------------------
 
@@ -430,6 +490,29 @@ class FakeServer:
                     s: auto_tick(s, d, k * interval, interval) for s, d in self.details.items()
                 }
                 self.push_ticks(ticks, wait=False)
+
+
+def _date(text: str) -> datetime.date:
+    return datetime.datetime.strptime(text, "%Y%m%d").date()
+
+
+def resting_tick(detail: Record) -> Record:
+    """``get_full_tick`` for an instrument without a tick this session: a suspended one has
+    the exchange's 09:15 snapshot of its trading day (last close as last price, no volume, an
+    empty book, ``openInt`` 17 停牌); any other still holds the last session's final snapshot
+    (the weekday before, 15:00, ``openInt`` 15 闭市)."""
+    prev = float(detail["PreClose"])
+    day = _date(str(detail["TradingDay"]))
+    if detail.get("InstrumentStatus"):
+        at, open_int = datetime.datetime.combine(day, datetime.time(9, 15)), 17
+    else:
+        before = day - datetime.timedelta(days=3 if day.weekday() == 0 else 1)
+        at, open_int = datetime.datetime.combine(before, datetime.time(15, 0)), 15
+    time_ms = int((at - datetime.datetime(1970, 1, 1)).total_seconds() * 1000) - SHANGHAI_MS
+    return tick_record(
+        time_ms, prev, open_=0.0, high=0.0, low=0.0, last_close=prev, lots=0, amount=0.0,
+        pvolume=0, open_int=open_int,
+    )  # fmt: skip
 
 
 def auto_tick(symbol: str, detail: Record, time_ms: int, interval_ms: int) -> Record:

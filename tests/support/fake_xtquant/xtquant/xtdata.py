@@ -130,10 +130,21 @@ def run() -> None:
             raise Exception("行情服务连接断开")
 
 
+def download_sector_data() -> None:
+    """Downloads the sector lists (synchronous); until then a fresh terminal has none."""
+    _server().record_call("download_sector_data")
+    get_client()
+    _server().sectors_downloaded = True
+
+
 def get_stock_list_in_sector(sector_name: str, real_timetag: int | str = -1) -> list[str]:
+    """A sector's members; empty (not an error) before ``download_sector_data``."""
     _server().record_call("get_stock_list_in_sector")
     get_client()
-    return list(_server().sectors.get(sector_name.translate(_SECTOR_STRIP), ()))
+    server = _server()
+    if not server.sectors_downloaded:
+        return []
+    return list(server.sectors.get(sector_name.translate(_SECTOR_STRIP), ()))
 
 
 def get_instrument_detail(stock_code: str, iscomplete: bool = False) -> dict[str, Any] | None:
@@ -143,8 +154,45 @@ def get_instrument_detail(stock_code: str, iscomplete: bool = False) -> dict[str
     return dict(detail) if detail is not None else None
 
 
+def get_instrument_detail_list(
+    stock_list: list[str], iscomplete: bool = False
+) -> dict[str, dict[str, Any] | None]:
+    """``{stock: get_instrument_detail(stock)}``, None for an unknown code (as the real one)."""
+    return {s: get_instrument_detail(s, iscomplete) for s in stock_list}
+
+
+def get_instrument_type(stock_code: str, variety_list: list[str] | None = None) -> dict[str, bool]:
+    """``{type: True}`` for the types the code belongs to (``index``, ``stock``, ``fund``,
+    ``etf``, ...); ``{}`` for an unknown code; with ``variety_list``, those types' flags."""
+    _server().record_call("get_instrument_type")
+    get_client()
+    types = _server().types_of(stock_code)
+    if not types:
+        return {}
+    if not variety_list:
+        return {k: v for k, v in types.items() if v}
+    return {v: types[v] for v in variety_list if v in types}
+
+
 def get_full_tick(code_list: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest tick of every code (or of every instrument of a market code), ticking or not:
+    a halted or not yet traded instrument has its resting record (last close, no trades)."""
     _server().record_call("get_full_tick")
     get_client()
-    latest = _server().latest
-    return {code: dict(latest[code]) for code in code_list if code in latest}
+    return _server().full_tick(code_list)
+
+
+def get_holidays() -> list[str]:
+    """Holidays (8-digit date strings) through the current year."""
+    _server().record_call("get_holidays")
+    get_client()
+    return [str(day) for day in _server().holidays]
+
+
+def get_trading_calendar(market: str, start_time: str = "", end_time: str = "") -> list[str]:
+    """Trading days ('YYYYMMDD') of ``market`` (SH or SZ only); future days from the holidays."""
+    _server().record_call("get_trading_calendar")
+    if market not in ("SH", "SZ"):
+        raise Exception("暂不支持除SH,SZ以外市场的交易日历")
+    get_client()
+    return _server().trading_calendar(start_time, end_time)
