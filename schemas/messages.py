@@ -84,7 +84,8 @@ class ClientFrame(BaseModel):
 
     type: str = Field(max_length=32)
     id: str | int | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    # an object for every request but ``ping``, whose data is anything (the session checks)
+    data: Any = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _id_is_small(self) -> ClientFrame:

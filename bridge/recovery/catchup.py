@@ -122,7 +122,9 @@ class Replayer:
         if channel.throttle_ms is not None:  # throttled: the latest value is the whole state
             reason = "throttled: resumed with the latest value"
             return await with_snapshot(ResumeResult(True, 0, position, "latest", reason))
-        if not channel.wildcard:  # cheap check first: often nothing happened since
+        # Cheap check first: often nothing happened since. Only for a seq the feed has
+        # reached: one past it may be ahead of the stream, which the stream check answers.
+        if not channel.wildcard and start <= position:
             latest = await self._hub.latest(channel.data_type, channel.subject)
             if latest is not None and latest[1] <= start:
                 return self._finish(

@@ -37,6 +37,7 @@ from schemas import (
     UnsubscribeRequest,
     logctx,
 )
+from schemas.filtering import payload_fields, unknown_fields
 from schemas.messages import normalize_frequency
 from schemas.symbols import is_market_wildcard, is_symbol
 from schemas.timefmt import SHANGHAI
@@ -50,6 +51,18 @@ _ids = itertools.count(1)
 
 def new_connection_id() -> str:
     return f"c{next(_ids):x}"
+
+
+def check_fields(data_type: DataType, fields: list[str] | None) -> None:
+    """Refuse ``filters.fields`` naming a field the data type's payload does not have."""
+    unknown = unknown_fields(data_type, fields or [])
+    if unknown:
+        known = ", ".join(sorted(payload_fields(data_type)))
+        raise RequestError(
+            ErrorCode.BAD_REQUEST,
+            f"filters.fields: no field {', '.join(map(repr, unknown))} in {data_type.value} "
+            f"data; one of: {known}",
+        )
 
 
 class Session(ReliableSession):
@@ -161,7 +174,7 @@ class Session(ReliableSession):
                 error_frame(
                     exc.code,
                     exc.message,
-                    request_id,
+                    request_id if request_id is not None else exc.request_id,
                     suggestions=exc.suggestions,
                     limit=exc.limit,
                 )
@@ -171,7 +184,7 @@ class Session(ReliableSession):
             logger.exception("request failed", extra={"connection_id": self.id})
             self.push_frame(error_frame(ErrorCode.INTERNAL, "internal error", request_id))
 
-    async def _ping(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+    async def _ping(self, request_id: str | int | None, data: Any) -> None:
         self.reply(MessageType.PONG, data, request_id)
 
     async def _auth(self, request_id: str | int | None, data: dict[str, Any]) -> None:
@@ -197,10 +210,11 @@ class Session(ReliableSession):
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)
         self._check_reliable(request)
+        fields = request.filters.fields if request.filters else None
+        check_fields(request.data_type, fields)
         if not request.batch:
             self.batch_ok = False
         frequency = request.frequency or "tick"
-        fields = request.filters.fields if request.filters else None
         limit = self.principal.subscription_limit(self._settings.max_subscriptions)
         results: list[dict[str, Any]] = []
         joined: list[tuple[Membership, dict[str, Any]]] = []
@@ -361,8 +375,9 @@ class Session(ReliableSession):
             raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from None
         if request.filters is not None:
             fields = request.filters.fields
+            check_fields(channel.data_type, fields)
         else:
-            fields = sorted(f for f in channel.fields or () if f != "symbol") or None
+            fields = channel.asked
         key = subscription_key(channel.data_type, channel.symbol, frequency, fields)
         if key != request.subscription_id:
             if key in self.memberships:

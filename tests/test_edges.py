@@ -1,0 +1,203 @@
+"""Promises at the edges of the protocol, each on a real bridge (issue 15).
+
+Resume ahead of the stream, request ids on every error, ping echoing anything, filtered
+frames that keep their published schema, modify of a kline period, quote frequency ``1m``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import nats
+import orjson
+import pytest
+from nats.aio.client import Client as NatsClient
+from websockets.exceptions import ConnectionClosed
+
+from bridge.rest.asyncapi import asyncapi_document
+from mdbridge.natsserver import NatsServer
+from schemas import DataType
+from services.provision import ensure_streams
+from tests.support.framecheck import FrameSchemaError, check_frame
+from tests.support.market import publish, put_directory
+from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.wsclient import Frame, WsClient
+
+SYMBOLS = ["600000.SH", "600519.SH", "000001.SZ"]
+
+
+@pytest.fixture(scope="module")
+async def bridge(nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
+    client = await nats.connect(nats_server.url)
+    await ensure_streams(client.jetstream())
+    await put_directory(client.jetstream(), SYMBOLS)
+    async with running_bridge(
+        nats_server.url, interest_debounce_s=0, max_frame_bytes=2048
+    ) as handle:
+        yield handle
+    await client.drain()
+
+
+async def open_client(bridge: BridgeHandle) -> tuple[WsClient, Frame]:
+    client = await WsClient.open(bridge.ws_url)
+    connected = await client.next()
+    assert connected["data"]["event"] == "connected"
+    return client, connected
+
+
+def is_status(event: str) -> Callable[[Frame], bool]:
+    return lambda f: f["type"] == "status" and f["data"]["event"] == event
+
+
+# -- 1. resume ahead of the stream -------------------------------------------------------------
+
+
+async def test_resume_ahead_of_the_stream_answers_a_snapshot(
+    bridge: BridgeHandle, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    seq = await publish(js, DataType.QUOTE, "600000.SH", 10.5)
+    client, connected = await open_client(bridge)
+    epoch = connected["data"]["epochs"]["MD_QUOTE"]
+    ahead = seq + 1_000_000
+    reply = await client.request(
+        "subscribe", {"symbol": "600000.SH", "resume_from": {"seq": ahead, "epoch": epoch}}
+    )
+    assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+    snapshot = await client.data()
+    assert snapshot["metadata"]["snapshot"] is True
+    assert snapshot["metadata"]["seq"] >= seq
+    recovered = await client.wait_for(is_status("recovered"))
+    data = recovered["data"]
+    assert data["recovered"] is False
+    assert data["mode"] == "snapshot"
+    assert "ahead" in data["reason"]
+    assert data["seq"] < ahead  # a position in the stream the client can resume from
+    live = await publish(js, DataType.QUOTE, "600000.SH", 10.6)
+    frame = await client.data()
+    assert frame["metadata"]["seq"] == live  # and live data flows at once
+    await client.close()
+
+
+# -- 3. request ids on every error ----------------------------------------------------------
+
+
+async def test_every_error_carries_the_request_id(bridge: BridgeHandle) -> None:
+    client, _ = await open_client(bridge)
+    frames: list[dict[str, Any]] = [
+        {"type": "subscribe", "id": "bad-data", "data": "600000.SH"},
+        {"data": {}, "id": "no-type"},
+        {"type": "subscribe", "id": 7, "data": {"symbol": 5}},
+        {"type": "nope", "id": "unknown-type", "data": {}},
+    ]
+    for frame in frames:
+        await client.conn.send(orjson.dumps(frame).decode())
+        error = await client.wait_for(lambda f: f["type"] == "error")
+        assert error["data"]["code"] == "BAD_REQUEST", error
+        assert error.get("id") == frame["id"], error
+    await client.close()
+
+
+async def test_rate_limited_errors_carry_the_dropped_frame_id(
+    nats_server: NatsServer, bridge: BridgeHandle
+) -> None:
+    async with running_bridge(nats_server.url, frames_per_s=1, frame_burst=1) as tight:
+        client, _ = await open_client(tight)
+        for n in range(3):
+            await client.conn.send(orjson.dumps({"type": "ping", "id": f"p{n}"}).decode())
+        limited = await client.wait_for(lambda f: f["type"] == "error")
+        assert limited["data"]["code"] == "RATE_LIMITED"
+        assert limited["id"] in {"p1", "p2"}
+        await client.close()
+
+
+async def test_oversized_frame_gets_frame_too_large_then_1008(bridge: BridgeHandle) -> None:
+    client, _ = await open_client(bridge)
+    big = orjson.dumps({"type": "ping", "id": "big", "data": {"x": "y" * 4096}}).decode()
+    await client.conn.send(big)
+    error = await client.wait_for(lambda f: f["type"] == "error")
+    assert error["data"]["code"] == "FRAME_TOO_LARGE"
+    with pytest.raises(ConnectionClosed):
+        await client.next(5)
+    assert client.conn.close_code == 1008
+
+
+# -- 4. ping echoes anything ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["hello", 42, [1, "two"], {"n": 1}, None])
+async def test_ping_echoes_any_data(bridge: BridgeHandle, data: object) -> None:
+    client, _ = await open_client(bridge)
+    await client.conn.send(orjson.dumps({"type": "ping", "id": "pg", "data": data}).decode())
+    pong = await client.reply("pg")
+    assert pong["type"] == "pong"
+    assert pong["data"] == data
+    await client.close()
+
+
+# -- 5. filtered frames keep the published schema ------------------------------------------
+
+
+async def test_filtered_frames_keep_their_identity_fields_and_schema(
+    bridge: BridgeHandle, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    client, _ = await open_client(bridge)
+    reply = await client.request(
+        "subscribe",
+        {"symbol": "600519.SH", "filters": {"fields": ["last_price"]}, "snapshot": False},
+    )
+    assert reply["data"]["subscriptions"][0]["status"] == "subscribed"
+    kline = await client.request(
+        "subscribe",
+        {
+            "symbol": "600519.SH",
+            "data_type": "kline",
+            "filters": {"fields": ["close"]},
+            "snapshot": False,
+        },
+    )
+    assert kline["data"]["subscriptions"][0]["status"] == "subscribed"
+    await publish(js, DataType.QUOTE, "600519.SH", 11.0)
+    await publish(js, DataType.KLINE, "600519.SH", 11.0)
+    seen: dict[str, Frame] = {}
+    while len(seen) < 2:
+        frame = await client.data()  # the client checks each frame against /asyncapi.json
+        seen[frame["type"]] = frame
+    assert set(seen["market_data"]["data"]) == {"symbol", "timestamp", "last_price"}
+    assert set(seen["kline_data"]["data"]) == {"symbol", "timestamp", "period", "closed", "close"}
+    await client.close()
+
+
+async def test_unknown_filter_field_is_refused(bridge: BridgeHandle) -> None:
+    client, _ = await open_client(bridge)
+    reply = await client.request(
+        "subscribe", {"symbol": "600519.SH", "filters": {"fields": ["last_price", "lastprice"]}}
+    )
+    assert reply["type"] == "error"
+    assert reply["data"]["code"] == "BAD_REQUEST"
+    assert "'lastprice'" in reply["data"]["message"]
+    listed = await client.request("list_subscriptions")
+    assert listed["data"]["subscriptions"] == []
+    await client.close()
+
+
+async def test_frame_check_refuses_a_frame_that_breaks_the_schema() -> None:
+    broken: dict[str, Any] = {
+        "type": "market_data",
+        "timestamp": "2026-11-20T09:30:03.123+08:00",
+        "data": {"symbol": "600000.SH", "last_price": 1.0},  # no timestamp
+        "metadata": {"subscription_id": "x", "subject": "md.quote.600000.SH", "seq": 1,
+                     "broker_ms": 1},
+    }  # fmt: skip
+    with pytest.raises(FrameSchemaError):
+        check_frame(broken)
+    check_frame(broken | {"data": broken["data"] | {"timestamp": broken["timestamp"]}})
+
+
+async def test_the_checked_document_is_the_one_the_bridge_serves(bridge: BridgeHandle) -> None:
+    async with httpx.AsyncClient(base_url=bridge.http_url) as http:
+        served = (await http.get("/asyncapi.json")).json()
+    assert served == orjson.loads(orjson.dumps(asyncapi_document()))
