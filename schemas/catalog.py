@@ -69,6 +69,7 @@ class DataMetadata(BaseModel):
     seq: int = Field(ge=1, description="JetStream stream sequence")
     broker_ms: int = Field(ge=0, description="when the broker stored it, Unix ms")
     snapshot: bool | None = Field(default=None, description="true on the snapshot-first message")
+    replayed: bool | None = Field(default=None, description="true on history sent by a resume")
     delivered: int | None = Field(default=None, description="delivery count (ack mode)")
 
 

@@ -6,6 +6,7 @@ frames that keep their published schema, modify of a kline period, quote frequen
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -201,3 +202,41 @@ async def test_the_checked_document_is_the_one_the_bridge_serves(bridge: BridgeH
     async with httpx.AsyncClient(base_url=bridge.http_url) as http:
         served = (await http.get("/asyncapi.json")).json()
     assert served == orjson.loads(orjson.dumps(asyncapi_document()))
+
+
+# -- 2. replays do not feed the latency monitor ---------------------------------------------
+
+
+async def test_replayed_messages_are_marked_and_not_sampled_for_latency(
+    bridge: BridgeHandle, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    start = await publish(js, DataType.QUOTE, "000001.SZ", 10.0)
+    for n in range(40):
+        await publish(js, DataType.QUOTE, "000001.SZ", 10.0 + n / 100)
+    await asyncio.sleep(1.5)  # the history is now 1.5 s old
+    sampler = bridge.app.state.observability.sampler
+    client, connected = await open_client(bridge)
+    epoch = connected["data"]["epochs"]["MD_QUOTE"]
+    await client.request(
+        "subscribe", {"symbol": "000001.SZ", "resume_from": {"seq": start, "epoch": epoch}}
+    )
+    replayed: list[Frame] = []
+    while True:
+        frame = await client.wait_for(
+            lambda f: f["type"] == "market_data" or is_status("recovered")(f)
+        )
+        if frame["type"] == "status":
+            break
+        replayed.append(frame)
+    assert len(replayed) == 40
+    assert all(f["metadata"]["replayed"] is True for f in replayed)
+    live = await publish(js, DataType.QUOTE, "000001.SZ", 11.0)
+    frame = await client.data()
+    assert frame["metadata"]["seq"] == live
+    assert "replayed" not in frame["metadata"]
+    await asyncio.sleep(0.05)
+    broker_ms = [sample[1] for sample in sampler.window]
+    assert broker_ms, "the live message was not sampled"
+    assert max(broker_ms) < 1000, max(broker_ms)  # the 1.5 s old history never counted
+    await client.close()

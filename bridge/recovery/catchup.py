@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 SendSnapshot = Callable[[Membership, str], Awaitable[None]]
 
 RETRY_PAUSE_S = 0.25
+# marks history in the frame: clients can tell, and the latency sampler skips it (its broker
+# time is not when this send was caused)
+REPLAYED = ',"replayed":true'
 
 
 class ResumeError(BridgeError):
@@ -204,7 +207,7 @@ class Replayer:
             if seq > progress.last:  # a re-created consumer may overlap what was queued
                 progress.last = seq
                 progress.count += 1
-                outbox.push(encode_pulled(channel, msg, tokens))
+                outbox.push(encode_pulled(channel, msg, tokens, REPLAYED))
             return seq < progress.target and tokens[PENDING] != "0"
 
         async def gate() -> bool:
