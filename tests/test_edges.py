@@ -240,3 +240,32 @@ async def test_replayed_messages_are_marked_and_not_sampled_for_latency(
     assert broker_ms, "the live message was not sampled"
     assert max(broker_ms) < 1000, max(broker_ms)  # the 1.5 s old history never counted
     await client.close()
+
+
+# -- 8. modify of a kline period is a fresh subscribe ---------------------------------------
+
+
+async def test_modify_kline_period_sends_a_snapshot_and_a_seq(
+    bridge: BridgeHandle, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    await publish(js, DataType.KLINE, "600000.SH", 10.0, period="1m")
+    five = await publish(js, DataType.KLINE, "600000.SH", 10.2, period="5m")
+    client, _ = await open_client(bridge)
+    reply = await client.request("subscribe", {"symbol": "600000.SH", "data_type": "kline"})
+    old_id = reply["data"]["subscriptions"][0]["subscription_id"]
+    assert (await client.data())["metadata"]["snapshot"] is True
+    modified = await client.request("modify", {"subscription_id": old_id, "frequency": "5m"})
+    data = modified["data"]
+    assert data["subscription_id"] == "kline:600000.SH:5m"
+    assert data["previous_id"] == old_id
+    assert isinstance(data["seq"], int)
+    assert data["seq"] >= five
+    snapshot = await client.data()
+    assert snapshot["metadata"]["subscription_id"] == "kline:600000.SH:5m"
+    assert snapshot["metadata"]["snapshot"] is True
+    assert snapshot["metadata"]["seq"] == five
+    live = await publish(js, DataType.KLINE, "600000.SH", 10.3, period="5m")
+    frame = await client.data()
+    assert frame["metadata"]["seq"] == live
+    await client.close()

@@ -379,14 +379,25 @@ class Session(ReliableSession):
         else:
             fields = channel.asked
         key = subscription_key(channel.data_type, channel.symbol, frequency, fields)
+        member = old
+        fresh = False  # another subject (a kline period): served like a fresh subscribe
         if key != request.subscription_id:
             if key in self.memberships:
                 raise RequestError(ErrorCode.BAD_REQUEST, f"already subscribed as {key!r}")
-            # Join the new channel before leaving the old one: the feed never stops.
+            fresh = channel.data_type is DataType.KLINE and frequency != channel.frequency
+            # Join the new channel before leaving the old one: the feed never stops. A new
+            # subject is held until its snapshot is queued, as on subscribe.
             member = self._hub.join(
-                self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=False
+                self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=fresh
             )
-            await self._hub.sync_interest()  # same subject: already delivered, returns at once
+            try:
+                await self._hub.sync_interest()  # same subject: already delivered, at once
+            except (NatsError, TimeoutError) as exc:
+                self._hub.leave(member)
+                raise RequestError(
+                    ErrorCode.UNAVAILABLE, f"the broker did not answer: {exc!r}"
+                ) from None
+            self._hub.settle_start(member)
             member.created_at = old.created_at
             self.memberships[key] = member
             self._leave(request.subscription_id)
@@ -398,9 +409,12 @@ class Session(ReliableSession):
             data_type=channel.data_type,
             frequency=frequency,
             epoch=self._hub.epoch_for(channel.data_type),
+            seq=member.start_seq if member is not old else member.last_seq or member.start_seq,
         )
         payload = response.model_dump(mode="json") | {"previous_id": request.subscription_id}
         self.reply(MessageType.MODIFY, payload, request_id)
+        if fresh:
+            await self._send_snapshot(member)
 
     def subscription_rows(self) -> list[dict[str, Any]]:
         rows = []
