@@ -7,6 +7,8 @@ frames that keep their published schema, modify of a kline period, quote frequen
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from services.provision import ensure_streams
 from tests.support.framecheck import FrameSchemaError, check_frame
 from tests.support.market import publish, put_directory
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.tokens import SECRET, token
 from tests.support.wsclient import Frame, WsClient
 
 SYMBOLS = ["600000.SH", "600519.SH", "000001.SZ"]
@@ -269,3 +272,40 @@ async def test_modify_kline_period_sends_a_snapshot_and_a_seq(
     frame = await client.data()
     assert frame["metadata"]["seq"] == live
     await client.close()
+
+
+# -- 9. one time format, integer expiry, "1m" as a throttle ----------------------------------
+
+MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$")
+
+
+async def test_subscription_times_have_milliseconds_and_1m_is_60s(
+    bridge: BridgeHandle, nc: NatsClient
+) -> None:
+    await publish(nc.jetstream(), DataType.QUOTE, "600519.SH", 12.0)
+    client, _ = await open_client(bridge)
+    reply = await client.request("subscribe", {"symbol": "600519.SH", "frequency": "1m"})
+    result = reply["data"]["subscriptions"][0]
+    assert result["status"] == "subscribed"
+    assert result["frequency"] == "60s"
+    assert result["subscription_id"] == "quote:600519.SH:60s"
+    await client.data()  # the snapshot: last_update is set once something was sent
+    again = await client.request("subscribe", {"symbol": "600519.SH", "frequency": "60s"})
+    assert again["data"]["subscriptions"][0]["status"] == "already_subscribed"
+    rows = (await client.request("list_subscriptions"))["data"]["subscriptions"]
+    assert MILLIS.match(rows[0]["created_at"]), rows[0]
+    assert MILLIS.match(rows[0]["last_update"]), rows[0]
+    await client.close()
+
+
+async def test_authenticated_expires_at_is_an_integer(nats_server: NatsServer) -> None:
+    async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as secured:
+        client = await WsClient.open(
+            secured.ws_url, additional_headers={"Authorization": f"Bearer {token('eve')}"}
+        )
+        await client.next()  # connected
+        authenticated = await client.wait_for(is_status("authenticated"))
+        expires_at = authenticated["data"]["expires_at"]
+        assert type(expires_at) is int
+        assert expires_at > time.time()
+        await client.close()

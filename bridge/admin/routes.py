@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from bridge.access.http import authenticate_request, denied_response
+from bridge.access.http import authenticate_request
 from bridge.access.policy import Access, is_loopback
 from bridge.access.principal import Scope
 from bridge.admin.views import status_view, subscriptions_view, top_symbols
 from bridge.errors import AccessDeniedError
 from bridge.observe.observability import Observability
+from bridge.rest.problems import from_denied, problem
 from schemas import CloseCode, DataType, ErrorCode
 
 Handler = Callable[[Request, Observability], Awaitable[Response]]
@@ -38,8 +39,9 @@ class _Json(JSONResponse):
         return orjson.dumps(content, default=str)
 
 
-def _error(status: int, code: ErrorCode, message: str) -> Response:
-    return _Json({"error": {"code": code.value, "message": message}}, status_code=status)
+def _error(request: Request, code: ErrorCode, message: str) -> Response:
+    """The REST API's shape (RFC 9457 problem details) for every admin error too."""
+    return problem(request, code, message)
 
 
 async def authorize(request: Request) -> Response | None:
@@ -49,12 +51,12 @@ async def authorize(request: Request) -> Response | None:
         try:
             await authenticate_request(request, Scope.ADMIN)
         except AccessDeniedError as denied:
-            return denied_response(denied)
+            return from_denied(request, denied)
         return None
     client = request.client
     if client is not None and is_loopback(client.host):
         return None
-    return _error(403, ErrorCode.FORBIDDEN, "with auth off the admin API answers loopback only")
+    return _error(request, ErrorCode.FORBIDDEN, "with auth off the admin API answers loopback only")
 
 
 def _int_param(request: Request, name: str, default: int, high: int) -> int:
@@ -73,11 +75,11 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return refused
         obs: Observability | None = getattr(request.app.state, "observability", None)
         if obs is None:
-            return _error(503, ErrorCode.UNAVAILABLE, "starting or stopping")
+            return _error(request, ErrorCode.UNAVAILABLE, "starting or stopping")
         try:
             return await handler(request, obs)
         except ValueError as exc:
-            return _error(400, ErrorCode.BAD_REQUEST, str(exc))
+            return _error(request, ErrorCode.BAD_REQUEST, str(exc))
 
     return endpoint
 
@@ -103,7 +105,7 @@ async def connections(request: Request, obs: Observability) -> Response:
 async def connection(request: Request, obs: Observability) -> Response:
     info = obs.connections.get(request.path_params["connection_id"])
     if info is None:
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     return _Json(info.detail())
 
 
@@ -117,14 +119,14 @@ async def disconnect(request: Request, obs: Observability) -> Response:
     reason = "".join(ch for ch in reason if ch.isprintable())
     reason = reason.encode()[:MAX_REASON].decode(errors="ignore")
     if not await obs.disconnect(connection_id, int(raw_code), reason):
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     return _Json({"closed": connection_id, "code": int(raw_code), "reason": reason})
 
 
 async def trace(request: Request, obs: Observability) -> Response:
     info = obs.connections.get(request.path_params["connection_id"])
     if info is None:
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ValueError("body too large")
