@@ -123,6 +123,7 @@ async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard:
         if len(text) > max_bytes and len(text.encode()) > max_bytes:
             raise PolicyViolationError(f"frame larger than {max_bytes} bytes")
         await session.handle(text)
+        await asyncio.sleep(0)  # frames already queued must not keep other clients waiting
 
 
 async def _send_now(websocket: WebSocket, text: str) -> None:

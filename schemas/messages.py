@@ -184,6 +184,11 @@ class SubscriptionResponse(BaseModel):
     epoch: str | None = Field(default=None, description="stream epoch for resume_from")
     code: ErrorCode | None = None
     suggestions: list[str] | None = None
+    requested: str | None = Field(
+        default=None,
+        description="the spelling asked for, when `symbol` was read from an alias "
+        "(sh600000, 600000.XSHG...)",
+    )
     seq: int | None = Field(
         default=None,
         description="stream position the subscription starts after: a resume_from.seq "

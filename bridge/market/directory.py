@@ -41,6 +41,12 @@ class SymbolDirectory:
     def suggest(self, text: str, limit: int = 10) -> list[str]:
         return self._index.search(text, limit)
 
+    def resolve(self, text: str) -> str | None:
+        """The listed symbol an alias spells unambiguously (``sh600000`` → ``600000.SH``)."""
+        if text in self._symbols:
+            return text
+        return self._index.resolve(text)
+
     def put(self, info: SymbolInfo) -> None:
         self._symbols[info.symbol] = info
         self._index.put(info)
@@ -59,6 +65,7 @@ class SymbolDirectory:
     async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
         async for entry in watcher:
             if entry is None:  # the initial values are all in
+                self._index.prepare()
                 self._loaded.set()
                 logger.info("symbol directory loaded: %d symbols", len(self._symbols))
                 continue

@@ -12,12 +12,14 @@ from typing import Any
 
 from nats.errors import Error as NatsError
 
+from bridge.access.admission import TokenBucket
 from bridge.access.principal import ANONYMOUS, Principal
 from bridge.core.channel import Channel, Membership, subscription_key
 from bridge.core.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.core.hub import Hub
 from bridge.core.outbox import Item, Outbox
 from bridge.errors import RequestError, SlowConsumerError
+from bridge.market.aliases import market_wildcard
 from bridge.market.directory import SymbolDirectory
 from bridge.recovery.ackmode import AckSubscription, ack_subscription_key
 from bridge.recovery.reliability import Reliability
@@ -102,6 +104,10 @@ class Session(ReliableSession):
         self._conflated: dict[str, int] = {}
         self._notice_at = 0.0
         self._notice_timer: asyncio.TimerHandle | None = None
+        self._suggest_left = 0
+        self._suggest_bucket = TokenBucket(
+            settings.suggestions_per_s, settings.suggestions_per_s, time.monotonic()
+        )
         self._handlers: dict[str, Handler] = {
             MessageType.SUBSCRIBE: self._subscribe,
             MessageType.UNSUBSCRIBE: self._unsubscribe,
@@ -196,6 +202,12 @@ class Session(ReliableSession):
 
     # -- subscriptions -------------------------------------------------------------------
 
+    def _canonical(self, text: str) -> str:
+        """The listed symbol or market wildcard ``text`` spells, else ``text`` as given."""
+        if is_market_wildcard(text):
+            return text
+        return self._directory.resolve(text) or market_wildcard(text) or text
+
     def _check_symbol(self, symbol: str) -> None:
         if is_market_wildcard(symbol):
             return
@@ -204,8 +216,16 @@ class Session(ReliableSession):
         raise RequestError(
             ErrorCode.UNKNOWN_SYMBOL,
             f"unknown symbol {symbol!r}",
-            suggestions=self._directory.suggest(symbol),
+            suggestions=self._suggest(symbol),
         )
+
+    def _suggest(self, symbol: str) -> list[str]:
+        """Suggestions within the budgets (per request, per connection per second): a frame of
+        500 misspelt symbols must not hold the event loop."""
+        if self._suggest_left <= 0 or not self._suggest_bucket.take(time.monotonic()):
+            return []
+        self._suggest_left -= 1
+        return self._directory.suggest(symbol)
 
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)
@@ -219,12 +239,20 @@ class Session(ReliableSession):
         results: list[dict[str, Any]] = []
         joined: list[tuple[Membership, dict[str, Any]]] = []
         limit_hit = False
-        for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
+        self._suggest_left = self._settings.suggestions_per_request
+        for requested in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
+            symbol = self._canonical(requested)
             key = subscription_key(request.data_type, symbol, frequency, fields)
             if request.ack and request.durable:
                 key = ack_subscription_key(key, request.durable)
             logctx.update(subscription_id=key)  # for this request's log lines only
-            base = {"symbol": symbol, "data_type": request.data_type, "frequency": frequency}
+            base: dict[str, Any] = {
+                "symbol": symbol,
+                "data_type": request.data_type,
+                "frequency": frequency,
+            }
+            if symbol != requested:  # say which canonical symbol an alias was read as
+                base["requested"] = requested
             epoch = self._hub.epoch_for(request.data_type)
             if key in self.memberships:
                 already = SubscriptionResponse(
