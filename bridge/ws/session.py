@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
 _ids = itertools.count(1)
+YIELD_EVERY = 50  # symbols of one subscribe served between two yields to the event loop
 
 
 def new_connection_id() -> str:
@@ -240,7 +241,9 @@ class Session(ReliableSession):
         joined: list[tuple[Membership, dict[str, Any]]] = []
         limit_hit = False
         self._suggest_left = self._settings.suggestions_per_request
-        for requested in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
+        for n, requested in enumerate(dict.fromkeys(request.symbol_list())):  # order kept
+            if n % YIELD_EVERY == YIELD_EVERY - 1:  # 500 symbols: let other clients in meanwhile
+                await asyncio.sleep(0)
             symbol = self._canonical(requested)
             key = subscription_key(request.data_type, symbol, frequency, fields)
             if request.ack and request.durable:
