@@ -236,3 +236,18 @@ async def test_rest_search_is_rate_limited_per_ip(bridge: BridgeHandle) -> None:
     assert int(refused.headers["Retry-After"]) >= 1
     assert answers[0].json()["items"][0]["symbol"] == "600519.SH"
     assert listing.status_code == 200
+
+
+async def test_rest_reads_aliases_as_the_canonical_symbol(bridge: BridgeHandle) -> None:
+    client = await nats.connect(bridge.settings.nats_url)
+    await publish(client.jetstream(), DataType.QUOTE, "600000.SH", 10.1)
+    async with httpx.AsyncClient(base_url=bridge.http_url) as http:
+        quote = await http.get("/v1/quotes/sh600000")
+        info = await http.get("/v1/symbols/600000.XSHG")
+        batch = await http.get("/v1/quotes", params={"symbols": "600000.ss,nope"})
+    assert quote.status_code == 200
+    assert quote.json()["data"]["symbol"] == "600000.SH"
+    assert info.json()["symbol"] == "600000.SH"
+    assert [item["data"]["symbol"] for item in batch.json()["items"]] == ["600000.SH"]
+    assert [error["symbol"] for error in batch.json()["errors"]] == ["nope"]
+    await client.drain()

@@ -47,9 +47,11 @@ def _item(subject: str, seq: int, broker_ms: int, payload: str, extra: dict[str,
 
 
 def _check_known(call: Call, symbol: str) -> str:
+    """The listed symbol ``symbol`` names (an alias such as ``sh600000`` read as it)."""
     directory = call.runtime.directory
-    if is_symbol(symbol) and symbol in directory:
-        return symbol
+    canonical = directory.resolve(symbol)
+    if canonical is not None and is_symbol(canonical):
+        return canonical
     raise RequestError(
         ErrorCode.UNKNOWN_SYMBOL,
         f"unknown symbol {symbol[:40]!r}",
@@ -122,7 +124,7 @@ async def get_quotes(call: Call) -> Response:
     wanted: dict[str, str] = {}  # subject → symbol
     for symbol in symbols:
         try:
-            _check_known(call, symbol)
+            symbol = _check_known(call, symbol)
             call.principal.check_subscription(DataType.QUOTE, symbol)
         except RequestError as exc:
             errors.append(
