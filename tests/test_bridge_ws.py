@@ -165,12 +165,9 @@ async def test_unknown_symbols_get_suggestions_and_do_not_fail_the_others(
     reply = await client.request(
         "subscribe", {"symbols": ["600000", "浦发银行", "600001.SH", "PFYH", "600519.SH"]}
     )
-    results = {r["requested"] or r["symbol"]: r for r in reply["data"]["subscriptions"]}
+    results = {r["symbol"]: r for r in reply["data"]["subscriptions"]}
     assert results["600519.SH"]["status"] == "subscribed"
-    # a bare code one market lists is unambiguous: read as that symbol, and said so
-    assert results["600000"]["status"] == "subscribed"
-    assert results["600000"]["symbol"] == "600000.SH"
-    for bad in ["浦发银行", "600001.SH", "PFYH"]:
+    for bad in ["600000", "浦发银行", "600001.SH", "PFYH"]:
         assert results[bad]["status"] == "error"
         assert results[bad]["code"] == "UNKNOWN_SYMBOL"
         assert "600000.SH" in results[bad]["suggestions"], bad

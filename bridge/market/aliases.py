@@ -1,9 +1,10 @@
 """The ways people write a symbol, read back to ``<code>.<market>``.
 
 ``600000.sh``, ``SH600000``, ``sh.600000``, ``600000.SS`` (Yahoo), ``600000.XSHG`` (ISO 10383
-MIC, as JoinQuant writes it), ``" 600000.SH "`` all name ``600000.SH``; a bare ``600000``
-names it too when one market lists that code. This module only parses; the directory decides
-whether the symbol exists and whether a bare code is unambiguous.
+MIC, as JoinQuant writes it), ``" 600000.SH "`` all name ``600000.SH``. A bare ``600000``
+parses without a market: the index suggests the symbols with that code but never assumes one
+(an index and a stock may share it). This module only parses; the directory decides whether
+the symbol exists.
 """
 
 from __future__ import annotations

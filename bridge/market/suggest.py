@@ -150,14 +150,10 @@ class SuggestionIndex:
     def resolve(self, text: str) -> str | None:
         """The one listed symbol ``text`` spells (``sh600000``, ``600000.XSHG``...), or None."""
         spelling = parse(text)
-        if spelling is None:
+        if spelling is None or spelling.market is None:  # a bare code: suggested, not assumed
             return None
-        if spelling.market is not None:
-            symbol = f"{spelling.code}.{spelling.market}"
-            return symbol if symbol in self._entries else None
-        self._ready()
-        listed = self._by_code.get(spelling.code, [])
-        return listed[0] if len(listed) == 1 else None  # a bare code in two markets: ask
+        symbol = f"{spelling.code}.{spelling.market}"
+        return symbol if symbol in self._entries else None
 
     def search(self, text: str, limit: int = 10) -> list[str]:
         query = text.strip().upper()
