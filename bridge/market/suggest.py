@@ -1,9 +1,11 @@
 """Finding the symbols a person meant: by alias, code, name, pinyin (initials or full) or a
 near miss, in microseconds.
 
-Every lookup is a dict get, a bisect over a sorted list, a C-level ``str.find`` over one
-joined string, or rapidfuzz's C scorer over the codes: no Python loop over the directory per
-query. Generic over the directory's entries (any :class:`SymbolInfo`: stocks, indices, ETFs).
+Every lookup is a dict get, a bisect over a sorted list of keys (names, pinyins, initials
+and their tails from each syllable on), or a symmetric-deletion table (as SymSpell) for
+one-typo codes and pinyin, ranked by rapidfuzz's Levenshtein distance: no Python loop over
+the directory per query.
+Generic over the directory's entries (any :class:`SymbolInfo`: stocks, indices, ETFs).
 Measured on a 5,400-symbol directory: tests/test_suggest.py.
 """
 
@@ -12,30 +14,43 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from pypinyin import lazy_pinyin
-from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from bridge.market.aliases import MARKET_SUFFIXES, Spelling, parse
 from schemas import SymbolInfo
 
 MAX_CODE_DISTANCE = 2  # edits between a near-miss code and a listed one
-MIN_PINYIN_RATIO = 80.0  # rapidfuzz ratio (0-100) for a misspelt pinyin
-_SEP = "\n"
+MIN_PINYIN_TYPO = 5  # a pinyin this long or longer is matched with one typo
+MAX_TYPO_TEXT = 24  # longer text is not looked up for typos (the table has no such keys)
 
 
-def pinyin_of(name: str) -> tuple[str, str]:
-    """(full pinyin, initials) of a name, upper case: 浦发银行 → (PUFAYINHANG, PFYH).
+class Spellings(NamedTuple):
+    """How a name can be typed: 浦发银行 → PUFAYINHANG, PFYH, and from any syllable on."""
 
-    Runs that are not Chinese (``*ST``, ``ETF``) are kept whole in both.
-    """
+    full: str  # the full pinyin, upper case
+    initials: str
+    inner: frozenset[str]  # name, full pinyin and initials from their 2nd character/syllable
+
+
+def spellings_of(name: str) -> Spellings:
+    """Runs that are not Chinese (``*ST``, ``ETF``) stay whole in the pinyin and initials."""
     syllables = lazy_pinyin(name)
-    full = "".join(syllables).upper()
-    initials = "".join(
-        s[0] if s.isascii() and s.isalpha() and s.islower() else s for s in syllables
-    )
-    return full, initials.upper()
+    parts = [s.upper() for s in syllables]
+    chinese = [s.isascii() and s.isalpha() and s.islower() for s in syllables]  # a syllable
+    heads = [p[0] if is_syllable else p for p, is_syllable in zip(parts, chinese, strict=True)]
+    upper = name.upper()
+    inner = {"".join(parts[i:]) for i in range(1, len(parts))}
+    inner |= {"".join(heads[i:]) for i in range(1, len(heads))}
+    inner |= {upper[i:] for i in range(1, len(upper))}
+    return Spellings("".join(parts), "".join(heads), frozenset(k for k in inner if len(k) >= 2))
+
+
+def _code_like(text: str) -> bool:
+    """``60000X.SH``: digits and Latin letters only, some digits: no name or pinyin to scan."""
+    return text.isascii() and any(ch.isdigit() for ch in text)
 
 
 def _deletions(text: str) -> set[str]:
@@ -43,52 +58,26 @@ def _deletions(text: str) -> set[str]:
     return {text} | {text[:i] + text[i + 1 :] for i in range(len(text))}
 
 
-class _Joined:
-    """Substring search over many keys at once: one string, ``str.find``, bisect to the key."""
-
-    def __init__(self, keyed: list[tuple[str, str]]) -> None:
-        self._symbols = [symbol for _, symbol in keyed]
-        self._starts: list[int] = []
-        at = 0
-        for key, _ in keyed:
-            self._starts.append(at)
-            at += len(key) + 1
-        self._text = _SEP.join(key for key, _ in keyed)
-
-    def find(self, needle: str, limit: int) -> Iterator[str]:
-        if not needle or _SEP in needle:
-            return
-        text, at, found = self._text, 0, 0
-        while found < limit:
-            at = text.find(needle, at)
-            if at < 0:
-                return
-            index = bisect.bisect_right(self._starts, at) - 1
-            yield self._symbols[index]
-            found += 1
-            at = self._starts[index + 1] if index + 1 < len(self._starts) else len(text)
-
-
 class SuggestionIndex:
     """Search over the symbol directory; every method returns symbols, best first."""
 
     def __init__(self) -> None:
         self._entries: dict[str, SymbolInfo] = {}
-        self._pinyin: dict[str, tuple[str, str]] = {}  # name → (full, initials): names repeat
+        self._spellings: dict[str, Spellings] = {}  # by name: names repeat
         self._dirty = True
         self._by_code: dict[str, list[str]] = {}
         self._exact: dict[str, list[str]] = {}  # name, full pinyin, initials → symbols
         self._sorted_codes: list[tuple[str, str]] = []
-        self._sorted_keys: list[tuple[str, str]] = []  # (initials or full pinyin, symbol)
+        # (key, symbol) sorted for prefix search: whole names, pinyins and initials; then the
+        # same from a later syllable on (茅台, MAOTAI, MT): a part of a name, without a scan
+        self._heads: list[tuple[str, str]] = []
+        self._inner: list[tuple[str, str]] = []
         self._codes: list[str] = []
         self._code_symbols: list[str] = []
         # each code and its one-deletion variants → indices into _codes: one typo (a digit
         # dropped, added, changed) found with a few dict gets (symmetric deletion, as SymSpell)
         self._variants: dict[str, list[int]] = {}
-        self._names = _Joined([])
-        self._spellings = _Joined([])
-        self._pinyins: list[str] = []
-        self._pinyin_symbols: list[str] = []
+        self._pinyin_variants: dict[str, list[tuple[str, str]]] = {}  # → (full pinyin, symbol)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,8 +85,8 @@ class SuggestionIndex:
     def put(self, info: SymbolInfo) -> None:
         old = self._entries.get(info.symbol)
         self._entries[info.symbol] = info
-        if info.name not in self._pinyin:
-            self._pinyin[info.name] = pinyin_of(info.name)
+        if info.name not in self._spellings:
+            self._spellings[info.name] = spellings_of(info.name)
         # Prices and limits change daily; the index only cares about codes and names.
         if old is None or old.name != info.name or old.code != info.code:
             self._dirty = True
@@ -111,16 +100,20 @@ class SuggestionIndex:
     def _build(self) -> None:
         by_code: defaultdict[str, list[str]] = defaultdict(list)
         exact: defaultdict[str, list[str]] = defaultdict(list)
-        keys: list[tuple[str, str]] = []
-        spellings: list[tuple[str, str]] = []
+        heads: list[tuple[str, str]] = []
+        inner: list[tuple[str, str]] = []
+        pinyin_variants: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
         for symbol in sorted(self._entries):
             info = self._entries[symbol]
             by_code[info.code].append(symbol)
-            full, initials = self._pinyin[info.name]
-            for key in {info.name.upper(), full, initials}:
+            spelt = self._spellings[info.name]
+            for key in {info.name.upper(), spelt.full, spelt.initials}:
                 exact[key].append(symbol)
-            keys += [(initials, symbol), (full, symbol)]
-            spellings += [(full, symbol), (initials, symbol)]
+                heads.append((key, symbol))
+            inner += [(key, symbol) for key in spelt.inner]
+            if MIN_PINYIN_TYPO <= len(spelt.full) <= MAX_TYPO_TEXT:
+                for variant in _deletions(spelt.full):
+                    pinyin_variants[variant].append((spelt.full, symbol))
         self._by_code, self._exact = dict(by_code), dict(exact)
         self._sorted_codes = sorted((info.code, s) for s, info in self._entries.items())
         self._codes = [code for code, _ in self._sorted_codes]
@@ -130,11 +123,8 @@ class SuggestionIndex:
             for variant in _deletions(code):
                 variants[variant].append(index)
         self._variants = dict(variants)
-        self._sorted_keys = sorted(keys)
-        self._names = _Joined([(info.name.upper(), s) for s, info in sorted(self._entries.items())])
-        self._spellings = _Joined(spellings)
-        self._pinyins = [key for key, _ in spellings]
-        self._pinyin_symbols = [symbol for _, symbol in spellings]
+        self._heads, self._inner = sorted(heads), sorted(inner)
+        self._pinyin_variants = dict(pinyin_variants)
         self._dirty = False
 
     def prepare(self) -> None:
@@ -177,25 +167,25 @@ class SuggestionIndex:
             return list(found)
         if add(self._exact.get(query, [])):
             return list(found)
-        if len(query) >= 2 and (
-            add(self._names.find(query, limit))
-            or add(self._prefixed(self._sorted_keys, query, limit))
-            or add(self._spellings.find(query, limit))
+        if (
+            len(query) >= 2
+            and not _code_like(query)
+            and (add(self._prefixed(self._heads, query)) or add(self._prefixed(self._inner, query)))
         ):
             return list(found)
-        if code.isdigit() and add(self._prefixed(self._sorted_codes, code, limit)):
+        if code.isdigit() and add(self._prefixed(self._sorted_codes, code)):
             return list(found)
         if not found or any(ch.isdigit() for ch in code):  # fuzzy names only for no match
             add(self._near_misses(query, spelling, limit - len(found)))
         return list(found)
 
     @staticmethod
-    def _prefixed(pairs: list[tuple[str, str]], prefix: str, limit: int) -> Iterator[str]:
+    def _prefixed(pairs: list[tuple[str, str]], prefix: str) -> Iterator[str]:
+        """Symbols whose key starts with ``prefix``, in key order (the caller stops early)."""
         at = bisect.bisect_left(pairs, (prefix, ""))
-        for key, symbol in pairs[at : at + limit]:
-            if not key.startswith(prefix):
-                return
-            yield symbol
+        while at < len(pairs) and pairs[at][0].startswith(prefix):
+            yield pairs[at][1]
+            at += 1
 
     def _near_misses(self, query: str, spelling: Spelling | None, limit: int) -> list[str]:
         if limit <= 0:
@@ -215,7 +205,8 @@ class SuggestionIndex:
                 )
             )  # stable: same edits, the market asked for first
             return [self._code_symbols[i] for d, i in ranked[:limit] if d <= MAX_CODE_DISTANCE]
-        hits = process.extract(
-            query[:32], self._pinyins, scorer=fuzz.ratio, score_cutoff=MIN_PINYIN_RATIO, limit=limit
-        )
-        return [self._pinyin_symbols[index] for _, _, index in hits]
+        if not MIN_PINYIN_TYPO <= len(query) <= MAX_TYPO_TEXT:
+            return []
+        near = {hit for v in _deletions(query) for hit in self._pinyin_variants.get(v, ())}
+        by_edits = sorted((Levenshtein.distance(query, full), symbol) for full, symbol in near)
+        return [symbol for _, symbol in by_edits[:limit]]
