@@ -95,6 +95,10 @@ async def test_status_connections_and_diagnostics(nc: NatsClient, bridge: Bridge
     bad = await admin(bridge.http_url, "/connections?limit=0")
     assert bad.status_code == 400
     assert_problem(bad, 400, "BAD_REQUEST")
+    assert_problem(await admin(bridge.http_url, "/nope"), 404, "NOT_FOUND")
+    wrong_method = await admin(bridge.http_url, "/status", method="POST")
+    assert_problem(wrong_method, 405, "BAD_REQUEST")
+    assert wrong_method.headers["allow"] == "GET, HEAD"
 
     subscriptions = (await admin(bridge.http_url, "/subscriptions")).json()
     assert subscriptions["total_subscriptions"] == 4

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from bridge.access.http import authenticate_request
 from bridge.access.policy import Access, is_loopback
@@ -180,21 +180,41 @@ async def stats(request: Request, obs: Observability) -> Response:
     )
 
 
+ADMIN_ENDPOINTS: list[Route] = [
+    Route("/status", _endpoint(status)),
+    Route("/stats", _endpoint(stats)),
+    Route("/connections", _endpoint(connections)),
+    Route("/connections/{connection_id}", _endpoint(connection)),
+    Route("/connections/{connection_id}", _endpoint(disconnect), methods=["DELETE"]),
+    Route("/connections/{connection_id}/trace", _endpoint(trace), methods=["POST"]),
+    Route("/subscriptions", _endpoint(subscriptions)),
+    Route("/quality", _endpoint(quality)),
+    Route("/alerts", _endpoint(alerts)),
+    Route("/traces", _endpoint(traces)),
+]
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def unrouted(request: Request) -> Response:
+    """An unknown admin path (404) or method (405), in the same problem+json shape."""
+    allowed: set[str] = set()
+    for route in ADMIN_ENDPOINTS:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:  # the path exists, with other methods
+            allowed |= route.methods or set()
+    if allowed:
+        return problem(
+            request,
+            ErrorCode.BAD_REQUEST,
+            f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}",
+            headers={"Allow": ", ".join(sorted(allowed))},
+            status=405,
+        )
+    return problem(request, ErrorCode.NOT_FOUND, "no such admin endpoint")
+
+
 ADMIN_ROUTES: list[BaseRoute] = [
     Route("/metrics", metrics),
-    Mount(
-        "/admin",
-        routes=[
-            Route("/status", _endpoint(status)),
-            Route("/stats", _endpoint(stats)),
-            Route("/connections", _endpoint(connections)),
-            Route("/connections/{connection_id}", _endpoint(connection)),
-            Route("/connections/{connection_id}", _endpoint(disconnect), methods=["DELETE"]),
-            Route("/connections/{connection_id}/trace", _endpoint(trace), methods=["POST"]),
-            Route("/subscriptions", _endpoint(subscriptions)),
-            Route("/quality", _endpoint(quality)),
-            Route("/alerts", _endpoint(alerts)),
-            Route("/traces", _endpoint(traces)),
-        ],
-    ),
+    # last: what no endpoint serves gets the admin API's one error shape too
+    Mount("/admin", routes=[*ADMIN_ENDPOINTS, Route("/{path:path}", unrouted, methods=ANY_METHOD)]),
 ]
