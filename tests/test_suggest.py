@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from bridge.market.suggest import SuggestionIndex
 from mdbridge.natsserver import NatsServer, free_port
-from schemas import DataType, SymbolInfo
+from schemas import SYMBOLS_BUCKET, DataType, SymbolInfo
 from services.provision import ensure_streams
 from tests.support.market import NAMES, publish, put_directory, symbol_info
 from tests.support.servers import BridgeHandle, running_bridge
@@ -112,10 +112,26 @@ def test_price_updates_do_not_rebuild_the_index(index: SuggestionIndex) -> None:
     index.search("600000")
     info = symbol_info("600000.SH")
     index.put(SymbolInfo.model_validate(info.model_dump() | {"prev_close": 11.0}))
-    assert not index._dirty  # daily prices change; codes and names did not
+    assert not index.dirty  # daily prices change; codes and names did not
     index.put(SymbolInfo.model_validate(info.model_dump() | {"name": "新名字"}))
-    assert index._dirty
+    assert index.dirty
     assert index.search("xinmingzi") == ["600000.SH"]
+    index.put(info)
+
+
+async def test_deferred_builds_answer_from_the_last_tables_until_rebuilt() -> None:
+    small = SuggestionIndex()
+    small.put(symbol_info("600519.SH"))
+    small.prepare()
+    small.defer_builds()
+    small.put(
+        SymbolInfo.model_validate(symbol_info("688111.SH").model_dump() | {"name": "金山办公"})
+    )
+    assert small.search("jinshan") == []  # queries never build: the loop stays free
+    assert small.resolve("688111.XSHG") == "688111.SH"  # aliases read the entries themselves
+    await small.rebuild()  # in a worker thread
+    assert small.search("jinshan") == ["688111.SH"]
+    assert not small.dirty
 
 
 # -- a real bridge ----------------------------------------------------------------------------
@@ -206,7 +222,7 @@ async def test_500_near_misses_do_not_stall_other_clients(bridge: BridgeHandle) 
                 replies.append(raw.count('"UNKNOWN_SYMBOL"'))
 
     async def measure() -> None:
-        for n in range(60):
+        for n in range(120):
             await publish(js, DataType.QUOTE, "600519.SH", 10 + n / 100)
             frame = await victim.data()
             latencies.append(time.time() * 1000 - frame["metadata"]["broker_ms"])
@@ -250,4 +266,20 @@ async def test_rest_reads_aliases_as_the_canonical_symbol(bridge: BridgeHandle) 
     assert info.json()["symbol"] == "600000.SH"
     assert [item["data"]["symbol"] for item in batch.json()["items"]] == ["600000.SH"]
     assert [error["symbol"] for error in batch.json()["errors"]] == ["nope"]
+    await client.drain()
+
+
+async def test_a_symbol_listed_while_running_is_found_after_the_rebuild(
+    bridge: BridgeHandle, market_nats: NatsServer
+) -> None:
+    client = await nats.connect(market_nats.url)
+    kv = await client.jetstream().key_value(SYMBOLS_BUCKET)
+    info = symbol_info("688111.SH").model_dump() | {"name": "金山办公"}
+    await kv.put("688111.SH", orjson.dumps(SymbolInfo.model_validate(info).model_dump(mode="json")))
+    directory = bridge.runtime.directory
+    deadline = time.monotonic() + 10
+    while directory.suggest("jinshanbangong") != ["688111.SH"]:
+        assert time.monotonic() < deadline, "the new symbol never became searchable"
+        await asyncio.sleep(0.1)
+    assert directory.resolve("sh688111") == "688111.SH"
     await client.drain()

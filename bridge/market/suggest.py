@@ -11,9 +11,11 @@ Measured on a 5,400-symbol directory: tests/test_suggest.py.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from pypinyin import lazy_pinyin
@@ -30,6 +32,7 @@ MAX_TYPO_TEXT = 24  # longer text is not looked up for typos (the table has no s
 class Spellings(NamedTuple):
     """How a name can be typed: 浦发银行 → PUFAYINHANG, PFYH, and from any syllable on."""
 
+    name: str  # upper case
     full: str  # the full pinyin, upper case
     initials: str
     inner: frozenset[str]  # name, full pinyin and initials from their 2nd character/syllable
@@ -45,7 +48,8 @@ def spellings_of(name: str) -> Spellings:
     inner = {"".join(parts[i:]) for i in range(1, len(parts))}
     inner |= {"".join(heads[i:]) for i in range(1, len(heads))}
     inner |= {upper[i:] for i in range(1, len(upper))}
-    return Spellings("".join(parts), "".join(heads), frozenset(k for k in inner if len(k) >= 2))
+    keep = frozenset(k for k in inner if len(k) >= 2)
+    return Spellings(upper, "".join(parts), "".join(heads), keep)
 
 
 def _code_like(text: str) -> bool:
@@ -58,29 +62,89 @@ def _deletions(text: str) -> set[str]:
     return {text} | {text[:i] + text[i + 1 :] for i in range(len(text))}
 
 
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The index proper: built from a snapshot of the entries, never changed afterwards, so
+    it can be built in a worker thread and swapped in whole."""
+
+    by_code: dict[str, list[str]]
+    exact: dict[str, list[str]]  # name, full pinyin, initials → symbols
+    sorted_codes: list[tuple[str, str]]
+    codes: list[str]
+    code_symbols: list[str]
+    # each code and its one-deletion variants → indices into codes: one typo (a digit
+    # dropped, added, changed) found with a few dict gets (symmetric deletion, as SymSpell)
+    code_variants: dict[str, list[int]]
+    # (key, symbol) sorted for prefix search: whole names, pinyins and initials; then the
+    # same from a later syllable on (茅台, MAOTAI, MT): a part of a name, without a scan
+    heads: list[tuple[str, str]]
+    inner: list[tuple[str, str]]
+    pinyin_variants: dict[str, list[tuple[str, str]]]  # → (full pinyin, symbol)
+
+
+Snapshot = list[tuple[str, str, Spellings]]  # (symbol, code, how its name is spelt)
+
+
+def build_tables(snapshot: Snapshot) -> Tables:
+    by_code: defaultdict[str, list[str]] = defaultdict(list)
+    exact: defaultdict[str, list[str]] = defaultdict(list)
+    heads: list[tuple[str, str]] = []
+    inner: list[tuple[str, str]] = []
+    pinyin_variants: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for symbol, code, spelt in sorted(snapshot):
+        by_code[code].append(symbol)
+        for key in {spelt.name, spelt.full, spelt.initials}:
+            exact[key].append(symbol)
+            heads.append((key, symbol))
+        inner += [(key, symbol) for key in spelt.inner]
+        if MIN_PINYIN_TYPO <= len(spelt.full) <= MAX_TYPO_TEXT:
+            for variant in _deletions(spelt.full):
+                pinyin_variants[variant].append((spelt.full, symbol))
+    sorted_codes = sorted((code, symbol) for symbol, code, _ in snapshot)
+    codes = [code for code, _ in sorted_codes]
+    code_variants: defaultdict[str, list[int]] = defaultdict(list)
+    for index, code in enumerate(codes):
+        for variant in _deletions(code):
+            code_variants[variant].append(index)
+    return Tables(
+        by_code=dict(by_code),
+        exact=dict(exact),
+        sorted_codes=sorted_codes,
+        codes=codes,
+        code_symbols=[symbol for _, symbol in sorted_codes],
+        code_variants=dict(code_variants),
+        heads=sorted(heads),
+        inner=sorted(inner),
+        pinyin_variants=dict(pinyin_variants),
+    )
+
+
+EMPTY = build_tables([])
+
+
 class SuggestionIndex:
-    """Search over the symbol directory; every method returns symbols, best first."""
+    """Search over the symbol directory; every method returns symbols, best first.
+
+    Entries change one by one (the directory's KV watch); the tables are rebuilt from a
+    snapshot: at the first query after a change, or, once the owner calls
+    :meth:`defer_builds`, only when it calls :meth:`rebuild` (in a worker thread), queries
+    meanwhile answering from the previous tables.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, SymbolInfo] = {}
         self._spellings: dict[str, Spellings] = {}  # by name: names repeat
+        self._tables: Tables = EMPTY
         self._dirty = True
-        self._by_code: dict[str, list[str]] = {}
-        self._exact: dict[str, list[str]] = {}  # name, full pinyin, initials → symbols
-        self._sorted_codes: list[tuple[str, str]] = []
-        # (key, symbol) sorted for prefix search: whole names, pinyins and initials; then the
-        # same from a later syllable on (茅台, MAOTAI, MT): a part of a name, without a scan
-        self._heads: list[tuple[str, str]] = []
-        self._inner: list[tuple[str, str]] = []
-        self._codes: list[str] = []
-        self._code_symbols: list[str] = []
-        # each code and its one-deletion variants → indices into _codes: one typo (a digit
-        # dropped, added, changed) found with a few dict gets (symmetric deletion, as SymSpell)
-        self._variants: dict[str, list[int]] = {}
-        self._pinyin_variants: dict[str, list[tuple[str, str]]] = {}  # → (full pinyin, symbol)
+        self._deferred = False
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def dirty(self) -> bool:
+        """Entries changed since the tables were built."""
+        return self._dirty
 
     def put(self, info: SymbolInfo) -> None:
         old = self._entries.get(info.symbol)
@@ -95,45 +159,30 @@ class SuggestionIndex:
         if self._entries.pop(symbol, None) is not None:
             self._dirty = True
 
-    # -- building (once per directory change, at the first query after it) -----------------
+    # -- building ---------------------------------------------------------------------------
 
-    def _build(self) -> None:
-        by_code: defaultdict[str, list[str]] = defaultdict(list)
-        exact: defaultdict[str, list[str]] = defaultdict(list)
-        heads: list[tuple[str, str]] = []
-        inner: list[tuple[str, str]] = []
-        pinyin_variants: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
-        for symbol in sorted(self._entries):
-            info = self._entries[symbol]
-            by_code[info.code].append(symbol)
-            spelt = self._spellings[info.name]
-            for key in {info.name.upper(), spelt.full, spelt.initials}:
-                exact[key].append(symbol)
-                heads.append((key, symbol))
-            inner += [(key, symbol) for key in spelt.inner]
-            if MIN_PINYIN_TYPO <= len(spelt.full) <= MAX_TYPO_TEXT:
-                for variant in _deletions(spelt.full):
-                    pinyin_variants[variant].append((spelt.full, symbol))
-        self._by_code, self._exact = dict(by_code), dict(exact)
-        self._sorted_codes = sorted((info.code, s) for s, info in self._entries.items())
-        self._codes = [code for code, _ in self._sorted_codes]
-        self._code_symbols = [symbol for _, symbol in self._sorted_codes]
-        variants: defaultdict[str, list[int]] = defaultdict(list)
-        for index, code in enumerate(self._codes):
-            for variant in _deletions(code):
-                variants[variant].append(index)
-        self._variants = dict(variants)
-        self._heads, self._inner = sorted(heads), sorted(inner)
-        self._pinyin_variants = dict(pinyin_variants)
-        self._dirty = False
+    def snapshot(self) -> Snapshot:
+        return [(s, i.code, self._spellings[i.name]) for s, i in self._entries.items()]
 
     def prepare(self) -> None:
-        """Build now (after the directory loaded) rather than at the first query."""
-        self._ready()
+        """Build now, on this thread (the directory's first load, a query without deferral)."""
+        self._dirty = False
+        self._tables = build_tables(self.snapshot())
 
-    def _ready(self) -> None:
-        if self._dirty:
-            self._build()
+    def defer_builds(self) -> None:
+        """From now on the owner rebuilds (:meth:`rebuild`); queries never build."""
+        self._deferred = True
+
+    async def rebuild(self) -> None:
+        """Rebuild off the event loop from a snapshot taken on it; swap the tables in."""
+        self._dirty = False  # changes from now on mark it again
+        snapshot = self.snapshot()
+        self._tables = await asyncio.to_thread(build_tables, snapshot)
+
+    def _ready(self) -> Tables:
+        if self._dirty and not self._deferred:
+            self.prepare()
+        return self._tables
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -149,7 +198,7 @@ class SuggestionIndex:
         query = text.strip().upper()
         if not query or limit <= 0:
             return []
-        self._ready()
+        tables = self._ready()
         found: dict[str, None] = {}
 
         def add(symbols: Iterator[str] | list[str]) -> bool:
@@ -162,51 +211,50 @@ class SuggestionIndex:
         spelling = parse(query)
         code = spelling.code if spelling is not None else query.partition(".")[0]
         if ((resolved := self.resolve(query)) is not None and add([resolved])) or add(
-            self._by_code.get(code, [])
+            tables.by_code.get(code, [])
         ):
             return list(found)
-        if add(self._exact.get(query, [])):
+        if add(tables.exact.get(query, [])):
             return list(found)
         if (
             len(query) >= 2
             and not _code_like(query)
-            and (add(self._prefixed(self._heads, query)) or add(self._prefixed(self._inner, query)))
+            and (add(_prefixed(tables.heads, query)) or add(_prefixed(tables.inner, query)))
         ):
             return list(found)
-        if code.isdigit() and add(self._prefixed(self._sorted_codes, code)):
+        if code.isdigit() and add(_prefixed(tables.sorted_codes, code)):
             return list(found)
         if not found or any(ch.isdigit() for ch in code):  # fuzzy names only for no match
-            add(self._near_misses(query, spelling, limit - len(found)))
+            add(_near_misses(tables, query, spelling, limit - len(found)))
         return list(found)
 
-    @staticmethod
-    def _prefixed(pairs: list[tuple[str, str]], prefix: str) -> Iterator[str]:
-        """Symbols whose key starts with ``prefix``, in key order (the caller stops early)."""
-        at = bisect.bisect_left(pairs, (prefix, ""))
-        while at < len(pairs) and pairs[at][0].startswith(prefix):
-            yield pairs[at][1]
-            at += 1
 
-    def _near_misses(self, query: str, spelling: Spelling | None, limit: int) -> list[str]:
-        if limit <= 0:
-            return []
-        head, _, tail = query.partition(".")
-        if any(ch.isdigit() for ch in head):  # a code with a typo: 60000.SH, 6000O0
-            wanted = spelling.market if spelling is not None else MARKET_SUFFIXES.get(tail)
-            typed = head[:8]
-            candidates = {i for v in _deletions(typed) for i in self._variants.get(v, ())}
-            ranked = sorted(
-                (Levenshtein.distance(typed, self._codes[i]), i) for i in candidates
-            )  # fewer edits first, then code order: 600000 before 600001
-            ranked.sort(
-                key=lambda hit: (
-                    hit[0],
-                    wanted is not None and not self._code_symbols[hit[1]].endswith(wanted),
-                )
-            )  # stable: same edits, the market asked for first
-            return [self._code_symbols[i] for d, i in ranked[:limit] if d <= MAX_CODE_DISTANCE]
-        if not MIN_PINYIN_TYPO <= len(query) <= MAX_TYPO_TEXT:
-            return []
-        near = {hit for v in _deletions(query) for hit in self._pinyin_variants.get(v, ())}
-        by_edits = sorted((Levenshtein.distance(query, full), symbol) for full, symbol in near)
-        return [symbol for _, symbol in by_edits[:limit]]
+def _prefixed(pairs: list[tuple[str, str]], prefix: str) -> Iterator[str]:
+    """Symbols whose key starts with ``prefix``, in key order (the caller stops early)."""
+    at = bisect.bisect_left(pairs, (prefix, ""))
+    while at < len(pairs) and pairs[at][0].startswith(prefix):
+        yield pairs[at][1]
+        at += 1
+
+
+def _near_misses(tables: Tables, query: str, spelling: Spelling | None, limit: int) -> list[str]:
+    if limit <= 0:
+        return []
+    head, _, tail = query.partition(".")
+    if any(ch.isdigit() for ch in head):  # a code with a typo: 60000.SH, 6000O0
+        wanted = spelling.market if spelling is not None else MARKET_SUFFIXES.get(tail)
+        typed = head[:8]
+        codes, symbols = tables.codes, tables.code_symbols
+        candidates = {i for v in _deletions(typed) for i in tables.code_variants.get(v, ())}
+        # fewer edits first, then code order (600000 before 600001)...
+        ranked = sorted((Levenshtein.distance(typed, codes[i]), i) for i in candidates)
+        # ... and, stable, the market asked for first among the same edits
+        ranked.sort(
+            key=lambda hit: (hit[0], wanted is not None and not symbols[hit[1]].endswith(wanted))
+        )
+        return [symbols[i] for d, i in ranked[:limit] if d <= MAX_CODE_DISTANCE]
+    if not MIN_PINYIN_TYPO <= len(query) <= MAX_TYPO_TEXT:
+        return []
+    near = {hit for v in _deletions(query) for hit in tables.pinyin_variants.get(v, ())}
+    by_edits = sorted((Levenshtein.distance(query, full), symbol) for full, symbol in near)
+    return [symbol for _, symbol in by_edits[:limit]]
