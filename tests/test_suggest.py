@@ -176,6 +176,8 @@ async def test_subscribe_accepts_aliases_and_says_which_symbol(bridge: BridgeHan
     assert results[0]["subscription_id"] == "quote:600000.SH:tick"
     again = await client.request("subscribe", {"symbol": "600000.SH", "snapshot": False})
     assert again["data"]["subscriptions"][0]["status"] == "already_subscribed"
+    gone = await client.request("unsubscribe", {"symbols": ["SH600000", "600001.xshg"]})
+    assert gone["data"] == {"removed": ["quote:600000.SH:tick"], "not_found": ["600001.xshg"]}
     await client.close()
 
 

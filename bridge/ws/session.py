@@ -366,14 +366,16 @@ class Session(ReliableSession):
         if request.subscription_ids is not None:
             wanted = request.subscription_ids
         else:
-            symbols = set(request.symbols or [])
+            # as subscribe reads them: sh600000 unsubscribes 600000.SH
+            asked = {self._canonical(s): s for s in request.symbols or []}
             wanted = [
                 key
                 for key, m in self.memberships.items()
-                if m.channel.symbol in symbols
+                if m.channel.symbol in asked
                 and (request.data_type is None or m.channel.data_type == request.data_type)
             ]
-            wanted += sorted(symbols - {self.memberships[k].channel.symbol for k in wanted})
+            held = {self.memberships[k].channel.symbol for k in wanted}
+            wanted += sorted(spelt for symbol, spelt in asked.items() if symbol not in held)
         removed = []
         for key in wanted:
             ack = self.acks.get(key)
