@@ -46,6 +46,7 @@ async def drain(runtime: Runtime) -> None:
         )
     runtime.reliability.acks.close()
     await runtime.reliability.sources.close()
+    await runtime.status_board.close()
     if runtime.symbol_status is not None:
         await runtime.symbol_status.close()
     await runtime.hub.close()

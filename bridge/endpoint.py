@@ -82,6 +82,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 close_code = await _close_slow_consumer(websocket, session, str(exc))
             elif isinstance(exc, PolicyViolationError):
                 close_code = CloseCode.POLICY_VIOLATION
+                writer.cancel()  # the error frame goes out alone, then the close
+                await _send_now(websocket, error_frame(ErrorCode.FRAME_TOO_LARGE, str(exc)))
                 await _close(websocket, close_code, str(exc))
             elif isinstance(exc, AccessDeniedError):
                 close_code = await refuse(websocket, exc)
@@ -108,11 +110,11 @@ async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        refused = guard.on_frame()  # rate limit; raises AccessDeniedError for repeat offenders
+        text = message.get("text")
+        refused = guard.on_frame(text)  # rate limit; raises AccessDeniedError for repeat offenders
         if refused is not None:
             session.push_frame(refused)
             continue
-        text = message.get("text")
         if text is None:
             session.push_frame(
                 error_frame(ErrorCode.BAD_REQUEST, "frames must be UTF-8 JSON text, not binary")
@@ -121,6 +123,15 @@ async def _read(websocket: WebSocket, session: Session, runtime: Runtime, guard:
         if len(text) > max_bytes and len(text.encode()) > max_bytes:
             raise PolicyViolationError(f"frame larger than {max_bytes} bytes")
         await session.handle(text)
+        await asyncio.sleep(0)  # frames already queued must not keep other clients waiting
+
+
+async def _send_now(websocket: WebSocket, text: str) -> None:
+    """One last frame before a close, bypassing the queue; a stalled peer does not hold us."""
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await websocket.send_text(text)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

@@ -21,12 +21,14 @@ class RequestError(BridgeError):
         *,
         suggestions: list[str] | None = None,
         limit: tuple[str, int] | None = None,
+        request_id: str | int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.suggestions = suggestions
         self.limit = limit
+        self.request_id = request_id  # when known before the frame failed validation
 
 
 class SlowConsumerError(BridgeError):

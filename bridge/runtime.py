@@ -19,6 +19,7 @@ from bridge.core.jswatch import JetStreamWatch
 from bridge.errors import BridgeError
 from bridge.market.directory import SymbolDirectory
 from bridge.market.sources import SourceHealth
+from bridge.market.statusboard import StatusBoard
 from bridge.market.symbolstatus import SymbolStatusForwarder
 from bridge.recovery.ackmode import AckConsumers
 from bridge.recovery.catchup import Replayer
@@ -63,6 +64,7 @@ class Runtime:
     directory: SymbolDirectory
     connections: Connections
     reliability: Reliability
+    status_board: StatusBoard  # the one reader of md.status.>: sources and data quality
     draining: bool = False
     nats_reconnects: int = field(default=0)
     owns_nc: bool = True  # False when a host app lent its connection (bridge/embed.py)
@@ -138,15 +140,26 @@ class Runtime:
         await directory.start(js)
         connections = Connections(settings.heartbeat_interval_s, settings.send_timeout_s)
         connections.start()
-        sources = SourceHealth(js, lambda: connections, settings.source_timeout_s)
-        await sources.start()
+        # One follower of md.status.>: the board, whose listeners hear every source status.
+        status_board = StatusBoard(js, settings.source_timeout_s)
+        sources = SourceHealth(status_board, lambda: connections, settings.source_timeout_s)
+        await status_board.start()
+        sources.start()
         reliability = Reliability(
             replayer=Replayer(nc, js, hub, settings),
             acks=AckConsumers(nc, js, settings),
             sources=sources,
         )
         runtime = cls(
-            settings, nc, js, hub, directory, connections, reliability, owns_nc=host_nc is None
+            settings,
+            nc,
+            js,
+            hub,
+            directory,
+            connections,
+            reliability,
+            status_board,
+            owns_nc=host_nc is None,
         )
         holder["rt"] = runtime
         if host_nc is None:  # a lent connection is its host's to move
@@ -198,6 +211,7 @@ class Runtime:
         await self.connections.close()
         self.reliability.acks.close()
         await self.reliability.sources.close()
+        await self.status_board.close()
         await self.hub.close()
         await self.directory.close()
         if self.owns_nc and not self.nc.is_closed and not self.nc.is_draining:

@@ -98,6 +98,16 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     frame_rate_strikes: int = Field(
         default=50, ge=1, description="refused frames (decaying 1/s) before close 4008"
     )
+    suggestions_per_request: int = Field(
+        default=8, ge=0, description="unknown symbols per request that get suggestions"
+    )
+    suggestions_per_s: int = Field(
+        default=40, ge=0, description="symbol suggestion lookups/s per connection (and burst)"
+    )
+    rest_search_per_s: int = Field(
+        default=20, ge=1, description="GET /v1/symbols?q= searches/s per client IP"
+    )
+    rest_search_burst: int = Field(default=40, ge=1, description="token-bucket burst")
     tiers: int = Field(default=3, ge=1, le=10, description="priority tiers 0 (lowest) .. tiers-1")
     tier_reserve: int = Field(
         default=100, ge=0, description="connections held back for each tier above the lowest"

@@ -9,9 +9,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from schemas.market import DepthData, KLineData, QuoteData, TradeData
+from schemas.filtering import filtered_model
+from schemas.market import DataType, DepthData, KLineData, QuoteData, TradeData
 from schemas.messages import (
     AckRequest,
     AuthRequest,
@@ -35,10 +36,8 @@ class EmptyRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class PingData(BaseModel):
-    """Anything; ``pong`` echoes it back."""
-
-    model_config = ConfigDict(extra="allow")
+class PingData(RootModel[Any]):
+    """Anything (an object, a string, a number...); ``pong`` echoes it back."""
 
 
 class SubscribeReply(BaseModel):
@@ -70,6 +69,7 @@ class DataMetadata(BaseModel):
     seq: int = Field(ge=1, description="JetStream stream sequence")
     broker_ms: int = Field(ge=0, description="when the broker stored it, Unix ms")
     snapshot: bool | None = Field(default=None, description="true on the snapshot-first message")
+    replayed: bool | None = Field(default=None, description="true on history sent by a resume")
     delivered: int | None = Field(default=None, description="delivery count (ack mode)")
 
 
@@ -80,6 +80,7 @@ class MessageSpec:
     summary: str
     data: type[BaseModel] | None  # None: the ``batch`` list
     metadata: type[BaseModel] | None = None
+    filtered: type[BaseModel] | None = None  # the data's shape under ``filters.fields``
 
     @property
     def name(self) -> str:
@@ -120,10 +121,38 @@ MESSAGES: tuple[MessageSpec, ...] = (
     ),
     MessageSpec(MessageType.PONG, "server", "echoes the ping's data", PingData),
     MessageSpec(MessageType.ERROR, "server", "a request failed", ErrorData),
-    MessageSpec(MessageType.MARKET_DATA, "server", "a Level-1 quote", QuoteData, DataMetadata),
-    MessageSpec(MessageType.KLINE_DATA, "server", "a bar (closed: final)", KLineData, DataMetadata),
-    MessageSpec(MessageType.TRADE_DATA, "server", "a trade", TradeData, DataMetadata),
-    MessageSpec(MessageType.DEPTH_DATA, "server", "an order book", DepthData, DataMetadata),
+    MessageSpec(
+        MessageType.MARKET_DATA,
+        "server",
+        "a Level-1 quote",
+        QuoteData,
+        DataMetadata,
+        filtered_model(DataType.QUOTE),
+    ),
+    MessageSpec(
+        MessageType.KLINE_DATA,
+        "server",
+        "a bar (closed: final)",
+        KLineData,
+        DataMetadata,
+        filtered_model(DataType.KLINE),
+    ),
+    MessageSpec(
+        MessageType.TRADE_DATA,
+        "server",
+        "a trade",
+        TradeData,
+        DataMetadata,
+        filtered_model(DataType.TRADE),
+    ),
+    MessageSpec(
+        MessageType.DEPTH_DATA,
+        "server",
+        "an order book",
+        DepthData,
+        DataMetadata,
+        filtered_model(DataType.DEPTH),
+    ),
     MessageSpec(MessageType.BATCH, "server", "several server messages in one frame", None),
 )
 
@@ -154,7 +183,11 @@ def _envelope(spec: MessageSpec, data: Any) -> type[BaseModel]:
 @cache
 def message_models() -> dict[str, type[BaseModel]]:
     """``{"client.subscribe": SubscribeRequestMessage, ...}``: the envelope of every message."""
-    models = {spec.key: _envelope(spec, spec.data) for spec in MESSAGES if spec.data is not None}
+    models = {
+        spec.key: _envelope(spec, spec.data if spec.filtered is None else spec.data | spec.filtered)
+        for spec in MESSAGES
+        if spec.data is not None
+    }
     inner = tuple(m for key, m in models.items() if key.startswith("server."))
     batch = next(spec for spec in MESSAGES if spec.kind is MessageType.BATCH)
     models[batch.key] = _envelope(batch, list[_union(inner)])  # type: ignore[misc]

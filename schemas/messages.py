@@ -5,16 +5,21 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from schemas.codes import ErrorCode
 from schemas.market import DataType
 from schemas.subjects import KLINE_PERIODS
+from schemas.timefmt import iso_ms
 
 MAX_SYMBOLS_PER_REQUEST = 500
-FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s)$")
+FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s|m)$")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
+
+# Control-path times on the wire: ISO 8601 with milliseconds and +08:00, like every payload.
+WireTime = Annotated[datetime, PlainSerializer(iso_ms, return_type=str, when_used="json")]
 MIN_THROTTLE_MS = 100
 MAX_THROTTLE_MS = 60_000
 
@@ -87,7 +92,8 @@ class ClientFrame(BaseModel):
 
     type: str = Field(max_length=32)
     id: str | int | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    # an object for every request but ``ping``, whose data is anything (the session checks)
+    data: Any = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _id_is_small(self) -> ClientFrame:
@@ -104,7 +110,7 @@ class ResumeFrom(_Strict):
 
 
 def parse_throttle_ms(frequency: str) -> int | None:
-    """``tick`` → None; ``500ms``/``1s`` → milliseconds; raises ValueError otherwise."""
+    """``tick`` → None; ``500ms``/``1s``/``1m`` → milliseconds; raises ValueError otherwise."""
     if frequency == "tick":
         return None
     match = FREQUENCY_RE.fullmatch(frequency)
@@ -112,7 +118,7 @@ def parse_throttle_ms(frequency: str) -> int | None:
         raise ValueError(
             f"frequency must be 'tick' or a duration like '500ms' or '1s', not {frequency!r}"
         )
-    value = int(match.group(1)) * (1 if match.group(2) == "ms" else 1000)
+    value = int(match.group(1)) * UNIT_MS[match.group(2)]
     if not MIN_THROTTLE_MS <= value <= MAX_THROTTLE_MS:
         raise ValueError(
             f"throttle must be between {MIN_THROTTLE_MS}ms and {MAX_THROTTLE_MS // 1000}s"
@@ -130,7 +136,9 @@ def normalize_frequency(data_type: DataType, frequency: str | None) -> str:
     value = frequency or "tick"
     if data_type is DataType.TRADE and value != "tick":
         raise ValueError("trades are delivered tick by tick; frequency must be 'tick'")
-    parse_throttle_ms(value)
+    throttle_ms = parse_throttle_ms(value)
+    if throttle_ms is not None and value.endswith("m") and not value.endswith("ms"):
+        return f"{throttle_ms // 1000}s"  # people write 1m; one spelling per subscription id
     return value
 
 
@@ -179,6 +187,11 @@ class SubscriptionResponse(BaseModel):
     epoch: str | None = Field(default=None, description="stream epoch for resume_from")
     code: ErrorCode | None = None
     suggestions: list[str] | None = None
+    requested: str | None = Field(
+        default=None,
+        description="the spelling asked for, when `symbol` was read from an alias "
+        "(sh600000, 600000.XSHG...)",
+    )
     seq: int | None = Field(
         default=None,
         description="stream position the subscription starts after: a resume_from.seq "
@@ -220,8 +233,8 @@ class SubscriptionInfo(BaseModel):
     symbol: str
     data_type: DataType
     frequency: str
-    created_at: datetime
-    last_update: datetime | None
+    created_at: WireTime
+    last_update: WireTime | None
     messages: int
     bytes: int
     last_seq: int

@@ -37,7 +37,8 @@ class SymbolSearchQuery(_Query):
     q: str | None = Field(
         default=None,
         max_length=MAX_QUERY_TEXT,
-        description="code, name or pinyin initials (600000, 浦发银行, PFYH); omit to list",
+        description="alias, code, name, pinyin or initials (sh600000, 浦发银行, maotai, PFYH); "
+        "omit to list",
     )
     market: Market | None = Field(default=None, description="only this market")
     limit: int = Field(default=20, ge=1, le=MAX_SEARCH_LIMIT, description="at most this many")

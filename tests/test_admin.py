@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -90,10 +91,14 @@ async def test_status_connections_and_diagnostics(nc: NatsClient, bridge: Bridge
 
     missing = await admin(bridge.http_url, "/connections/c999999")
     assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "UNKNOWN_CONNECTION"
+    assert_problem(missing, 404, "UNKNOWN_CONNECTION")
     bad = await admin(bridge.http_url, "/connections?limit=0")
     assert bad.status_code == 400
-    assert bad.json()["error"]["code"] == "BAD_REQUEST"
+    assert_problem(bad, 400, "BAD_REQUEST")
+    assert_problem(await admin(bridge.http_url, "/nope"), 404, "NOT_FOUND")
+    wrong_method = await admin(bridge.http_url, "/status", method="POST")
+    assert_problem(wrong_method, 405, "BAD_REQUEST")
+    assert wrong_method.headers["allow"] == "GET, HEAD"
 
     subscriptions = (await admin(bridge.http_url, "/subscriptions")).json()
     assert subscriptions["total_subscriptions"] == 4
@@ -195,13 +200,27 @@ def _request_from(host: str) -> Request:
     return Request(scope | {"client": (host, 50000)})
 
 
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    """Every admin error has the REST API's one shape: RFC 9457 problem details."""
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"].endswith(f"#problem-{code}")
+    assert isinstance(body["detail"], str)
+    assert "error" not in body
+
+
 async def test_with_auth_off_the_admin_api_answers_loopback_only() -> None:
     assert await authorize(_request_from("127.0.0.1")) is None
     assert await authorize(_request_from("::1")) is None
     refused = await authorize(_request_from("10.1.2.3"))  # an insecurely exposed bridge
     assert refused is not None
     assert refused.status_code == 403
-    assert orjson.loads(bytes(refused.body))["error"]["code"] == "FORBIDDEN"
+    body = orjson.loads(bytes(refused.body))
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert body["code"] == "FORBIDDEN"
+    assert body["status"] == 403
 
 
 async def test_with_auth_on_the_admin_api_needs_the_admin_scope(
@@ -213,7 +232,8 @@ async def test_with_auth_on_the_admin_api_needs_the_admin_scope(
         reader = token("reader", scopes=("md:read",))
         denied = await admin(bridge.http_url, "/status", headers=_bearer(reader))
         assert denied.status_code == 403
-        assert denied.json()["code"] == "FORBIDDEN"
+        assert_problem(denied, 403, "FORBIDDEN")
+        assert_problem(anonymous, 401, "UNAUTHORIZED")
         operator = token("operator", scopes=("md:read", "admin"))
         allowed = await admin(bridge.http_url, "/connections", headers=_bearer(operator))
         assert allowed.status_code == 200

@@ -92,7 +92,7 @@ async def test_etag_gives_304_until_the_value_changes(
 
 
 async def test_unknown_symbol_is_a_problem_with_suggestions(http: httpx.AsyncClient) -> None:
-    for asked in ["601628", "中国人寿", "ZGRS", "601629.SH"]:
+    for asked in ["601628", "中国人寿", "ZGRS", "601629.SH", "601628.SZ"]:
         response = await http.get(f"/v1/quotes/{asked}")
         assert response.status_code == 404, asked
         assert response.headers["content-type"] == "application/problem+json"

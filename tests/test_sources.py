@@ -8,14 +8,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer
-from schemas import status_subject
+from schemas import STATUS_STREAM, status_subject
+from schemas.subjects import STATUS_PREFIX
 from schemas.timefmt import now_iso
 from tests.support.market import put_directory
+from tests.support.scrape import admin, scrape, value
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import Frame, WsClient
 
@@ -112,3 +115,30 @@ async def test_a_failed_source_is_reported_only_to_the_markets_it_feeds(
     assert (await shanghai.wait_for(source_event("source_up"), 3))["data"]["source"] == "shOnly"
     for client in (shanghai, shenzhen, late):
         await client.close()
+
+
+@pytest.mark.parametrize("event", ["error", "disconnected", "down"])
+async def test_every_reader_agrees_a_source_saying_error_is_down(
+    own_nc: NatsClient, bridge: BridgeHandle, event: str
+) -> None:
+    source = f"feed-{event}"
+    await status(own_nc, source, "up")
+    client = await WsClient.open(bridge.ws_url)
+    await client.request("subscribe", {"symbol": "600000.SH", "snapshot": False})
+    await status(own_nc, source, event, reason="link lost")
+    down = await client.wait_for(source_event("source_down"), timeout=3)
+    assert down["data"]["source"] == source
+    async with httpx.AsyncClient(base_url=bridge.http_url) as http:
+        market = (await http.get("/v1/market/status")).json()
+    rest_up = {s["source"]: s["up"] for s in market["sources"]}
+    dashboard = (await admin(bridge.http_url, "/stats")).json()
+    dashboard_up = {s["source"]: s["up"] for s in dashboard["sources"]}
+    metric = value(await scrape(bridge.http_url), "mdbridge_source_up", source=source)
+    assert rest_up[source] is False
+    assert dashboard_up[source] is False
+    assert metric == 0
+    assert list(bridge.runtime.reliability.sources.states) == [source]
+    consumers = await own_nc.jetstream().consumers_info(STATUS_STREAM)
+    followers = [c for c in consumers if c.config.filter_subject == f"{STATUS_PREFIX}.>"]
+    assert len(followers) == 1  # one reader of md.status.>, one meaning of down
+    await client.close()

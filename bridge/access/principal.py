@@ -121,7 +121,8 @@ class Principal:
             "symbols": list(self.symbols) if self.symbols is not None else None,
             "max_subscriptions": self.max_subscriptions,
             "tier": self.tier,
-            "expires_at": self.expires_at,
+            # whole epoch seconds, as a JWT's exp
+            "expires_at": None if self.expires_at is None else int(self.expires_at),
         }
 
 

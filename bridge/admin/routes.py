@@ -17,15 +17,16 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
-from bridge.access.http import authenticate_request, denied_response
+from bridge.access.http import authenticate_request
 from bridge.access.policy import Access, is_loopback
 from bridge.access.principal import Scope
 from bridge.admin.guard import refusal
 from bridge.admin.views import status_view, subscriptions_view, top_symbols
 from bridge.errors import AccessDeniedError
 from bridge.observe.observability import Observability
+from bridge.rest.problems import from_denied, problem
 from schemas import CloseCode, DataType, ErrorCode
 
 Handler = Callable[[Request, Observability], Awaitable[Response]]
@@ -41,8 +42,9 @@ class _Json(JSONResponse):
         return orjson.dumps(content, default=str)
 
 
-def _error(status: int, code: ErrorCode, message: str) -> Response:
-    return _Json({"error": {"code": code.value, "message": message}}, status_code=status)
+def _error(request: Request, code: ErrorCode, message: str) -> Response:
+    """The REST API's shape (RFC 9457 problem details) for every admin error too."""
+    return problem(request, code, message)
 
 
 async def authorize(request: Request) -> Response | None:
@@ -52,12 +54,12 @@ async def authorize(request: Request) -> Response | None:
         try:
             await authenticate_request(request, Scope.ADMIN)
         except AccessDeniedError as denied:
-            return denied_response(denied)
+            return from_denied(request, denied)
         return None
     client = request.client
     if client is not None and is_loopback(client.host):
         return None
-    return _error(403, ErrorCode.FORBIDDEN, "with auth off the admin API answers loopback only")
+    return _error(request, ErrorCode.FORBIDDEN, "with auth off the admin API answers loopback only")
 
 
 def _int_param(request: Request, name: str, default: int, high: int) -> int:
@@ -74,17 +76,17 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         access: Access | None = getattr(request.app.state, "access", None)
         reason = refusal(request, access) if access is not None else None
         if reason is not None:
-            return _error(403, ErrorCode.FORBIDDEN, reason)
+            return _error(request, ErrorCode.FORBIDDEN, reason)
         refused = await authorize(request)
         if refused is not None:
             return refused
         obs: Observability | None = getattr(request.app.state, "observability", None)
         if obs is None:
-            return _error(503, ErrorCode.UNAVAILABLE, "starting or stopping")
+            return _error(request, ErrorCode.UNAVAILABLE, "starting or stopping")
         try:
             return await handler(request, obs)
         except ValueError as exc:
-            return _error(400, ErrorCode.BAD_REQUEST, str(exc))
+            return _error(request, ErrorCode.BAD_REQUEST, str(exc))
 
     return endpoint
 
@@ -110,7 +112,7 @@ async def connections(request: Request, obs: Observability) -> Response:
 async def connection(request: Request, obs: Observability) -> Response:
     info = obs.connections.get(request.path_params["connection_id"])
     if info is None:
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     return _Json(info.detail())
 
 
@@ -124,14 +126,14 @@ async def disconnect(request: Request, obs: Observability) -> Response:
     reason = "".join(ch for ch in reason if ch.isprintable())
     reason = reason.encode()[:MAX_REASON].decode(errors="ignore")
     if not await obs.disconnect(connection_id, int(raw_code), reason):
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     return _Json({"closed": connection_id, "code": int(raw_code), "reason": reason})
 
 
 async def trace(request: Request, obs: Observability) -> Response:
     info = obs.connections.get(request.path_params["connection_id"])
     if info is None:
-        return _error(404, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
+        return _error(request, ErrorCode.UNKNOWN_CONNECTION, "no such connection")
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ValueError("body too large")
@@ -185,21 +187,41 @@ async def stats(request: Request, obs: Observability) -> Response:
     )
 
 
+ADMIN_ENDPOINTS: list[Route] = [
+    Route("/status", _endpoint(status)),
+    Route("/stats", _endpoint(stats)),
+    Route("/connections", _endpoint(connections)),
+    Route("/connections/{connection_id}", _endpoint(connection)),
+    Route("/connections/{connection_id}", _endpoint(disconnect), methods=["DELETE"]),
+    Route("/connections/{connection_id}/trace", _endpoint(trace), methods=["POST"]),
+    Route("/subscriptions", _endpoint(subscriptions)),
+    Route("/quality", _endpoint(quality)),
+    Route("/alerts", _endpoint(alerts)),
+    Route("/traces", _endpoint(traces)),
+]
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def unrouted(request: Request) -> Response:
+    """An unknown admin path (404) or method (405), in the same problem+json shape."""
+    allowed: set[str] = set()
+    for route in ADMIN_ENDPOINTS:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:  # the path exists, with other methods
+            allowed |= route.methods or set()
+    if allowed:
+        return problem(
+            request,
+            ErrorCode.BAD_REQUEST,
+            f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}",
+            headers={"Allow": ", ".join(sorted(allowed))},
+            status=405,
+        )
+    return problem(request, ErrorCode.NOT_FOUND, "no such admin endpoint")
+
+
 ADMIN_ROUTES: list[BaseRoute] = [
     Route("/metrics", metrics),
-    Mount(
-        "/admin",
-        routes=[
-            Route("/status", _endpoint(status)),
-            Route("/stats", _endpoint(stats)),
-            Route("/connections", _endpoint(connections)),
-            Route("/connections/{connection_id}", _endpoint(connection)),
-            Route("/connections/{connection_id}", _endpoint(disconnect), methods=["DELETE"]),
-            Route("/connections/{connection_id}/trace", _endpoint(trace), methods=["POST"]),
-            Route("/subscriptions", _endpoint(subscriptions)),
-            Route("/quality", _endpoint(quality)),
-            Route("/alerts", _endpoint(alerts)),
-            Route("/traces", _endpoint(traces)),
-        ],
-    ),
+    # last: what no endpoint serves gets the admin API's one error shape too
+    Mount("/admin", routes=[*ADMIN_ENDPOINTS, Route("/{path:path}", unrouted, methods=ANY_METHOD)]),
 ]

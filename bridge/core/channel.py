@@ -14,6 +14,7 @@ import orjson
 
 from bridge.core.outbox import Item, Outbox
 from schemas import DATA_MESSAGE_TYPE, DataType, data_subject
+from schemas.filtering import kept_fields
 from schemas.messages import parse_throttle_ms
 from schemas.timefmt import SHANGHAI
 
@@ -94,6 +95,7 @@ class Membership:
 class Channel:
     __slots__ = (
         "_head",
+        "asked",
         "conflatable",
         "data_type",
         "fields",
@@ -119,7 +121,9 @@ class Channel:
         self.throttle_ms = None if data_type is DataType.KLINE else parse_throttle_ms(frequency)
         self.subject = data_subject(data_type, symbol, self.period)
         self.wildcard = symbol.startswith("*")
-        self.fields = frozenset(fields) | {"symbol"} if fields else None
+        self.asked = sorted(set(fields)) if fields else None  # filters.fields as requested
+        # what a filtered payload keeps: the fields asked for plus those naming the message
+        self.fields = kept_fields(data_type, fields) if fields else None
         self.conflatable = data_type in CONFLATABLE
         self.members: list[Membership] = []
         # latest (subject, seq, broker ms, payload) per subject, for throttled delivery

@@ -16,6 +16,9 @@ from schemas import SYMBOLS_BUCKET, SymbolInfo
 logger = logging.getLogger(__name__)
 
 KV_DELETES = ("DEL", "PURGE")
+# After a change, wait this long for more (a republished directory comes in a burst), then
+# rebuild the suggestion tables in a worker thread: the event loop never pays for a rebuild.
+REBUILD_DELAY_S = 1.0
 
 
 class SymbolDirectory:
@@ -25,6 +28,7 @@ class SymbolDirectory:
         self._watcher: KeyValue.KeyWatcher | None = None
         self._task: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
+        self._rebuild: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._symbols)
@@ -55,6 +59,12 @@ class SymbolDirectory:
             message += f"; did you mean {self.named(suggestions[:5])}?"
         return message, suggestions
 
+    def resolve(self, text: str) -> str | None:
+        """The listed symbol an alias spells unambiguously (``sh600000`` → ``600000.SH``)."""
+        if text in self._symbols:
+            return text
+        return self._index.resolve(text)
+
     def put(self, info: SymbolInfo) -> None:
         self._symbols[info.symbol] = info
         self._index.put(info)
@@ -72,18 +82,30 @@ class SymbolDirectory:
 
     async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
         async for entry in watcher:
-            if entry is None:  # the initial values are all in
+            if entry is None:  # the initial values are all in (start() still waits for them)
+                self._index.prepare()
+                self._index.defer_builds()
                 self._loaded.set()
                 logger.info("symbol directory loaded: %d symbols", len(self._symbols))
                 continue
             if entry.operation in KV_DELETES:
                 self._symbols.pop(entry.key, None)
                 self._index.remove(entry.key)
-                continue
-            try:
-                self.put(SymbolInfo.model_validate_json(entry.value or b""))
-            except ValidationError as exc:
-                logger.warning("bad directory entry %s: %s", entry.key, exc.errors()[:1])
+            else:
+                try:
+                    self.put(SymbolInfo.model_validate_json(entry.value or b""))
+                except ValidationError as exc:
+                    logger.warning("bad directory entry %s: %s", entry.key, exc.errors()[:1])
+            if self._loaded.is_set() and self._index.dirty and self._rebuild is None:
+                self._rebuild = asyncio.create_task(self._rebuild_soon())
+
+    async def _rebuild_soon(self) -> None:
+        try:
+            while self._index.dirty:  # changes during a rebuild: another one
+                await asyncio.sleep(REBUILD_DELAY_S)
+                await self._index.rebuild()
+        finally:
+            self._rebuild = None
 
     async def close(self) -> None:
         if self._watcher is not None:
@@ -91,3 +113,5 @@ class SymbolDirectory:
                 await self._watcher.stop()  # type: ignore[no-untyped-call]  # nats-py lacks a hint
         if self._task is not None:
             self._task.cancel()
+        if self._rebuild is not None:
+            self._rebuild.cancel()

@@ -5,8 +5,9 @@ monitor publishes there too. This view reads the ``MD_STATUS`` stream (the last 
 subject first, then live) and keeps, bounded:
 
 * per source: the last status and when the broker stored it; a source is *up* when its last
-  event is not ``down`` and it spoke within ``source_timeout_s`` (so a bridge that starts after
-  a source died sees it down at once);
+  event is not one of ``DOWN_EVENTS`` (``down``, ``error``, ``disconnected``) and it spoke
+  within ``source_timeout_s`` (so a bridge that starts after a source died sees it down at
+  once); listeners (bridge/market/sources.py) hear each source status as it comes;
 * quality reports: payloads with ``"kind": "quality_report"`` (or on a subject ending in
   ``.quality``), the latest per subject;
 * quality findings: payloads with ``"kind": "quality"`` / ``"quality_finding"``, the most recent
@@ -22,12 +23,13 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from schemas import STATUS_STREAM, epoch_ms_to_iso
 from schemas.subjects import STATUS_PREFIX
@@ -39,6 +41,22 @@ MAX_SOURCES = 1024
 MAX_FINDINGS = 200
 REPORT_KINDS = frozenset({"quality_report"})
 FINDING_KINDS = frozenset({"quality", "quality_finding"})
+# The one meaning of "down" for every reader: WebSocket notices, /v1/market/status, the
+# dashboard, the mdbridge.source.up metric and its alert.
+DOWN_EVENTS = frozenset({"down", "error", "disconnected"})
+IDLE_HEARTBEAT_S = 2.0
+
+# (source id, its status payload, broker time in epoch seconds): a source spoke
+SourceListener = Callable[[str, dict[str, Any], float], None]
+
+
+def source_event(payload: dict[str, Any]) -> str:
+    return str(payload.get("event") or payload.get("status") or "")
+
+
+def is_up(event: str, age_s: float, timeout_s: float) -> bool:
+    """A source is up when its last word is not a down event and it spoke recently."""
+    return event not in DOWN_EVENTS and age_s <= timeout_s
 
 
 class StatusBoard:
@@ -51,14 +69,17 @@ class StatusBoard:
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self.findings: deque[dict[str, Any]] = deque(maxlen=MAX_FINDINGS)
         self.received = 0
+        self.listeners: list[SourceListener] = []  # e.g. the WebSocket source notices
 
     async def start(self) -> None:
+        """Follow ``md.status.>``: the bridge's only reader of it."""
         self._sub = await self._js.subscribe(
             f"{STATUS_PREFIX}.>",
             stream=STATUS_STREAM,
             cb=self._on_message,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            idle_heartbeat=IDLE_HEARTBEAT_S,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT),
         )
 
     async def close(self) -> None:
@@ -91,6 +112,8 @@ class StatusBoard:
             source = str(payload.get("source") or subject[len(STATUS_PREFIX) + 1 :])[:64]
             if source in self._sources or len(self._sources) < MAX_SOURCES:
                 self._sources[source] = (payload, stored_s)
+                for listener in self.listeners:
+                    listener(source, payload, stored_s)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -98,12 +121,12 @@ class StatusBoard:
         now = time.time()
         rows = []
         for source, (payload, seen) in sorted(self._sources.items()):
-            event = str(payload.get("event") or payload.get("status") or "")
+            event = source_event(payload)
             age = max(0.0, now - seen)
             rows.append(
                 {
                     "source": source,
-                    "up": event != "down" and age < self._timeout_s,
+                    "up": is_up(event, age, self._timeout_s),
                     "event": event,
                     "age_s": round(age, 3),
                     "stored_at": epoch_ms_to_iso(seen * 1000),

@@ -76,7 +76,7 @@ class Observability:
         self.process = ProcessStats()
         self.sampler = LatencySampler(settings.latency_samples_per_s, self.metrics.record_latency)
         self.tap = HopTap(runtime.hub.feeds())
-        self.status = StatusBoard(runtime.js, settings.source_timeout_s)
+        self.status: StatusBoard = runtime.status_board  # the runtime follows md.status.>
         self.alerts = AlertBook(
             Thresholds(
                 max_connections=settings.alert_max_connections,
@@ -105,13 +105,11 @@ class Observability:
     @classmethod
     async def start(cls, runtime: Runtime, settings: BridgeSettings) -> Observability:
         obs = cls(runtime, settings)
-        await obs.status.start()
         obs.monitor.start()
         return obs
 
     async def stop(self) -> None:
         await self.monitor.close()
-        await self.status.close()
         for info in self.connections.infos():
             info.probe.set_trace(False)
         # Shutting down flushes OTLP exports with blocking HTTP: keep it off the event loop.

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 SendSnapshot = Callable[[Membership, str], Awaitable[None]]
 
 RETRY_PAUSE_S = 0.25
+# marks history in the frame: clients can tell, and the latency sampler skips it (its broker
+# time is not when this send was caused)
+REPLAYED = ',"replayed":true'
 
 
 class ResumeError(BridgeError):
@@ -123,7 +126,9 @@ class Replayer:
         if channel.throttle_ms is not None:  # throttled: the latest value is the whole state
             reason = "throttled: resumed with the latest value"
             return await with_snapshot(ResumeResult(True, 0, position, "latest", reason))
-        if not channel.wildcard:  # cheap check first: often nothing happened since
+        # Cheap check first: often nothing happened since. Only for a seq the feed has
+        # reached: one past it may be ahead of the stream, which the stream check answers.
+        if not channel.wildcard and start <= position:
             latest = await self._hub.latest(channel.data_type, channel.subject)
             if latest is not None and latest[1] <= start:
                 return self._finish(
@@ -204,7 +209,7 @@ class Replayer:
             if seq > progress.last:  # a re-created consumer may overlap what was queued
                 progress.last = seq
                 progress.count += 1
-                outbox.push(encode_pulled(channel, msg, tokens))
+                outbox.push(encode_pulled(channel, msg, tokens, REPLAYED))
             return seq < progress.target and tokens[PENDING] != "0"
 
         async def gate() -> bool:

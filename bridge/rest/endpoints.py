@@ -16,6 +16,7 @@ from starlette.responses import Response
 from bridge.errors import RequestError
 from bridge.rest.kit import Call, Endpoint, cacheable, etag_of, uncached
 from bridge.rest.marketstatus import holidays_of, market_status
+from bridge.rest.problems import problem
 from bridge.rest.series import TRADE_WINDOW_MS, Series, Span, forward, tail
 from schemas import STREAM_BY_TYPE, DataType, ErrorCode, data_subject, is_symbol
 from schemas.market import SymbolInfo
@@ -46,9 +47,11 @@ def _item(subject: str, seq: int, broker_ms: int, payload: str, extra: dict[str,
 
 
 def _check_known(call: Call, symbol: str) -> str:
+    """The listed symbol ``symbol`` names (an alias such as ``sh600000`` read as it)."""
     directory = call.runtime.directory
-    if is_symbol(symbol) and symbol in directory:
-        return symbol
+    canonical = directory.resolve(symbol)
+    if canonical is not None and is_symbol(canonical):
+        return canonical
     message, suggestions = directory.unknown(symbol[:40])
     raise RequestError(ErrorCode.UNKNOWN_SYMBOL, message, suggestions=suggestions)
 
@@ -118,7 +121,7 @@ async def get_quotes(call: Call) -> Response:
     wanted: dict[str, str] = {}  # subject → symbol
     for symbol in symbols:
         try:
-            _check_known(call, symbol)
+            symbol = _check_known(call, symbol)
             call.principal.check_subscription(DataType.QUOTE, symbol)
         except RequestError as exc:
             errors.append(
@@ -216,6 +219,17 @@ async def get_symbols(call: Call) -> Response:
     query: SymbolSearchQuery = call.params
     directory = call.runtime.directory
     if query.q is not None and query.q.strip():
+        client = call.request.client
+        wait_s = call.rest.searches.retry_after_s(client.host if client else "unknown")
+        if wait_s is not None:
+            rate = call.runtime.settings.rest_search_per_s
+            return problem(
+                call.request,
+                ErrorCode.RATE_LIMITED,
+                f"more than {rate} symbol searches/s from this address: retry later",
+                limit=("rest_search_per_s", rate),
+                headers={"Retry-After": str(wait_s)},
+            )
         found = [directory.get(s) for s in directory.suggest(query.q, MAX_SEARCH_LIMIT)]
     else:
         found = [directory.get(s) for s in sorted(directory.symbols())]
@@ -259,9 +273,11 @@ _SYMBOL_ERRORS = (ErrorCode.UNKNOWN_SYMBOL,)  # 401 and 403 go on every operatio
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v1/symbols", "searchSymbols", "Search or list symbols",
-        "By code, name or pinyin initials (the engine behind UNKNOWN_SYMBOL suggestions); "
-        "without `q`, the directory in symbol order.",
-        "symbols", get_symbols, SymbolList, SymbolSearchQuery, (ErrorCode.BAD_REQUEST,),
+        "By alias, code, name, pinyin (initials or full) or a one-typo code (the engine behind "
+        "UNKNOWN_SYMBOL suggestions); without `q`, the directory in symbol order. Searches "
+        "(`q`) are limited per client IP (`rest_search_per_s`): over it, 429 RATE_LIMITED.",
+        "symbols", get_symbols, SymbolList, SymbolSearchQuery,
+        (ErrorCode.BAD_REQUEST, ErrorCode.RATE_LIMITED),
     ),
     Endpoint(
         "/v1/symbols/{symbol}", "getSymbol", "One symbol's directory entry",

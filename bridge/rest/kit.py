@@ -21,6 +21,7 @@ from bridge.access.principal import Principal
 from bridge.errors import AccessDeniedError, RequestError, describe
 from bridge.rest.direct import DirectReader, HistoryError
 from bridge.rest.problems import from_denied, from_error, problem
+from bridge.rest.searchlimit import SearchLimiter
 from bridge.runtime import Runtime
 from schemas import ErrorCode
 
@@ -39,6 +40,7 @@ class RestState:
     nc: Any
     reader: DirectReader
     history_slots: asyncio.Semaphore
+    searches: SearchLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ def _rest_state(request: Request, runtime: Runtime) -> RestState:
             runtime.nc,
             DirectReader(runtime.nc),
             asyncio.Semaphore(runtime.settings.rest_history_concurrency),
+            SearchLimiter(runtime.settings.rest_search_per_s, runtime.settings.rest_search_burst),
         )
         request.app.state.rest = state
     return state

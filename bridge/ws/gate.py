@@ -27,7 +27,7 @@ from bridge.access.principal import PENDING, Principal, PrincipalKind, Scope
 from bridge.core.frames import control_frame, error_frame
 from bridge.errors import AccessDeniedError, AuthError
 from bridge.ws.session import Session
-from bridge.ws.validation import parse_data
+from bridge.ws.validation import parse_data, peek_id
 from schemas import AuthRequest, CloseCode, ErrorCode, MessageType, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -128,17 +128,20 @@ class Guard:
             "limits": self.limits(),  # the token may change them (max_subscriptions, tier)
         }
 
-    def on_frame(self) -> str | None:
-        """None: serve the frame. Otherwise the error frame to send instead (frame dropped).
+    def on_frame(self, text: str | None) -> str | None:
+        """None: serve the frame. Otherwise the error frame to send instead (frame dropped),
+        carrying the dropped frame's ``id`` when it has one.
 
         Raises AccessDeniedError (4008) for a client that keeps ignoring the limit.
         """
         if self._limiter.allow():
             return None
         s = self._access.settings
+        request_id = peek_id(text) if text is not None and len(text) <= s.max_frame_bytes else None
         return error_frame(
             ErrorCode.RATE_LIMITED,
             f"more than {s.frames_per_s} frames/s (burst {s.frame_burst}): frame dropped",
+            request_id,
             limit=("frames_per_s", s.frames_per_s),
         )
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from nats.errors import Error as NatsError
 
+from bridge.access.admission import TokenBucket
 from bridge.access.principal import ANONYMOUS, Principal
 from bridge.core.channel import Channel, Membership, subscription_key
 from bridge.core.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.core.hub import Hub
 from bridge.core.outbox import Item, Outbox
 from bridge.errors import RequestError, SlowConsumerError
+from bridge.market.aliases import market_wildcard
 from bridge.market.directory import SymbolDirectory
 from bridge.recovery.ackmode import AckSubscription, ack_subscription_key
 from bridge.recovery.reliability import Reliability
@@ -37,6 +39,7 @@ from schemas import (
     UnsubscribeRequest,
     logctx,
 )
+from schemas.filtering import payload_fields, unknown_fields
 from schemas.messages import normalize_frequency
 from schemas.symbols import is_market_wildcard, is_symbol
 from schemas.timefmt import SHANGHAI
@@ -45,11 +48,24 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 Handler = Callable[[str | int | None, dict[str, Any]], Awaitable[None]]
+YIELD_EVERY = 50  # symbols of one subscribe served between two yields to the event loop
 
 
 def new_connection_id() -> str:
     """Random, so an id seen once (a log line, a shared screen) predicts no other."""
     return f"c{secrets.token_hex(8)}"
+
+
+def check_fields(data_type: DataType, fields: list[str] | None) -> None:
+    """Refuse ``filters.fields`` naming a field the data type's payload does not have."""
+    unknown = unknown_fields(data_type, fields or [])
+    if unknown:
+        known = ", ".join(sorted(payload_fields(data_type)))
+        raise RequestError(
+            ErrorCode.BAD_REQUEST,
+            f"filters.fields: no field {', '.join(map(repr, unknown))} in {data_type.value} "
+            f"data; one of: {known}",
+        )
 
 
 class Session(ReliableSession):
@@ -90,6 +106,10 @@ class Session(ReliableSession):
         self._conflated: dict[str, int] = {}
         self._notice_at = 0.0
         self._notice_timer: asyncio.TimerHandle | None = None
+        self._suggest_left = 0
+        self._suggest_bucket = TokenBucket(
+            settings.suggestions_per_s, settings.suggestions_per_s, time.monotonic()
+        )
         self._handlers: dict[str, Handler] = {
             MessageType.SUBSCRIBE: self._subscribe,
             MessageType.UNSUBSCRIBE: self._unsubscribe,
@@ -162,7 +182,7 @@ class Session(ReliableSession):
                 error_frame(
                     exc.code,
                     exc.message,
-                    request_id,
+                    request_id if request_id is not None else exc.request_id,
                     suggestions=exc.suggestions,
                     limit=exc.limit,
                 )
@@ -172,7 +192,7 @@ class Session(ReliableSession):
             logger.exception("request failed", extra={"connection_id": self.id})
             self.push_frame(error_frame(ErrorCode.INTERNAL, "internal error", request_id))
 
-    async def _ping(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+    async def _ping(self, request_id: str | int | None, data: Any) -> None:
         self.reply(MessageType.PONG, data, request_id)
 
     async def _auth(self, request_id: str | int | None, data: dict[str, Any]) -> None:
@@ -184,32 +204,60 @@ class Session(ReliableSession):
 
     # -- subscriptions -------------------------------------------------------------------
 
+    def _canonical(self, text: str) -> str:
+        """The listed symbol or market wildcard ``text`` spells, else ``text`` as given."""
+        if is_market_wildcard(text):
+            return text
+        return self._directory.resolve(text) or market_wildcard(text) or text
+
     def _check_symbol(self, symbol: str) -> None:
         if is_market_wildcard(symbol):
             return
         if is_symbol(symbol) and symbol in self._directory:
             return
-        message, suggestions = self._directory.unknown(symbol)
+        suggestions = self._suggest(symbol)
+        message = f"unknown symbol {symbol!r}"
+        if suggestions:  # a bare code such as 000001 names every instrument with that code
+            message += f"; did you mean {self._directory.named(suggestions[:5])}?"
         raise RequestError(ErrorCode.UNKNOWN_SYMBOL, message, suggestions=suggestions)
+
+    def _suggest(self, symbol: str) -> list[str]:
+        """Suggestions within the budgets (per request, per connection per second): a frame of
+        500 misspelt symbols must not hold the event loop."""
+        if self._suggest_left <= 0 or not self._suggest_bucket.take(time.monotonic()):
+            return []
+        self._suggest_left -= 1
+        return self._directory.suggest(symbol)
 
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)
         self._check_reliable(request)
+        fields = request.filters.fields if request.filters else None
+        check_fields(request.data_type, fields)
         if not request.batch:
             self.batch_ok = False
         frequency = request.frequency or "tick"
-        fields = request.filters.fields if request.filters else None
         limit = self.principal.subscription_limit(self._settings.max_subscriptions)
         results: list[dict[str, Any]] = []
         joined: list[tuple[Membership, dict[str, Any]]] = []
         limit_hit = False
         durable_limit: RequestError | None = None
-        for symbol in dict.fromkeys(request.symbol_list()):  # de-duplicated, order kept
+        self._suggest_left = self._settings.suggestions_per_request
+        for n, requested in enumerate(dict.fromkeys(request.symbol_list())):  # order kept
+            if n % YIELD_EVERY == YIELD_EVERY - 1:  # 500 symbols: let other clients in meanwhile
+                await asyncio.sleep(0)
+            symbol = self._canonical(requested)
             key = subscription_key(request.data_type, symbol, frequency, fields)
             if request.ack and request.durable:
                 key = ack_subscription_key(key, request.durable)
             logctx.update(subscription_id=key)  # for this request's log lines only
-            base = {"symbol": symbol, "data_type": request.data_type, "frequency": frequency}
+            base: dict[str, Any] = {
+                "symbol": symbol,
+                "data_type": request.data_type,
+                "frequency": frequency,
+            }
+            if symbol != requested:  # say which canonical symbol an alias was read as
+                base["requested"] = requested
             epoch = self._hub.epoch_for(request.data_type)
             if key in self.memberships:
                 already = SubscriptionResponse(
@@ -335,14 +383,16 @@ class Session(ReliableSession):
         if request.subscription_ids is not None:
             wanted = request.subscription_ids
         else:
-            symbols = set(request.symbols or [])
+            # as subscribe reads them: sh600000 unsubscribes 600000.SH
+            asked = {self._canonical(s): s for s in request.symbols or []}
             wanted = [
                 key
                 for key, m in self.memberships.items()
-                if m.channel.symbol in symbols
+                if m.channel.symbol in asked
                 and (request.data_type is None or m.channel.data_type == request.data_type)
             ]
-            wanted += sorted(symbols - {self.memberships[k].channel.symbol for k in wanted})
+            held = {self.memberships[k].channel.symbol for k in wanted}
+            wanted += sorted(spelt for symbol, spelt in asked.items() if symbol not in held)
         removed = []
         for key in wanted:
             ack = self.acks.get(key)
@@ -375,17 +425,29 @@ class Session(ReliableSession):
             raise RequestError(ErrorCode.BAD_REQUEST, str(exc)) from None
         if request.filters is not None:
             fields = request.filters.fields
+            check_fields(channel.data_type, fields)
         else:
-            fields = sorted(f for f in channel.fields or () if f != "symbol") or None
+            fields = channel.asked
         key = subscription_key(channel.data_type, channel.symbol, frequency, fields)
+        member = old
+        fresh = False  # another subject (a kline period): served like a fresh subscribe
         if key != request.subscription_id:
             if key in self.memberships:
                 raise RequestError(ErrorCode.BAD_REQUEST, f"already subscribed as {key!r}")
-            # Join the new channel before leaving the old one: the feed never stops.
+            fresh = channel.data_type is DataType.KLINE and frequency != channel.frequency
+            # Join the new channel before leaving the old one: the feed never stops. A new
+            # subject is held until its snapshot is queued, as on subscribe.
             member = self._hub.join(
-                self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=False
+                self.outbox, channel.data_type, channel.symbol, frequency, fields, hold=fresh
             )
-            await self._hub.sync_interest()  # same subject: already delivered, returns at once
+            try:
+                await self._hub.sync_interest()  # same subject: already delivered, at once
+            except (NatsError, TimeoutError) as exc:
+                self._hub.leave(member)
+                raise RequestError(
+                    ErrorCode.UNAVAILABLE, f"the broker did not answer: {exc!r}"
+                ) from None
+            self._hub.settle_start(member)
             member.created_at = old.created_at
             self.memberships[key] = member
             self._leave(request.subscription_id)
@@ -397,9 +459,12 @@ class Session(ReliableSession):
             data_type=channel.data_type,
             frequency=frequency,
             epoch=self._hub.epoch_for(channel.data_type),
+            seq=member.start_seq if member is not old else member.last_seq or member.start_seq,
         )
         payload = response.model_dump(mode="json") | {"previous_id": request.subscription_id}
         self.reply(MessageType.MODIFY, payload, request_id)
+        if fresh:
+            await self._send_snapshot(member)
 
     def subscription_rows(self) -> list[dict[str, Any]]:
         rows = []

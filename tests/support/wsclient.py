@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support.framecheck import check_frame
+
 Frame = dict[str, Any]
 DATA_TYPES = {"market_data", "kline_data", "trade_data", "depth_data"}
 
@@ -38,6 +40,7 @@ class WsClient:
         while not self._pending:
             raw = await asyncio.wait_for(self.conn.recv(), timeout)
             frame = orjson.loads(raw)
+            check_frame(frame)  # every frame a test receives matches /asyncapi.json
             stamp = time.time()
             frames = frame["data"] if frame["type"] == "batch" else [frame]
             for inner in frames:
