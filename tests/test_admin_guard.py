@@ -53,7 +53,7 @@ async def test_rebinding_and_cross_site_requests_are_refused(bridge: BridgeHandl
     for headers in (rebound, cross_site, rebound | {"Origin": f"http://{ATTACKER}"}):
         status, body = await call(bridge, "GET", "/connections", **headers)
         assert status == 403
-        assert body["error"]["code"] == "FORBIDDEN"  # type: ignore[index]
+        assert body["code"] == "FORBIDDEN"
         status, _ = await call(
             bridge,
             "DELETE",
@@ -67,7 +67,7 @@ async def test_rebinding_and_cross_site_requests_are_refused(bridge: BridgeHandl
         bridge, "POST", f"/connections/{victim_id}/trace", **{"Content-Type": "text/plain"}
     )
     assert status == 403
-    assert "X-Requested-With" in body["error"]["message"]  # type: ignore[index]
+    assert "X-Requested-With" in str(body["detail"])
     status, _ = await call(bridge, "DELETE", f"/connections/{victim_id}?code=4003")
     assert status == 403
     status, detail = await call(bridge, "GET", f"/connections/{victim_id}")
