@@ -11,6 +11,7 @@ from nats.js.api import StorageType
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from schemas.history import HistoryRetention
 from schemas.natsconf import NatsOptions
 from schemas.settingsbase import ProcessSettings
 from services.provision import StreamPolicy
@@ -90,6 +91,25 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     stream_max_age_s: float | None = Field(
         default=None, gt=0, description="stream history in seconds; default one trading day"
     )
+    history_daily_bars: int = Field(
+        default=2500, ge=1, le=100_000, description="daily bars kept per symbol (MD_BAR_1D)"
+    )
+    history_minute_days: int = Field(
+        default=20,
+        ge=1,
+        le=2000,
+        description="trading days of 1m/5m/15m/30m/60m bars kept per symbol (MD_BAR_*)",
+    )
+    history_backfill_days: int = Field(
+        default=250,
+        ge=0,
+        le=100_000,
+        description="daily bars the source backfills on start (sim: generated; xtquant: "
+        "downloaded); 0: none",
+    )
+    history_progress_every: int = Field(
+        default=500, ge=1, description="backfill: a progress log line per this many symbols"
+    )
     publish_max_in_flight: int = Field(
         default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
     )
@@ -150,6 +170,7 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
             storage=StorageType(self.stream_storage),
             replicas=self.stream_replicas,
             max_age_s=self.stream_max_age_s,
+            history=HistoryRetention(self.history_daily_bars, self.history_minute_days),
         )
 
     # -- observability --
