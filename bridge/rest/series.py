@@ -69,6 +69,8 @@ async def _scan(
         chunk = await reader.read(span.stream, span.subject, seq, want)
         series.scanned += len(chunk)
         for msg in chunk:
+            if msg[1] > span.last_seq:
+                return  # stored after the request began: the answer is as of last_seq
             ts = payload_ms(msg[3])
             if ts is None:
                 continue

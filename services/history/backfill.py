@@ -17,8 +17,9 @@ import orjson
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from schemas.history import bar_id, history_stream, history_subject
+from schemas.history import history_stream, history_subject
 from schemas.timefmt import SHANGHAI
+from services.history.writer import bar_headers
 from services.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ async def backfill(
             if last is not None and start_ms <= last:
                 skipped += 1
                 continue
-            await publisher.publish(subject, payload, bar_id(period, symbol, start_ms))
+            await publisher.publish_raw(
+                subject, orjson.dumps(payload), bar_headers(period, symbol, start_ms)
+            )
             published += 1
         symbols += 1
         if symbols % progress_every == 0:

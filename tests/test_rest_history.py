@@ -1,0 +1,88 @@
+"""REST K-line history on a real nats-server and uvicorn: the history stream plus the live one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import httpx
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from mdbridge.natsserver import NatsServer
+from schemas import STREAM_BY_TYPE, DataType
+from schemas.history import history_subject
+from schemas.rest import KLineSeries
+from services.calendar import TradingCalendar
+from services.history.simbars import day_start_ms, trading_days_before
+from tests.support.records import bar, provision, publish_bar, publish_payload
+from tests.support.servers import BridgeHandle, running_bridge
+
+SYMBOL = "600519.SH"
+TODAY = date(2026, 12, 4)  # a Friday
+
+
+@pytest.fixture(scope="module")
+async def bridge(nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
+    await provision(nats_server.url, {SYMBOL: "贵州茅台"})
+    async with running_bridge(nats_server.url) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def http(bridge: BridgeHandle) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=bridge.http_url, timeout=10) as client:
+        yield client
+
+
+async def get(http: httpx.AsyncClient, **params: str | int) -> KLineSeries:
+    response = await http.get(f"/v1/klines/{SYMBOL}", params={"period": "1d", **params})
+    assert response.status_code == 200, response.text
+    return KLineSeries.model_validate(response.json())
+
+
+async def test_history_then_the_forming_bar_paged_both_ways(
+    nc: NatsClient, http: httpx.AsyncClient
+) -> None:
+    js = nc.jetstream()
+    days = trading_days_before(TODAY, 300, TradingCalendar())
+    for i, day in enumerate(days):  # the backfilled past
+        payload = bar(SYMBOL, day_start_ms(day), 1500 + i, closed=True, period="1d")
+        await publish_payload(js, history_subject("1d", SYMBOL), payload)
+    # The live stream's last day: yesterday's final bar (also in history) and today's forming.
+    yesterday = bar(SYMBOL, day_start_ms(days[-1]), 1799, closed=True, period="1d", volume=7)
+    yesterday_seq = await publish_bar(js, yesterday)
+    forming = bar(SYMBOL, day_start_ms(TODAY), 1801, closed=False, period="1d")
+    forming_seq = await publish_bar(js, forming)
+
+    latest = await get(http, limit=250)
+    stamps = [item.data.timestamp for item in latest.items]
+    assert len(stamps) == 250
+    assert stamps == sorted(set(stamps))
+    assert latest.items[-1].metadata.seq == forming_seq
+    assert latest.items[-1].metadata.stream == "MD_KLINE"
+    assert latest.items[-1].data.closed is False
+    assert latest.items[-2].metadata.seq == yesterday_seq  # the live version of a stored bar
+    assert latest.items[-2].data.volume == 7
+    assert {item.metadata.stream for item in latest.items[:-2]} == {"MD_BAR_1D"}
+    meta = latest.metadata
+    assert (meta.adjustment, meta.history_stream, meta.stream) == ("none", "MD_BAR_1D", "MD_KLINE")
+    kline_last = (await js.stream_info(STREAM_BY_TYPE[DataType.KLINE])).state.last_seq
+    assert meta.seq == kline_last  # resume the WebSocket from here
+    assert meta.prev_end is not None
+    assert meta.next_start is None
+
+    older = await get(http, limit=250, end=meta.prev_end.isoformat())
+    assert len(older.items) == 301 - 250
+    assert older.metadata.prev_end is None  # the first page: nothing before it
+    assert older.items[-1].data.timestamp < latest.items[0].data.timestamp
+
+    pages, start = [], days[0].isoformat()
+    for _ in range(10):
+        page = await get(http, limit=100, start=start)
+        pages += page.items
+        if page.metadata.next_start is None:
+            break
+        start = page.metadata.next_start.isoformat()
+    assert [i.data.timestamp for i in pages] == [*(i.data.timestamp for i in older.items), *stamps]
+    assert [i.metadata.seq for i in pages][-2:] == [yesterday_seq, forming_seq]
