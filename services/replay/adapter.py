@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from nats.js import JetStreamContext
 
-from schemas import DataType, TradingPhase, data_subject
+from schemas import KLINE_PERIODS, DataType, TradingPhase, data_subject
 from services.adapter import SourceStatus
 from services.kline import KLineAggregator, quote_bars
 from services.publisher import Publisher
@@ -119,7 +119,10 @@ class ReplayAdapter:
         bars = self._bars.get(symbol)
         if bars is None:
             bars = self._bars[symbol] = KLineAggregator(
-                symbol, quote["source"], session_rules=self._settings.calendar == "real"
+                symbol,
+                quote["source"],
+                session_rules=self._settings.calendar == "real",
+                tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
             )
         ts_ms = round(datetime.fromisoformat(quote["timestamp"]).timestamp() * 1000)
         for event in quote_bars(bars, ts_ms, quote, TradingPhase(quote["phase"])):

@@ -144,7 +144,10 @@ class SimAdapter:
                 interval_s=settings.sim_interval_s,
             ),
             klines=KLineAggregator(
-                symbol, settings.source_id, session_rules=settings.sim_session == "real"
+                symbol,
+                settings.source_id,
+                session_rules=settings.sim_session == "real",
+                tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
             ),
             quote_subject=data_subject(DataType.QUOTE, symbol),
             depth_subject=data_subject(DataType.DEPTH, symbol),

@@ -223,7 +223,12 @@ class XtQuantAdapter:
                 depth=data_subject(DataType.DEPTH, symbol),
                 trade=data_subject(DataType.TRADE, symbol),
                 klines={p: data_subject(DataType.KLINE, symbol, p) for p in KLINE_PERIODS},
-                bars=KLineAggregator(symbol, self.source_id, session_rules=session_rules)
+                bars=KLineAggregator(
+                    symbol,
+                    self.source_id,
+                    session_rules=session_rules,
+                    tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
+                )
                 if self._derive_bars
                 else None,
             )
