@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.codes import ErrorCode
 from schemas.market import DataType
 from schemas.subjects import KLINE_PERIODS
+from schemas.timefmt import SHANGHAI
 
 MAX_SYMBOLS_PER_REQUEST = 500
 FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s)$")
@@ -96,8 +97,30 @@ class ClientFrame(BaseModel):
 
 
 class ResumeFrom(_Strict):
-    seq: int = Field(ge=0, le=2**63 - 1, description="last stream sequence processed")
-    epoch: str = Field(max_length=64, description="stream epoch from `connected`")
+    """Where a subscription's replay starts: after a stream position, or at an instant."""
+
+    seq: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="last stream sequence processed"
+    )
+    epoch: str | None = Field(
+        default=None, max_length=64, description="stream epoch from `connected` (with seq)"
+    )
+    time: datetime | None = Field(
+        default=None,
+        description="replay every message stored from this instant on (ISO 8601; no offset "
+        "means Asia/Shanghai), within the stream's retention",
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ResumeFrom:
+        if self.time is not None:
+            if self.seq is not None or self.epoch is not None:
+                raise ValueError("give either 'time' or 'seq' with 'epoch', not both")
+            if self.time.tzinfo is None:
+                self.time = self.time.replace(tzinfo=SHANGHAI)
+        elif self.seq is None or self.epoch is None:
+            raise ValueError("give 'seq' with 'epoch', or 'time'")
+        return self
 
 
 def parse_throttle_ms(frequency: str) -> int | None:
