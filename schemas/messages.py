@@ -15,6 +15,8 @@ from schemas.subjects import KLINE_PERIODS
 from schemas.timefmt import SHANGHAI
 
 MAX_SYMBOLS_PER_REQUEST = 500
+MAX_HISTORY_BARS = 1000  # closed bars one kline subscription may ask for first
+MAX_HISTORY_BARS_PER_REQUEST = 10_000  # summed over its symbols: bounds the queued bytes
 FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s)$")
 MIN_THROTTLE_MS = 100
 MAX_THROTTLE_MS = 60_000
@@ -173,6 +175,12 @@ class SubscriptionRequest(_Strict):
     ack: bool = False
     durable: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     batch: bool = True
+    history: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_BARS,
+        description="kline only: this many closed bars first, then the live bars (seamless)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SubscriptionRequest:
@@ -183,7 +191,22 @@ class SubscriptionRequest(_Strict):
         if self.symbols is not None and any(len(s) > 32 for s in self.symbols):
             raise ValueError("a symbol is longer than 32 characters")
         self.frequency = normalize_frequency(self.data_type, self.frequency)
+        if self.history is not None:
+            self._check_history(self.history)
         return self
+
+    def _check_history(self, bars: int) -> None:
+        if self.data_type is not DataType.KLINE:
+            raise ValueError("'history' is for kline subscriptions")
+        if self.resume_from is not None or self.ack:
+            raise ValueError("'history' goes with neither 'resume_from' nor 'ack'")
+        symbols = self.symbol_list()
+        if any("*" in s for s in symbols):
+            raise ValueError("'history' needs symbols, not a market wildcard")
+        if bars * len(symbols) > MAX_HISTORY_BARS_PER_REQUEST:
+            raise ValueError(
+                f"'history' x symbols is at most {MAX_HISTORY_BARS_PER_REQUEST} bars a request"
+            )
 
     def symbol_list(self) -> list[str]:
         return [self.symbol] if self.symbol is not None else list(self.symbols or [])

@@ -30,8 +30,8 @@ import nats
 import orjson
 from nats.js.api import KeyValueConfig, ObjectStoreConfig
 
-from bridge.rest.direct import BATCH, DirectReader
-from bridge.rest.series import Span, tail
+from bridge.recovery.direct import BATCH, DirectReader
+from bridge.recovery.series import Span, tail
 from mdbridge.natsserver import NatsServer, free_port
 from schemas.history import HistoryRetention, history_stream, history_subject
 from services.history.writer import bar_headers

@@ -2,7 +2,7 @@
 
 Latest values come from the hub (its cache for subjects clients follow, else a JetStream direct
 get), so a REST quote and the WebSocket message with the same ``seq`` carry the same bytes.
-History comes from the streams by direct gets (bridge/rest/series.py). Items splice the stored
+History comes from the streams by direct gets (bridge/recovery/series.py). Items splice the stored
 payload into the response text unparsed, as the WebSocket frames do.
 """
 
@@ -15,10 +15,10 @@ from nats.js.errors import NotFoundError
 from starlette.responses import Response
 
 from bridge.errors import RequestError
-from bridge.rest.bars import Bar, BarQuery, BarReader, BarSeries
+from bridge.recovery.bars import Bar, BarQuery, BarReader, BarSeries
+from bridge.recovery.series import TRADE_WINDOW_MS, Series, Span, tail
 from bridge.rest.kit import Call, Endpoint, cacheable, etag_of, uncached
 from bridge.rest.marketstatus import market_status
-from bridge.rest.series import TRADE_WINDOW_MS, Series, Span, tail
 from schemas import STREAM_BY_TYPE, DataType, ErrorCode, data_subject, is_symbol
 from schemas.history import ADJUSTMENT, history_stream
 from schemas.market import SymbolInfo

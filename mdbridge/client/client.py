@@ -170,18 +170,22 @@ class MarketDataClient:
         durable: str | None = None,
         batch: bool = True,
         since: datetime | None = None,
+        history: int | None = None,
     ) -> list[dict[str, Any]]:
         """Subscribe; returns one result per symbol (``status`` subscribed or error).
 
         ``since`` replays every message of the subscription stored from that instant (naive:
         Asia/Shanghai) within the stream's retention, then continues live; ``status
-        recovered`` marks the seam.
+        recovered`` marks the seam. ``history`` (klines): that many closed bars first, then
+        the live bars, seamless.
         """
         symbol_list = [symbols] if isinstance(symbols, str) else list(symbols)
         request: dict[str, Any] = {"symbols": symbol_list, "data_type": data_type}
         request |= {"snapshot": snapshot, "batch": batch}
         if since is not None:
             request["resume_from"] = {"time": since.isoformat()}
+        if history is not None:
+            request["history"] = history
         if frequency is not None:
             request["frequency"] = frequency
         if fields is not None:

@@ -42,6 +42,8 @@ class SubscriptionState:
     def accept(self, message: DataMessage) -> bool:
         """Account for a message; False for one already received (a duplicate)."""
         self.messages += 1
+        if message.history:
+            return True  # from the history stream: another sequence, not a position
         if message.snapshot or not self.in_sequence:
             self.last_seq = max(self.last_seq, message.seq)
             return True

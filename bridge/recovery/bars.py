@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bridge.rest.direct import DirectReader, Stored, payload_ms
-from bridge.rest.series import Series, Span, forward, tail
+from bridge.recovery.direct import DirectReader, Stored, payload_ms
+from bridge.recovery.series import Series, Span, forward, tail
 from schemas import STREAM_BY_TYPE, DataType, data_subject
 from schemas.history import history_stream, history_subject
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.rest.direct import BATCH, DirectReader, Stored, payload_ms
+from bridge.recovery.direct import BATCH, DirectReader, Stored, payload_ms
 
 MAX_WIDENINGS = 8
 TRADE_WINDOW_MS = 60_000
