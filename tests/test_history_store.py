@@ -104,3 +104,27 @@ async def test_sim_backfills_250_daily_bars_once(fresh_nats_server: NatsServer) 
     await run_sim(fresh_nats_server, 3.0)  # a restart: the same bars, none twice
     assert await stored(js, "1d", SYMBOL) == first
     await client.drain()
+
+
+async def test_a_replay_stores_the_recordings_final_bars(fresh_nats_server: NatsServer) -> None:
+    from services.replay.recording import read_recording
+    from tests.support.adapters import SAMPLE_SESSION
+
+    with read_recording(SAMPLE_SESSION) as (_, records):
+        finals = [
+            orjson.loads(r.data)
+            for r in records
+            if r.subject == f"md.kline.1m.{SYMBOL}" and orjson.loads(r.data)["closed"]
+        ]
+    assert finals
+    settings = AdapterSettings(
+        nats_url=fresh_nats_server.url,
+        source_id="replay",
+        replay_file=SAMPLE_SESSION,
+        replay_speed="max",
+    )
+    await asyncio.wait_for(run_adapter("replay", settings, asyncio.Event()), 60)
+    client = await nats.connect(fresh_nats_server.url)
+    kept = [orjson.loads(data) for _, data in await stored(client.jetstream(), "1m", SYMBOL)]
+    assert kept == finals
+    await client.drain()

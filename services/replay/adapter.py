@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 
 from schemas import KLINE_PERIODS, DataType, TradingPhase, data_subject
 from services.adapter import SourceStatus
+from services.history import HistoryWriter
 from services.kline import KLineAggregator, quote_bars
 from services.publisher import Publisher
 from services.replay.recording import Record, read_recording
@@ -61,6 +62,7 @@ class ReplayAdapter:
         self._bars: dict[str, KLineAggregator] = {}
         self._symbols: set[str] = set()
         self._phase = TradingPhase.UNKNOWN.value
+        self._history: HistoryWriter | None = None
         self.replayed = 0
 
     def status(self) -> SourceStatus:
@@ -75,6 +77,8 @@ class ReplayAdapter:
 
     async def run(self, js: JetStreamContext, publisher: Publisher, stop: asyncio.Event) -> None:
         derive = await asyncio.to_thread(self._derives_bars)  # a pass over the file
+        self._history = HistoryWriter(publisher)
+        await self._history.backfilled()  # no backfill: the recording's final bars go through
         loop = asyncio.get_running_loop()
         with read_recording(self._path) as (header, records):
             started_ns = int(header.get("started_ns", 0))
@@ -107,7 +111,9 @@ class ReplayAdapter:
         if is_source_status(subject) or (derive and subject.startswith(_KLINE)):
             return
         await publisher.publish_raw(subject, record.data, record.headers)
-        if subject.startswith(_QUOTE):
+        if subject.startswith(_KLINE):
+            await self._keep_if_final(orjson.loads(record.data))
+        elif subject.startswith(_QUOTE):
             quote = orjson.loads(record.data)
             self._symbols.add(quote["symbol"])
             self._phase = quote["phase"]
@@ -128,6 +134,14 @@ class ReplayAdapter:
         for event in quote_bars(bars, ts_ms, quote, TradingPhase(quote["phase"])):
             subject = data_subject(DataType.KLINE, symbol, event.period)
             await publisher.publish(subject, event.payload, event.msg_id())
+            if event.closed and self._history is not None:
+                await self._history.closed_bar(event.period, event.start_ms, event.payload)
+
+    async def _keep_if_final(self, bar: dict[str, Any]) -> None:
+        """A recorded final bar goes to the history stream too, as the live source did."""
+        if bar.get("closed") is True and self._history is not None:
+            start_ms = round(datetime.fromisoformat(bar["timestamp"]).timestamp() * 1000)
+            await self._history.closed_bar(bar["period"], start_ms, bar)
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float, stop: asyncio.Event) -> None:

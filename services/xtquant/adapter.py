@@ -33,6 +33,7 @@ from services.calendar import (
 )
 from services.directory import directory_entry
 from services.errors import SourceError
+from services.history import HistoryWriter
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
@@ -40,6 +41,7 @@ from services.settings import AdapterSettings
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
 from services.xtquant.bars import SourceBars
+from services.xtquant.history import backfill_daily
 from services.xtquant.inbox import Batch, Inbox
 from services.xtquant.link import L2QUOTE, L2TRANSACTION, TICK, Plan, XtLink
 from services.xtquant.normalize import Normalizer, symbol_info
@@ -99,6 +101,10 @@ class XtQuantAdapter:
         self._closed_day = -1
         self._inbox: Inbox | None = None
         self._xt: XtLink | None = None
+        self._js: JetStreamContext | None = None
+        self._history: HistoryWriter | None = None
+        self._backfills: set[asyncio.Task[None]] = set()
+        self._backfilled = False  # the start-up backfill has been started
         self.ticks = 0
         self.stale = 0  # repeated or older ticks dropped
         self.resubscribes = 0
@@ -125,6 +131,7 @@ class XtQuantAdapter:
         self._xt = XtLink(
             inbox, self._on_link_status, host=self._settings.xt_host, port=self._settings.xt_port
         )
+        self._js, self._history = js, HistoryWriter(publisher)
         try:
             while not stop.is_set():
                 if self._link_state.down:
@@ -135,6 +142,9 @@ class XtQuantAdapter:
                     await self._process(inbox.take(), publisher)
                 await self._supervise(publisher)
         finally:
+            for task in self._backfills:
+                task.cancel()
+            await asyncio.gather(*self._backfills, return_exceptions=True)
             await self._xt.close()
 
     def _on_link_status(self, status: str) -> None:
@@ -174,6 +184,33 @@ class XtQuantAdapter:
         link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
+        if not self._backfilled:
+            self._backfilled = True
+            self._start_backfill(publisher)
+
+    def _start_backfill(self, publisher: Publisher) -> None:
+        """Daily history in the background: live data flows meanwhile (services/xtquant/history)."""
+        task = asyncio.create_task(self._backfill(publisher), name="xtquant-history")
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _backfill(self, publisher: Publisher) -> None:
+        settings, xt, js, writer = self._settings, self._xt, self._js, self._history
+        assert xt is not None
+        assert js is not None
+        assert writer is not None
+        try:
+            if settings.history_backfill_days > 0:
+                await backfill_daily(
+                    xt, self._norm, js, publisher, list(self._symbols),
+                    days=settings.history_backfill_days,
+                    chunk=settings.history_progress_every,
+                    now_ms=int(time.time() * 1000),
+                )  # fmt: skip
+        except Exception as exc:  # the SDK raises bare Exceptions; NATS may be away
+            logger.warning("xtquant history backfill failed: %s", exc)
+        finally:
+            await writer.backfilled()
 
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
@@ -297,6 +334,8 @@ class XtQuantAdapter:
         for event in events:
             feed = self._symbols[event.payload["symbol"]]
             await publisher.publish(feed.klines[event.period], event.payload, event.msg_id())
+            if event.closed and self._history is not None:
+                await self._history.closed_bar(event.period, event.start_ms, event.payload)
 
     # -- supervision -------------------------------------------------------------------------
 
@@ -355,3 +394,4 @@ class XtQuantAdapter:
                 if feed.bars is not None:
                     events += feed.bars.close_all()
             await self._publish_bars(events, publisher)
+            self._start_backfill(publisher)  # the day's final bars as the vendor has them

@@ -78,6 +78,12 @@ class XtLink:
         """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
         return await self.call(self._subscribe, plan)
 
+    async def daily_history(
+        self, symbols: Iterable[str], start: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Daily bars since ``start`` (``YYYYMMDD``), unadjusted: download, then read."""
+        return await self.call(self._daily_history, tuple(symbols), start)
+
     async def close(self, timeout: float = 2.0) -> None:
         """Unsubscribe and disconnect, unless the owner thread is stuck in a call."""
         with contextlib.suppress(Exception):
@@ -129,6 +135,19 @@ class XtLink:
             else:
                 logger.warning("xtquant knows no instrument %s", code)
         return found
+
+    def _daily_history(
+        self, symbols: tuple[str, ...], start: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        xt = self._xt()
+        codes = list(symbols)
+        xt.download_history_data2(codes, "1d", start_time=start, end_time="")
+        # dividend_type "none": prices as traded, what the live feed publishes too
+        frames = xt.get_market_data_ex(
+            [], codes, period="1d", start_time=start, end_time="", count=-1,
+            dividend_type="none", fill_data=False,
+        )  # fmt: skip
+        return {code: frame.to_dict("records") for code, frame in (frames or {}).items()}
 
     def _subscribe(self, plan: Plan) -> int:
         xt = self._xt()

@@ -272,6 +272,10 @@ class FakeServer:
         self._dispatcher: threading.Thread | None = None
         self.auto_ms = int(os.environ.get("FAKE_XTQUANT_AUTO_MS", "0"))
         self._auto: threading.Thread | None = None
+        # The terminal's server side: daily bar records per symbol (bar_record fields), and
+        # what download_history_data2 has copied to the local store that reads serve.
+        self.daily: dict[str, list[Record]] = {}
+        self.local_daily: dict[str, list[Record]] = {}
 
     # -- called by xtdata ------------------------------------------------------------------
 
@@ -393,6 +397,18 @@ class FakeServer:
             self.level2 = True
             self.details = {u[0]: instrument_detail(*u) for u in UNIVERSE}
             self.sectors = dict(SECTORS)
+            self.daily.clear()
+            self.local_daily.clear()
+
+    # -- history ---------------------------------------------------------------------------
+
+    def download(self, codes: list[str], progress: Callback | None) -> None:
+        """Copy the server's daily bars of ``codes`` to the local store, one by one."""
+        for done, code in enumerate(codes, 1):
+            with self.lock:
+                self.local_daily[code] = [dict(r) for r in self.daily.get(code, [])]
+            if progress is not None:
+                progress({"finished": done, "total": len(codes), "stockcode": code, "message": ""})
 
     # -- internals -------------------------------------------------------------------------
 
