@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,7 +91,7 @@ async def test_make_run_has_250_daily_bars_from_the_first_start(
 
     url, _ = stack
     base = url.replace("ws://", "http://").removesuffix("/ws")
-    params = {"period": "1d", "limit": 250}
+    params: dict[str, str | int] = {"period": "1d", "limit": 250}
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         items: list[dict[str, object]] = []
         deadline = time.monotonic() + 60
@@ -102,7 +103,7 @@ async def test_make_run_has_250_daily_bars_from_the_first_start(
     await client.next()
     request = {"symbol": "600000.SH", "data_type": "kline", "frequency": "1d", "history": 250}
     await client.request("subscribe", request)
-    frames = []
+    frames: list[dict[str, Any]] = []
     while not frames or frames[-1]["type"] != "status":
         frames.append(
             await client.wait_for(lambda f: f["type"] == "kline_data" or "mode" in f["data"])
