@@ -71,6 +71,12 @@ class DataMetadata(BaseModel):
     broker_ms: int = Field(ge=0, description="when the broker stored it, Unix ms")
     snapshot: bool | None = Field(default=None, description="true on the snapshot-first message")
     delivered: int | None = Field(default=None, description="delivery count (ack mode)")
+    history: bool | None = Field(
+        default=None,
+        description="true on a closed bar sent first for `history`: its seq is the stream's "
+        "named in `stream` (MD_BAR_<period> or MD_KLINE), not a resume point",
+    )
+    stream: str | None = Field(default=None, description="with `history`: where the bar was read")
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,3 +128,33 @@ async def test_a_replay_stores_the_recordings_final_bars(fresh_nats_server: Nats
     kept = [orjson.loads(data) for _, data in await stored(client.jetstream(), "1m", SYMBOL)]
     assert kept == finals
     await client.drain()
+
+
+async def test_bars_closing_during_a_backfill_are_stored_after_it(
+    fresh_nats_server: NatsServer,
+) -> None:
+    from services.history import HistoryWriter, backfill
+    from services.history.simbars import day_start_ms
+
+    def day_bar(day: int) -> tuple[int, dict[str, object]]:
+        stamp = f"2026-12-{day:02d}T00:00:00.000+08:00"
+        return day_start_ms(date(2026, 12, day)), {"symbol": SYMBOL, "timestamp": stamp}
+
+    client = await nats.connect(fresh_nats_server.url)
+    js = client.jetstream()
+    await ensure_streams(js)
+    publisher = Publisher(js)
+    writer = HistoryWriter(publisher)
+    await writer.closed_bar("1d", *day_bar(7))  # the live day closes while the backfill runs
+    await publisher.flush()
+    assert await stored(js, "1d", SYMBOL) == []  # held back
+    past = [day_bar(1), day_bar(2)]
+    result = await backfill(js, publisher, "1d", [(SYMBOL, past)])
+    assert result.published == 2
+    await writer.backfilled()
+    await publisher.flush()
+    kept = [orjson.loads(data)["timestamp"][:10] for _, data in await stored(js, "1d", SYMBOL)]
+    assert kept == ["2026-12-01", "2026-12-02", "2026-12-07"]  # oldest first, as readers seek
+    again = await backfill(js, publisher, "1d", [(SYMBOL, past)])
+    assert (again.published, again.skipped) == (0, 2)
+    await client.drain()

@@ -9,6 +9,7 @@ their ``Nats-Msg-Id``: no trace context or hop times, ~100 bytes less per stored
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ class HistoryWriter:
     def __init__(self, publisher: Publisher, *, max_held: int = MAX_HELD) -> None:
         self._publisher = publisher
         self._max_held = max_held
-        self._held: list[tuple[str, bytes, dict[str, str]]] | None = []  # None: backfill done
+        self._held: deque[tuple[str, bytes, dict[str, str]]] | None = deque()  # None: done
         self.dropped = 0
 
     async def closed_bar(self, period: str, start_ms: int, payload: dict[str, Any]) -> None:
@@ -44,13 +45,13 @@ class HistoryWriter:
             await self._publisher.publish_raw(*item)
             return
         if len(self._held) >= self._max_held:
-            self._held.pop(0)
+            self._held.popleft()
             self.dropped += 1
         self._held.append(item)
 
     async def backfilled(self) -> None:
         """The backfill is over: store the bars that closed meanwhile, then write through."""
-        held, self._held = self._held or [], None
+        held, self._held = self._held or deque(), None
         if self.dropped:
             logger.warning("history: %d live bars dropped during the backfill", self.dropped)
         for item in held:
