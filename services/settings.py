@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from nats.js.api import StorageType
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from schemas import KLINE_PERIODS
 from schemas.history import HistoryRetention
 from schemas.natsconf import NatsOptions
 from schemas.settingsbase import ProcessSettings
@@ -91,6 +92,11 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     stream_max_age_s: float | None = Field(
         default=None, gt=0, description="stream history in seconds; default one trading day"
     )
+    kline_tick_periods: CommaList = Field(
+        default=KLINE_PERIODS,
+        description="bar periods whose forming bar is republished on every snapshot that "
+        "changes it; the others once a minute (fewer K-line messages: docs/operations.md)",
+    )
     history_daily_bars: int = Field(
         default=2500, ge=1, le=100_000, description="daily bars kept per symbol (MD_BAR_1D)"
     )
@@ -164,6 +170,14 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
         default="auto",
         description="derive bars from the quotes; auto: only when the recording has no bars",
     )
+
+    @field_validator("kline_tick_periods")
+    @classmethod
+    def _known_periods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(KLINE_PERIODS)
+        if unknown:
+            raise ValueError(f"unknown kline periods: {', '.join(sorted(unknown))}")
+        return value
 
     def stream_policy(self) -> StreamPolicy:
         return StreamPolicy(

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from nats.js import JetStreamContext
 
-from schemas import KLINE_PERIODS, DataType, TradingPhase, data_subject
+from schemas import DataType, TradingPhase, data_subject
 from services.adapter import SourceStatus
 from services.history import HistoryWriter
 from services.kline import KLineAggregator, quote_bars
@@ -128,7 +128,7 @@ class ReplayAdapter:
                 symbol,
                 quote["source"],
                 session_rules=self._settings.calendar == "real",
-                tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
+                tick_periods=self._settings.kline_tick_periods,
             )
         ts_ms = round(datetime.fromisoformat(quote["timestamp"]).timestamp() * 1000)
         for event in quote_bars(bars, ts_ms, quote, TradingPhase(quote["phase"])):

@@ -147,7 +147,7 @@ class SimAdapter:
                 symbol,
                 settings.source_id,
                 session_rules=settings.sim_session == "real",
-                tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
+                tick_periods=settings.kline_tick_periods,
             ),
             quote_subject=data_subject(DataType.QUOTE, symbol),
             depth_subject=data_subject(DataType.DEPTH, symbol),

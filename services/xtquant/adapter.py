@@ -264,7 +264,7 @@ class XtQuantAdapter:
                     symbol,
                     self.source_id,
                     session_rules=session_rules,
-                    tick_periods=KLINE_PERIODS,  # every forming bar follows the quote
+                    tick_periods=settings.kline_tick_periods,
                 )
                 if self._derive_bars
                 else None,
