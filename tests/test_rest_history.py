@@ -17,6 +17,7 @@ from services.calendar import TradingCalendar
 from services.history.simbars import day_start_ms, trading_days_before
 from tests.support.records import bar, provision, publish_bar, publish_payload
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.wsclient import WsClient
 
 SYMBOL = "600519.SH"
 TODAY = date(2026, 12, 4)  # a Friday
@@ -86,3 +87,32 @@ async def test_history_then_the_forming_bar_paged_both_ways(
         start = page.metadata.next_start.isoformat()
     assert [i.data.timestamp for i in pages] == [*(i.data.timestamp for i in older.items), *stamps]
     assert [i.metadata.seq for i in pages][-2:] == [yesterday_seq, forming_seq]
+
+
+async def test_rest_then_websocket_continue_at_the_answers_seq(
+    nc: NatsClient, http: httpx.AsyncClient, bridge: BridgeHandle
+) -> None:
+    js = nc.jetstream()
+    minute = day_start_ms(TODAY) + 10 * 3600_000  # 10:00 of the day
+    for i in range(5):  # 1m bars of the day, each closed
+        await publish_bar(js, bar(SYMBOL, minute + i * 60_000, 1800 + i, closed=True))
+    forming = await publish_bar(js, bar(SYMBOL, minute + 5 * 60_000, 1805, closed=False))
+    answer = KLineSeries.model_validate(
+        (await http.get(f"/v1/klines/{SYMBOL}", params={"period": "1m", "limit": 3})).json()
+    )
+    assert answer.items[-1].metadata.seq == forming
+    position, epoch = answer.metadata.seq, answer.metadata.epoch
+    later = [
+        await publish_bar(js, bar(SYMBOL, minute + 5 * 60_000, 1806, closed=True)),
+        await publish_bar(js, bar(SYMBOL, minute + 6 * 60_000, 1807, closed=False)),
+    ]
+    client = await WsClient.open(bridge.ws_url)
+    await client.next()
+    resume = {"seq": position, "epoch": epoch}
+    request = {"symbol": SYMBOL, "data_type": "kline", "frequency": "1m", "resume_from": resume}
+    await client.request("subscribe", request)
+    got = [(await client.data())["metadata"]["seq"] for _ in later]
+    notice = await client.wait_for(lambda f: f["data"].get("event") == "recovered")
+    assert got == later  # exactly what came after the REST answer: nothing lost, nothing twice
+    assert notice["data"]["recovered"] is True
+    await client.close()
