@@ -149,6 +149,13 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     xt_bar_label: Literal["end", "start"] = Field(
         default="end", description="whether an xtquant intraday bar's time is its end or start"
     )
+    xt_history_minute_days: int = Field(
+        default=5,
+        ge=0,
+        le=2000,
+        description="trading days of 1m/5m/15m/30m/60m bars downloaded on start and after each "
+        "close (at most history_minute_days are kept); 0: daily bars only",
+    )
     xt_level2: bool = Field(
         default=False, description="subscribe l2quote and l2transaction (needs Level-2 rights)"
     )

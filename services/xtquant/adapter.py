@@ -41,7 +41,7 @@ from services.settings import AdapterSettings
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
 from services.xtquant.bars import SourceBars
-from services.xtquant.history import backfill_daily
+from services.xtquant.history import backfill_history
 from services.xtquant.inbox import Batch, Inbox
 from services.xtquant.link import L2QUOTE, L2TRANSACTION, TICK, Plan, XtLink
 from services.xtquant.normalize import Normalizer, symbol_info
@@ -200,13 +200,13 @@ class XtQuantAdapter:
         assert js is not None
         assert writer is not None
         try:
-            if settings.history_backfill_days > 0:
-                await backfill_daily(
-                    xt, self._norm, js, publisher, list(self._symbols),
-                    days=settings.history_backfill_days,
-                    chunk=settings.history_progress_every,
-                    now_ms=int(time.time() * 1000),
-                )  # fmt: skip
+            await backfill_history(
+                xt, self._norm, js, publisher, list(self._symbols),
+                daily_days=settings.history_backfill_days,
+                minute_days=min(settings.xt_history_minute_days, settings.history_minute_days),
+                chunk=settings.history_progress_every,
+                now_ms=int(time.time() * 1000),
+            )  # fmt: skip
         except Exception as exc:  # the SDK raises bare Exceptions; NATS may be away
             logger.warning("xtquant history backfill failed: %s", exc)
         finally:

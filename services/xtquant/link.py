@@ -78,11 +78,11 @@ class XtLink:
         """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
         return await self.call(self._subscribe, plan)
 
-    async def daily_history(
-        self, symbols: Iterable[str], start: str
+    async def history(
+        self, symbols: Iterable[str], period: str, start: str
     ) -> dict[str, list[dict[str, Any]]]:
-        """Daily bars since ``start`` (``YYYYMMDD``), unadjusted: download, then read."""
-        return await self.call(self._daily_history, tuple(symbols), start)
+        """Bars of our ``period`` since ``start`` (``YYYYMMDD``), unadjusted: download, read."""
+        return await self.call(self._history, tuple(symbols), XT_PERIOD[period], start)
 
     async def close(self, timeout: float = 2.0) -> None:
         """Unsubscribe and disconnect, unless the owner thread is stuck in a call."""
@@ -136,15 +136,15 @@ class XtLink:
                 logger.warning("xtquant knows no instrument %s", code)
         return found
 
-    def _daily_history(
-        self, symbols: tuple[str, ...], start: str
+    def _history(
+        self, symbols: tuple[str, ...], xt_period: str, start: str
     ) -> dict[str, list[dict[str, Any]]]:
         xt = self._xt()
         codes = list(symbols)
-        xt.download_history_data2(codes, "1d", start_time=start, end_time="")
+        xt.download_history_data2(codes, xt_period, start_time=start, end_time="")
         # dividend_type "none": prices as traded, what the live feed publishes too
         frames = xt.get_market_data_ex(
-            [], codes, period="1d", start_time=start, end_time="", count=-1,
+            [], codes, period=xt_period, start_time=start, end_time="", count=-1,
             dividend_type="none", fill_data=False,
         )  # fmt: skip
         return {code: frame.to_dict("records") for code, frame in (frames or {}).items()}

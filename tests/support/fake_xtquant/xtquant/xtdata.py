@@ -163,8 +163,7 @@ def download_history_data2(
     if not get_client().is_connected():
         raise Exception("行情服务连接断开")
     codes = [stock_list] if isinstance(stock_list, str) else list(stock_list)
-    if period == "1d":
-        _server().download(codes, callback)
+    _server().download(codes, period, callback)
     return {}
 
 
@@ -178,7 +177,8 @@ def get_market_data_ex(
     dividend_type: str = "none",
     fill_data: bool = True,
 ) -> dict[str, Any]:
-    """{code: DataFrame} of the local store's bars (index: ``YYYYMMDD`` for daily bars)."""
+    """{code: DataFrame} of the local store's bars (index: ``YYYYMMDD`` for daily bars,
+    ``YYYYMMDDhhmmss`` for the others)."""
     import pandas as pd  # type: ignore[import-untyped]  # no stubs; xtquant needs pandas too
 
     _server().record_call("get_market_data_ex")
@@ -191,13 +191,13 @@ def get_market_data_ex(
     for code in stock_list:
         rows = [
             r
-            for r in _server().local_daily.get(code, [])
-            if period == "1d" and start <= r["time"] <= end
+            for r in _server().local.get(period, {}).get(code, [])
+            if start <= r["time"] <= end
         ]
         if count >= 0:
             rows = rows[-count:] if count else []
         frame = pd.DataFrame(rows, columns=list(field_list) or None)
-        frame.index = [_day_text(r["time"]) for r in rows]
+        frame.index = [_time_text(r["time"], period) for r in rows]
         result[code] = frame
     return result
 
@@ -213,7 +213,8 @@ def _timetag_ms(text: str, default: int) -> int:
     return int(datetime.strptime(text, layout).replace(tzinfo=shanghai).timestamp() * 1000)
 
 
-def _day_text(ms: int) -> str:
+def _time_text(ms: int, period: str) -> str:
     from datetime import datetime, timedelta, timezone
 
-    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).strftime("%Y%m%d")
+    layout = "%Y%m%d" if period == "1d" else "%Y%m%d%H%M%S"
+    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).strftime(layout)
