@@ -307,9 +307,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v1/klines/{symbol}", "getKLines", "K-line history",
         "Closed bars from the history stream (MD_BAR_<period>: years of daily bars, weeks of "
-        "minute bars) merged with the K-line stream's last day, the forming bar included; a "
-        "bar the K-line stream holds comes in its latest version there (its `seq` is an "
-        "MD_KLINE position). With `start`: the first `limit` bars from it (next page: "
+        "minute bars) merged with the K-line stream's last day: stored bars from history, the "
+        "bars after the newest stored one (the forming bar) from MD_KLINE, in their latest "
+        "version (`metadata.stream` of an item tells whose `seq` it carries). With `start`: "
+        "the first `limit` bars from it (next page: "
         "`metadata.next_start`); otherwise the latest `limit` bars up to `end` (previous page: "
         "`metadata.prev_end`). Prices are unadjusted (`metadata.adjustment`). Subscribe with "
         "`resume_from: {seq: metadata.seq, epoch: metadata.epoch}` to continue live exactly "
