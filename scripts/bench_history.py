@@ -8,7 +8,8 @@ Starts its own nats-server and stores the same daily bars three ways:
 - kv: one key per symbol whose value is the JSON array of its bars (rewritten per bar);
 - object store: one object per symbol holding the same array.
 
-Then times two reads: the last 250 bars of one symbol, and the last bar of every symbol.
+Then times two reads: the last 250 bars of one symbol, and the last bar of every symbol; and
+the same 250 bars as a client gets them from a bridge (REST, and ``subscribe … "history"``).
 Prints one JSON object (medians and p90 in ms); docs/benchmarks.md records a run.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import httpx
 import nats
 import orjson
 from nats.js.api import KeyValueConfig, ObjectStoreConfig
@@ -37,6 +39,9 @@ from schemas.history import HistoryRetention, history_stream, history_subject
 from services.history.writer import bar_headers
 from services.provision import StreamPolicy, ensure_streams
 from services.publisher import Publisher
+from tests.support.market import put_directory
+from tests.support.servers import running_bridge
+from tests.support.wsclient import WsClient
 
 DAY_MS = 86_400_000
 T0 = 1_700_000_000_000
@@ -169,10 +174,45 @@ async def run(symbols: int, bars: int, deep: int, rounds: int) -> dict[str, Any]
                     "kv": (await js.stream_info("KV_bench_bars")).state.bytes,
                 },
             }
+            result["served_by_the_bridge"] = await served(nc, server.url, names[1], bars, rounds)
             await nc.close()
             return result
         finally:
             server.stop()
+
+
+async def served(nc: Any, url: str, symbol: str, bars: int, rounds: int) -> dict[str, Any]:
+    """REST ``/v1/klines`` and ``subscribe … "history"`` for 250 daily bars, end to end, while
+    the forming day bar has 2,000 updates in MD_KLINE (every snapshot updates it)."""
+    js = nc.jetstream()
+    await put_directory(js, [symbol])
+    forming = bar(symbol, bars) | {"closed": False}
+    for i in range(2000):
+        forming["volume"] = 1000 + i
+        await js.publish(f"md.kline.1d.{symbol}", orjson.dumps(forming))
+    async with running_bridge(url) as bridge:
+        async with httpx.AsyncClient(base_url=bridge.http_url, timeout=10) as http:
+
+            async def rest() -> None:
+                answer = await http.get(
+                    f"/v1/klines/{symbol}", params={"period": "1d", "limit": 250}
+                )
+                assert len(answer.json()["items"]) == 250
+
+            rest_timing = await timed(rest, rounds)
+        client = await WsClient.open(bridge.ws_url)
+        await client.next()
+
+        async def subscribe() -> None:
+            request = {"symbol": symbol, "data_type": "kline", "frequency": "1d", "history": 250}
+            reply = await client.request("subscribe", request)
+            await client.wait_for(lambda f: f["data"].get("mode") == "history")
+            key = reply["data"]["subscriptions"][0]["subscription_id"]
+            await client.request("unsubscribe", {"subscription_ids": [key]})
+
+        ws_timing = await timed(subscribe, max(3, rounds // 2))
+        await client.close()
+    return {"rest_last_250_daily": rest_timing, "ws_subscribe_history_250": ws_timing}
 
 
 def main() -> None:
