@@ -171,3 +171,32 @@ def test_a_history_frame_is_not_a_resume_point() -> None:
     frame = {"type": "kline_data", "data": {}, "metadata": {"seq": 9000, "history": True}}
     assert state.accept(data_message(orjson.loads(orjson.dumps(frame))))
     assert state.last_seq == 50
+
+
+async def test_the_python_client_takes_history_first(nc: NatsClient, bridge: BridgeHandle) -> None:
+    from mdbridge.client import MarketDataClient
+    from mdbridge.client.messages import DataMessage, StatusMessage
+
+    js = nc.jetstream()
+    symbol = SYMBOLS[2]
+    market = Market(js, symbol)
+    for minute in range(40, 45):
+        await market.update(minute, closed=True)
+    forming = await market.update(45)
+    async with MarketDataClient(bridge.ws_url) as client:
+        await client.subscribe(symbol, "kline", frequency="1m", history=3)
+        got: list[DataMessage] = []
+        while True:
+            message = await client.recv(5)
+            if isinstance(message, StatusMessage) and message.event == "recovered":
+                break
+            if isinstance(message, DataMessage):
+                got.append(message)
+        assert [m.history for m in got] == [True, True, True, False]
+        assert got[-1].seq == forming
+        state = client.subscriptions[f"kline:{symbol}:1m"]
+        assert state.last_seq >= forming  # the notice's seq: the position, not a history seq
+        live = await market.update(45)
+        while not isinstance(message := await client.recv(5), DataMessage):
+            pass
+        assert (message.seq, message.history) == (live, False)
