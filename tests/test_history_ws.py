@@ -22,7 +22,8 @@ from tests.support.records import bar, publish_bar, publish_payload
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import DATA_TYPES, Frame, WsClient
 
-SYMBOLS = ["600036.SH", "600030.SH", "600887.SH"]
+SYMBOLS = ["600036.SH", "600030.SH", "600887.SH", "601088.SH"]
+DELAYS = (-1.0, 0.0, 0.02)
 MINUTE = 60_000
 M0 = int(datetime(2026, 12, 4, 10, 0, tzinfo=SHANGHAI).timestamp() * 1000)
 
@@ -75,12 +76,12 @@ def start_of(frame: Frame) -> int:
 
 
 # -1: minute 30 ends before the subscribe; otherwise while it is served (after delay_s)
-@pytest.mark.parametrize("delay_s", [-1.0, 0.0, 0.02])
+@pytest.mark.parametrize("delay_s", DELAYS)
 async def test_history_then_live_without_a_seam_at_a_minute_boundary(
     nc: NatsClient, bridge: BridgeHandle, delay_s: float
 ) -> None:
     js = nc.jetstream()
-    symbol = SYMBOLS[int(delay_s * 50 + 1) % len(SYMBOLS)]
+    symbol = SYMBOLS[DELAYS.index(delay_s)]  # each case its own subjects
     market = Market(js, symbol)
     for minute in range(30):  # the past: history only, the last few in the live stream too
         if minute >= 25:
@@ -178,7 +179,7 @@ async def test_the_python_client_takes_history_first(nc: NatsClient, bridge: Bri
     from mdbridge.client.messages import DataMessage, StatusMessage
 
     js = nc.jetstream()
-    symbol = SYMBOLS[2]
+    symbol = SYMBOLS[3]
     market = Market(js, symbol)
     for minute in range(40, 45):
         await market.update(minute, closed=True)
