@@ -22,7 +22,7 @@ from tests.support.records import bar, publish_bar, publish_payload
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import DATA_TYPES, Frame, WsClient
 
-SYMBOLS = ["600036.SH", "600030.SH", "600887.SH", "601088.SH"]
+SYMBOLS = ["609001.SH", "609002.SH", "609003.SH", "609004.SH"]  # not in the sim universe
 DELAYS = (-1.0, 0.0, 0.02)
 MINUTE = 60_000
 M0 = int(datetime(2026, 12, 4, 10, 0, tzinfo=SHANGHAI).timestamp() * 1000)

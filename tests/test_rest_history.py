@@ -19,14 +19,14 @@ from tests.support.records import bar, provision, publish_bar, publish_payload
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import WsClient
 
-SYMBOL = "600519.SH"
-BUSY = "000858.SZ"  # a forming bar with many updates
+SYMBOL = "609005.SH"  # not in the sim universe: sims on this server backfill theirs
+BUSY = "609006.SH"  # a forming bar with many updates
 TODAY = date(2026, 12, 4)  # a Friday
 
 
 @pytest.fixture(scope="module")
 async def bridge(nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
-    await provision(nats_server.url, {SYMBOL: "贵州茅台", BUSY: "五粮液"})
+    await provision(nats_server.url, {SYMBOL: "历史一号", BUSY: "历史二号"})
     async with running_bridge(nats_server.url) as handle:
         yield handle
 

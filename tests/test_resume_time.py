@@ -19,7 +19,7 @@ from tests.support.market import publish, put_directory
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import DATA_TYPES, Frame, WsClient
 
-SYMBOL, OTHER, CLIENT_SYMBOL = "601318.SH", "601988.SH", "601166.SH"
+SYMBOL, OTHER, CLIENT_SYMBOL = "609007.SH", "609008.SH", "609009.SH"
 
 
 @pytest.fixture

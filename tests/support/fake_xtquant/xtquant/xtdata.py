@@ -190,9 +190,7 @@ def get_market_data_ex(
     result: dict[str, Any] = {}
     for code in stock_list:
         rows = [
-            r
-            for r in _server().local.get(period, {}).get(code, [])
-            if start <= r["time"] <= end
+            r for r in _server().local.get(period, {}).get(code, []) if start <= r["time"] <= end
         ]
         if count >= 0:
             rows = rows[-count:] if count else []
