@@ -130,8 +130,10 @@ class SimAdapter:
                 )  # fmt: skip
         except NatsError as exc:
             logger.warning("sim history backfill failed: %r", exc)
-        finally:
+        try:  # not on cancellation: the sim is stopping
             await writer.backfilled()
+        except NatsError as exc:
+            logger.warning("storing the bars held during the backfill failed: %r", exc)
 
     def _feed(self, info: SymbolInfo) -> _Feed:
         settings = self._settings

@@ -209,8 +209,10 @@ class XtQuantAdapter:
             )  # fmt: skip
         except Exception as exc:  # the SDK raises bare Exceptions; NATS may be away
             logger.warning("xtquant history backfill failed: %s", exc)
-        finally:
+        try:  # not on cancellation: the adapter is stopping
             await writer.backfilled()
+        except NatsError as exc:
+            logger.warning("storing the bars held during the backfill failed: %r", exc)
 
     def _mode(self) -> str:
         return "whole-market push" if self._plan.whole else "one by one"
