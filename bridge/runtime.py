@@ -22,6 +22,7 @@ from bridge.market.sources import SourceHealth
 from bridge.market.statusboard import StatusBoard
 from bridge.market.symbolstatus import SymbolStatusForwarder
 from bridge.recovery.ackmode import AckConsumers
+from bridge.recovery.barhistory import BarHistory
 from bridge.recovery.catchup import Replayer
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
@@ -149,6 +150,7 @@ class Runtime:
             replayer=Replayer(nc, js, hub, settings),
             acks=AckConsumers(nc, js, settings),
             sources=sources,
+            history=BarHistory(nc, js, hub, settings),
         )
         runtime = cls(
             settings,

@@ -71,6 +71,12 @@ class DataMetadata(BaseModel):
     snapshot: bool | None = Field(default=None, description="true on the snapshot-first message")
     replayed: bool | None = Field(default=None, description="true on history sent by a resume")
     delivered: int | None = Field(default=None, description="delivery count (ack mode)")
+    history: bool | None = Field(
+        default=None,
+        description="true on a closed bar sent first for `history`: its seq is the stream's "
+        "named in `stream` (MD_BAR_<period> or MD_KLINE), not a resume point",
+    )
+    stream: str | None = Field(default=None, description="with `history`: where the bar was read")
 
 
 @dataclass(frozen=True, slots=True)

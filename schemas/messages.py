@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 from schemas.codes import ErrorCode
 from schemas.market import DataType
 from schemas.subjects import KLINE_PERIODS
-from schemas.timefmt import iso_ms
+from schemas.timefmt import SHANGHAI, iso_ms
 
 MAX_SYMBOLS_PER_REQUEST = 500
+MAX_HISTORY_BARS = 1000  # closed bars one kline subscription may ask for first
+MAX_HISTORY_BARS_PER_REQUEST = 10_000  # summed over its symbols: bounds the queued bytes
 FREQUENCY_RE = re.compile(r"^([0-9]{1,5})(ms|s|m)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000}
 
@@ -105,8 +107,30 @@ class ClientFrame(BaseModel):
 
 
 class ResumeFrom(_Strict):
-    seq: int = Field(ge=0, le=2**63 - 1, description="last stream sequence processed")
-    epoch: str = Field(max_length=64, description="stream epoch from `connected`")
+    """Where a subscription's replay starts: after a stream position, or at an instant."""
+
+    seq: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="last stream sequence processed"
+    )
+    epoch: str | None = Field(
+        default=None, max_length=64, description="stream epoch from `connected` (with seq)"
+    )
+    time: datetime | None = Field(
+        default=None,
+        description="replay every message stored from this instant on (ISO 8601; no offset "
+        "means Asia/Shanghai), within the stream's retention",
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ResumeFrom:
+        if self.time is not None:
+            if self.seq is not None or self.epoch is not None:
+                raise ValueError("give either 'time' or 'seq' with 'epoch', not both")
+            if self.time.tzinfo is None:
+                self.time = self.time.replace(tzinfo=SHANGHAI)
+        elif self.seq is None or self.epoch is None:
+            raise ValueError("give 'seq' with 'epoch', or 'time'")
+        return self
 
 
 def parse_throttle_ms(frequency: str) -> int | None:
@@ -161,6 +185,12 @@ class SubscriptionRequest(_Strict):
     ack: bool = False
     durable: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     batch: bool = True
+    history: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_BARS,
+        description="kline only: this many closed bars first, then the live bars (seamless)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SubscriptionRequest:
@@ -171,7 +201,22 @@ class SubscriptionRequest(_Strict):
         if self.symbols is not None and any(len(s) > 32 for s in self.symbols):
             raise ValueError("a symbol is longer than 32 characters")
         self.frequency = normalize_frequency(self.data_type, self.frequency)
+        if self.history is not None:
+            self._check_history(self.history)
         return self
+
+    def _check_history(self, bars: int) -> None:
+        if self.data_type is not DataType.KLINE:
+            raise ValueError("'history' is for kline subscriptions")
+        if self.resume_from is not None or self.ack:
+            raise ValueError("'history' goes with neither 'resume_from' nor 'ack'")
+        symbols = self.symbol_list()
+        if any("*" in s for s in symbols):
+            raise ValueError("'history' needs symbols, not a market wildcard")
+        if bars * len(symbols) > MAX_HISTORY_BARS_PER_REQUEST:
+            raise ValueError(
+                f"'history' x symbols is at most {MAX_HISTORY_BARS_PER_REQUEST} bars a request"
+            )
 
     def symbol_list(self) -> list[str]:
         return [self.symbol] if self.symbol is not None else list(self.symbols or [])

@@ -119,8 +119,18 @@ class QuoteItem(Item[QuoteData]):
     """One stored quote."""
 
 
-class KLineItem(Item[KLineData]):
-    """One stored bar version."""
+class KLineItemMeta(StoredMeta):
+    stream: str = Field(
+        description="where the bar was read: MD_KLINE (the last day, live versions; its seq is "
+        "the WebSocket's) or MD_BAR_<period> (closed-bar history)"
+    )
+
+
+class KLineItem(BaseModel):
+    """One bar, in its latest stored version."""
+
+    data: KLineData
+    metadata: KLineItemMeta
 
 
 class TradeItem(Item[TradeData]):
@@ -153,11 +163,29 @@ class SeriesMeta(StreamMeta):
     truncated: bool = Field(description="true when the scan limit stopped the read early")
 
 
+class KLineSeriesMeta(SeriesMeta):
+    history_stream: str = Field(description="the closed-bar history stream, e.g. MD_BAR_1D")
+    adjustment: Literal["none"] = Field(
+        description="price adjustment: none (as traded; no dividend or split adjustment)"
+    )
+    seq: int = Field(
+        ge=0,
+        description="the MD_KLINE position this answer reflects: resume_from.seq for a "
+        "WebSocket subscription that continues exactly after it",
+    )
+    next_start: datetime | None = Field(
+        description="with `start`: the `start` of the next page (null: no more)"
+    )
+    prev_end: datetime | None = Field(
+        description="without `start`: the `end` of the previous (older) page (null: no more)"
+    )
+
+
 class KLineSeries(BaseModel):
     """Bars in time order; each is the latest stored version of that bar (see ``closed``)."""
 
     items: list[KLineItem]
-    metadata: SeriesMeta
+    metadata: KLineSeriesMeta
 
 
 class TradeSeries(BaseModel):

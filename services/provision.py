@@ -1,10 +1,11 @@
-"""Idempotent creation of the market-data streams and the symbol-directory KV bucket."""
+"""Idempotent creation of the market-data streams, the bar history streams and the
+symbol-directory KV bucket."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -12,7 +13,8 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from schemas import SYMBOLS_BUCKET
-from schemas.streams import StreamSpec, default_stream_specs
+from schemas.history import HistoryRetention
+from schemas.streams import StreamSpec, default_stream_specs, history_stream_specs
 from services.errors import ProvisioningError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class StreamPolicy:
     replicas: int = 1
     max_age_s: float | None = None  # None: each spec's default (one trading day)
     max_bytes: int = -1
+    history: HistoryRetention = field(default_factory=HistoryRetention)  # MD_BAR_*: by count
 
 
 def stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
@@ -34,8 +37,9 @@ def stream_config(spec: StreamSpec, policy: StreamPolicy) -> StreamConfig:
         subjects=list(spec.subjects),
         storage=policy.storage,
         num_replicas=policy.replicas,
-        max_age=policy.max_age_s if policy.max_age_s is not None else spec.max_age_s,
-        max_bytes=policy.max_bytes,
+        max_age=spec.max_age_s if spec.by_count or policy.max_age_s is None else policy.max_age_s,
+        max_bytes=-1 if spec.by_count else policy.max_bytes,
+        max_msgs_per_subject=spec.max_msgs_per_subject,
         duplicate_window=spec.duplicate_window_s,
         discard=DiscardPolicy.OLD,
         allow_direct=True,
@@ -57,7 +61,9 @@ async def ensure_streams(
     """
     policy = policy or StreamPolicy()
     epochs: dict[str, str] = {}
-    for spec in specs or default_stream_specs():
+    if specs is None:
+        specs = (*default_stream_specs(), *history_stream_specs(policy.history))
+    for spec in specs:
         config = stream_config(spec, policy)
         try:
             info = await js.stream_info(spec.name)
@@ -94,6 +100,7 @@ _PROVISIONED_FIELDS = (
     "num_replicas",
     "max_age",
     "max_bytes",
+    "max_msgs_per_subject",
     "duplicate_window",
     "discard",
     "allow_direct",

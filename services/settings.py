@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from nats.js.api import StorageType
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from schemas import KLINE_PERIODS
+from schemas.history import HistoryRetention
 from schemas.natsconf import NatsOptions
 from schemas.settingsbase import ProcessSettings
 from services.provision import StreamPolicy
@@ -92,6 +94,30 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     stream_max_age_s: float | None = Field(
         default=None, gt=0, description="stream history in seconds; default one trading day"
     )
+    kline_tick_periods: CommaList = Field(
+        default=KLINE_PERIODS,
+        description="bar periods whose forming bar is republished on every snapshot that "
+        "changes it; the others once a minute (fewer K-line messages: docs/operations.md)",
+    )
+    history_daily_bars: int = Field(
+        default=2500, ge=1, le=100_000, description="daily bars kept per symbol (MD_BAR_1D)"
+    )
+    history_minute_days: int = Field(
+        default=20,
+        ge=1,
+        le=2000,
+        description="trading days of 1m/5m/15m/30m/60m bars kept per symbol (MD_BAR_*)",
+    )
+    history_backfill_days: int = Field(
+        default=250,
+        ge=0,
+        le=100_000,
+        description="daily bars the source backfills on start (sim: generated; xtquant: "
+        "downloaded); 0: none",
+    )
+    history_progress_every: int = Field(
+        default=500, ge=1, description="backfill: a progress log line per this many symbols"
+    )
     publish_max_in_flight: int = Field(
         default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
     )
@@ -127,6 +153,13 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
     xt_bar_label: Literal["end", "start"] = Field(
         default="end", description="whether an xtquant intraday bar's time is its end or start"
     )
+    xt_history_minute_days: int = Field(
+        default=5,
+        ge=0,
+        le=2000,
+        description="trading days of 1m/5m/15m/30m/60m bars downloaded on start and after each "
+        "close (at most history_minute_days are kept); 0: daily bars only",
+    )
     xt_level2: bool = Field(
         default=False, description="subscribe l2quote and l2transaction (needs Level-2 rights)"
     )
@@ -149,11 +182,20 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
         description="derive bars from the quotes; auto: only when the recording has no bars",
     )
 
+    @field_validator("kline_tick_periods")
+    @classmethod
+    def _known_periods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(KLINE_PERIODS)
+        if unknown:
+            raise ValueError(f"unknown kline periods: {', '.join(sorted(unknown))}")
+        return value
+
     def stream_policy(self) -> StreamPolicy:
         return StreamPolicy(
             storage=StorageType(self.stream_storage),
             replicas=self.stream_replicas,
             max_age_s=self.stream_max_age_s,
+            history=HistoryRetention(self.history_daily_bars, self.history_minute_days),
         )
 
     # -- observability --

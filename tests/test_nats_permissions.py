@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 
 import nats
@@ -351,3 +352,39 @@ async def test_quality_cannot_delete_others_consumers(
     await admin.jetstream().delete_consumer("MD_QUOTE", "ops_keep")
     await quality.close()
     await admin.close()
+
+
+async def test_the_adapter_backfills_history_and_the_bridge_serves_it(
+    secured: NatsServer, adapter: NatsClient
+) -> None:
+    import httpx
+
+    from schemas.history import history_stream
+    from services.calendar import TradingCalendar
+    from services.history import backfill
+    from services.history.simbars import day_start_ms, trading_days_before
+    from services.publisher import Publisher
+    from tests.support.records import bar
+
+    ajs = adapter.jetstream()
+    days = trading_days_before(date(2026, 12, 5), 3, TradingCalendar())
+    bars = [
+        (day_start_ms(d), bar(SYMBOL, day_start_ms(d), 10, closed=True, period="1d")) for d in days
+    ]
+    publisher = Publisher(ajs)
+    first = await backfill(ajs, publisher, "1d", [(SYMBOL, bars)])
+    again = await backfill(ajs, publisher, "1d", [(SYMBOL, bars)])  # reads what is stored
+    assert (first.published, again.published, again.skipped) == (3, 0, 3)
+    assert (await ajs.stream_info(history_stream("1d"))).state.messages == 3
+    credentials = {"nats_user": "bridge", "nats_password": PASSWORDS["bridge"]}
+    async with running_bridge(secured.url, **credentials) as bridge:
+        async with httpx.AsyncClient(base_url=bridge.http_url, timeout=10) as http:
+            answer = await http.get(f"/v1/klines/{SYMBOL}", params={"period": "1d"})
+        assert answer.status_code == 200, answer.text
+        assert [i["metadata"]["stream"] for i in answer.json()["items"]] == ["MD_BAR_1D"] * 3
+        client = await WsClient.open(bridge.ws_url)
+        request = {"symbol": SYMBOL, "data_type": "kline", "frequency": "1d", "history": 5}
+        await client.request("subscribe", request)
+        notice = await client.wait_for(lambda f: f["data"].get("mode") == "history")
+        assert notice["data"]["replayed"] == 3
+        await client.close()

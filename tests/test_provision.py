@@ -4,7 +4,8 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.natsserver import NatsServer
-from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET
+from schemas import KLINE_PERIODS, STREAM_BY_TYPE, SYMBOLS_BUCKET
+from schemas.history import history_stream
 from schemas.streams import default_stream_specs
 from services.provision import StreamPolicy, differences, ensure_streams, stream_config
 
@@ -13,7 +14,8 @@ async def test_provisioning_is_idempotent_and_keeps_the_epoch(nc: NatsClient) ->
     js = nc.jetstream()
     first = await ensure_streams(js)
     second = await ensure_streams(js, StreamPolicy(max_age_s=3600))
-    assert set(first) == {*STREAM_BY_TYPE.values(), "MD_STATUS"}
+    history = {history_stream(period) for period in KLINE_PERIODS}
+    assert set(first) == {*STREAM_BY_TYPE.values(), "MD_STATUS", *history}
     assert first == second, "updating a stream must not recreate it (epoch changes)"
     assert all(first.values())
     info = await js.stream_info("MD_QUOTE")

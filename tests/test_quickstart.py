@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,33 @@ async def test_make_run_serves_the_documented_session(
     assert "mdbridge stopped" in out
     host, port = url.removeprefix("ws://").split("/")[0].split(":")
     assert not wait_for_port(host, int(port), timeout=0.5), "bridge still listening after stop"
+
+
+async def test_make_run_has_250_daily_bars_from_the_first_start(
+    stack: tuple[str, subprocess.Popen[str]],
+) -> None:
+    import httpx
+
+    url, _ = stack
+    base = url.replace("ws://", "http://").removesuffix("/ws")
+    params: dict[str, str | int] = {"period": "1d", "limit": 250}
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        items: list[dict[str, object]] = []
+        deadline = time.monotonic() + 60
+        while len(items) < 250 and time.monotonic() < deadline:  # the backfill runs beside
+            await asyncio.sleep(0.5)
+            items = (await http.get("/v1/klines/600000.SH", params=params)).json()["items"]
+    assert len(items) == 250
+    client = await WsClient.open(url)
+    await client.next()
+    request = {"symbol": "600000.SH", "data_type": "kline", "frequency": "1d", "history": 250}
+    await client.request("subscribe", request)
+    frames: list[dict[str, Any]] = []
+    while not frames or frames[-1]["type"] != "status":
+        frames.append(
+            await client.wait_for(lambda f: f["type"] == "kline_data" or "mode" in f["data"])
+        )
+    history = [f for f in frames if f["type"] == "kline_data" and f["metadata"].get("history")]
+    assert len(history) == 250
+    assert frames[-1]["data"]["mode"] == "history"
+    await client.close()

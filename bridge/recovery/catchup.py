@@ -15,12 +15,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from bridge.core.channel import Membership
 from bridge.core.frames import status_frame
@@ -52,6 +54,7 @@ class _Progress:
     count: int = 0
     target: int = 0
     abandoned: str = ""
+    since: datetime | None = None  # a resume by time: the first consumer starts here
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class ResumeResult:
     seq: int  # a valid resume point for the client after this
     mode: str  # replay | snapshot | latest
     reason: str = ""
+    complete: bool = False  # every stored message of the subscription up to seq was replayed
 
 
 class Replayer:
@@ -103,6 +107,8 @@ class Replayer:
         }
         if result.reason:
             fields["reason"] = result.reason
+        if result.mode == "replay":
+            fields["replay_complete"] = result.complete
         return status_frame(StatusEvent.RECOVERED, **fields)
 
     def _finish(self, member: Membership, result: ResumeResult, floor: int) -> ResumeResult:
@@ -114,12 +120,17 @@ class Replayer:
         self, member: Membership, resume: ResumeFrom, position: int, snapshot: SendSnapshot
     ) -> ResumeResult:
         channel = member.channel
-        start = resume.seq
 
         async def with_snapshot(result: ResumeResult) -> ResumeResult:
             await snapshot(member, self._notice(member, result))
             return result
 
+        if resume.time is not None:
+            if channel.throttle_ms is not None:
+                reason = "throttled: resumed with the latest value"
+                return await with_snapshot(ResumeResult(True, 0, position, "latest", reason))
+            return await self._resume_by_time(member, resume.time, position, with_snapshot)
+        start = resume.seq or 0
         if resume.epoch != self._hub.epoch_for(channel.data_type):
             reason = "the stream epoch changed: history is from another stream"
             return await with_snapshot(ResumeResult(False, 0, position, "snapshot", reason))
@@ -132,7 +143,9 @@ class Replayer:
             latest = await self._hub.latest(channel.data_type, channel.subject)
             if latest is not None and latest[1] <= start:
                 return self._finish(
-                    member, ResumeResult(True, 0, max(start, position), "replay"), start
+                    member,
+                    ResumeResult(True, 0, max(start, position), "replay", complete=True),
+                    start,
                 )
         stream = STREAM_BY_TYPE[channel.data_type]
         async with self._api_slots:
@@ -151,7 +164,42 @@ class Replayer:
         if progress.abandoned:
             result = ResumeResult(False, progress.count, position, "snapshot", progress.abandoned)
             return await with_snapshot(result)
-        result = ResumeResult(True, progress.count, max(progress.last, position), "replay")
+        result = ResumeResult(
+            True, progress.count, max(progress.last, position), "replay", complete=True
+        )
+        return self._finish(member, result, progress.last)
+
+    async def _resume_by_time(
+        self,
+        member: Membership,
+        since: datetime,
+        position: int,
+        with_snapshot: Callable[[ResumeResult], Awaitable[ResumeResult]],
+    ) -> ResumeResult:
+        """Every message of the subscription stored at or after ``since``, then live.
+
+        JetStream's DeliverByStartTime picks the first message stored at or after the instant
+        (broker time); held live messages past the last replayed one follow, as after a
+        resume by sequence. Before the stream's first message the replay starts there, and
+        the notice says ``recovered: false`` with the reason.
+        """
+        stream = STREAM_BY_TYPE[member.channel.data_type]
+        async with self._api_slots:
+            info = await self._js.stream_info(stream)
+        reason = ""
+        first_ts = (
+            await self._stored_at(stream, info.state.first_seq) if info.state.messages else None
+        )
+        if first_ts is not None and since < first_ts:
+            reason = f"history before {first_ts.isoformat()} is no longer retained"
+        progress = _Progress(last=0, target=info.state.last_seq, since=since)
+        if info.state.messages:
+            await self._replay(member, stream, progress)
+        if progress.abandoned:
+            result = ResumeResult(False, progress.count, position, "snapshot", progress.abandoned)
+            return await with_snapshot(result)
+        seq = max(progress.last, position)
+        result = ResumeResult(not reason, progress.count, seq, "replay", reason, complete=True)
         return self._finish(member, result, progress.last)
 
     async def _replay(self, member: Membership, stream: str, progress: _Progress) -> None:
@@ -185,8 +233,17 @@ class Replayer:
                 if name:
                     self._delete_later(stream, name)
 
+    async def _stored_at(self, stream: str, seq: int) -> datetime | None:
+        """When the broker stored message ``seq`` (None if it is gone meanwhile)."""
+        try:
+            async with self._api_slots:
+                msg = await self._js.get_msg(stream, seq=seq)
+        except NotFoundError:
+            return None
+        return msg.time
+
     def _config(self, member: Membership, progress: _Progress) -> ConsumerConfig:
-        return ConsumerConfig(
+        config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=progress.last + 1,
@@ -195,6 +252,12 @@ class Replayer:
             mem_storage=True,
             num_replicas=1,
         )
+        if progress.since is not None and progress.last == 0:
+            # nothing queued yet: start at the instant (a re-created consumer goes by seq)
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_seq = None
+            config.opt_start_time = progress.since
+        return config
 
     async def _pull(
         self, member: Membership, stream: str, consumer: str, progress: _Progress

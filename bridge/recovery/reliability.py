@@ -1,4 +1,5 @@
-"""What a session needs for the guarantees beyond live fan-out: resume, ack mode, source health.
+"""What a session needs for the guarantees beyond live fan-out: resume, ack mode, source health,
+bar history.
 
 Built by the runtime and handed to each session; a session without it (None) answers resume
 and ack requests with ``UNSUPPORTED``.
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from bridge.market.sources import SourceHealth
 from bridge.recovery.ackmode import AckConsumers
+from bridge.recovery.barhistory import BarHistory
 from bridge.recovery.catchup import Replayer
 
 
@@ -18,3 +20,4 @@ class Reliability:
     replayer: Replayer
     acks: AckConsumers
     sources: SourceHealth
+    history: BarHistory

@@ -2,7 +2,7 @@
 
 Latest values come from the hub (its cache for subjects clients follow, else a JetStream direct
 get), so a REST quote and the WebSocket message with the same ``seq`` carry the same bytes.
-History comes from the streams by direct gets (bridge/rest/series.py). Items splice the stored
+History comes from the streams by direct gets (bridge/recovery/series.py). Items splice the stored
 payload into the response text unparsed, as the WebSocket frames do.
 """
 
@@ -11,14 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
+from nats.js.errors import NotFoundError
 from starlette.responses import Response
 
 from bridge.errors import RequestError
+from bridge.recovery.bars import Bar, BarQuery, BarReader, BarSeries
+from bridge.recovery.series import TRADE_WINDOW_MS, Series, Span, tail
 from bridge.rest.kit import Call, Endpoint, cacheable, etag_of, uncached
 from bridge.rest.marketstatus import holidays_of, market_status
 from bridge.rest.problems import problem
-from bridge.rest.series import TRADE_WINDOW_MS, Series, Span, forward, tail
 from schemas import STREAM_BY_TYPE, DataType, ErrorCode, data_subject, is_symbol
+from schemas.history import ADJUSTMENT, history_stream
 from schemas.market import SymbolInfo
 from schemas.messages import MAX_SYMBOLS_PER_REQUEST
 from schemas.rest import (
@@ -35,10 +38,7 @@ from schemas.rest import (
     TradeSeries,
     TradesQuery,
 )
-from schemas.timefmt import SHANGHAI
-
-PERIOD_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "60m": 3_600_000}
-DAY_MS = 86_400_000
+from schemas.timefmt import SHANGHAI, epoch_ms_to_iso
 
 
 def _item(subject: str, seq: int, broker_ms: int, payload: str, extra: dict[str, str]) -> str:
@@ -170,29 +170,48 @@ async def _span(call: Call, data_type: DataType, subject: str) -> Span:
     return Span(stream, subject, info.state.first_seq, info.state.last_seq)
 
 
+def _bar_item(bar: Bar) -> str:
+    subject, seq, broker_ms, data = bar.stored
+    return _item(subject, seq, broker_ms, data.decode(), {"stream": bar.stream})
+
+
+async def _bounds(call: Call, stream: str) -> tuple[int, int]:
+    try:
+        info = await call.runtime.js.stream_info(stream)
+    except NotFoundError:  # no adapter has provisioned the history streams yet
+        return 1, 0
+    return info.state.first_seq, info.state.last_seq
+
+
 async def get_klines(call: Call) -> Response:
     symbol = _readable_symbol(call, DataType.KLINE)
     query: KLineQuery = call.params
     start, end = _ms(query.start), _ms(query.end)
-    subject = data_subject(DataType.KLINE, symbol, query.period)
-    if start is not None and end is not None and start > end:
-        return await _series(call, DataType.KLINE, subject, Series())  # an empty range
-    budget = call.runtime.settings.rest_history_max_scan
-    async with call.rest.history_slots:
-        span = await _span(call, DataType.KLINE, subject)
-        reader = call.rest.reader
-        if start is not None:
-            series = await forward(
-                reader, span, start_ms=start, end_ms=end, limit=query.limit, collapse=True,
-                budget=budget,
-            )  # fmt: skip
-        else:
-            window = query.limit * PERIOD_MS.get(query.period, DAY_MS)
-            series = await tail(
-                reader, span, end_ms=end, limit=query.limit, collapse=True, window_ms=window,
-                budget=budget,
-            )  # fmt: skip
-    return await _series(call, DataType.KLINE, subject, series)
+    bars = BarSeries()
+    if start is None or end is None or start <= end:
+        bar_query = BarQuery(
+            symbol, query.period, start, end, query.limit,
+            call.runtime.settings.rest_history_max_scan,
+        )  # fmt: skip
+        async with call.rest.history_slots:
+            reader = BarReader(call.rest.reader, lambda stream: _bounds(call, stream))
+            bars = await reader.series(bar_query)
+    full, forward = len(bars.bars) == query.limit, start is not None
+    meta: dict[str, object] = {
+        "stream": STREAM_BY_TYPE[DataType.KLINE],
+        "epoch": call.runtime.hub.epoch_for(DataType.KLINE),
+        "subject": data_subject(DataType.KLINE, symbol, query.period),
+        "history_stream": history_stream(query.period),
+        "adjustment": ADJUSTMENT,
+        "seq": bars.upto,
+        "scanned": bars.scanned,
+        "truncated": bars.truncated,
+        "next_start": epoch_ms_to_iso(bars.bars[-1].ts_ms + 1) if full and forward else None,
+        "prev_end": epoch_ms_to_iso(bars.bars[0].ts_ms - 1) if full and not forward else None,
+    }
+    items = ",".join(_bar_item(bar) for bar in bars.bars)
+    body = '{"items":[' + items + '],"metadata":' + orjson.dumps(meta).decode() + "}"
+    return cacheable(call.request, body.encode(), max_age=call.runtime.settings.rest_max_age_s)
 
 
 async def get_trades(call: Call) -> Response:
@@ -303,9 +322,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "/v1/klines/{symbol}", "getKLines", "K-line history",
-        "Bars from the K-line stream's history, each in its latest stored version (the bar the "
-        "WebSocket pushed last). With `start`: the first `limit` bars from it; otherwise the "
-        "latest `limit` bars up to `end`.",
+        "Closed bars from the history stream (MD_BAR_<period>: years of daily bars, weeks of "
+        "minute bars) merged with the K-line stream's last day: stored bars from history, the "
+        "bars after the newest stored one (the forming bar) from MD_KLINE, in their latest "
+        "version (`metadata.stream` of an item tells whose `seq` it carries). With `start`: "
+        "the first `limit` bars from it (next page: "
+        "`metadata.next_start`); otherwise the latest `limit` bars up to `end` (previous page: "
+        "`metadata.prev_end`). Prices are unadjusted (`metadata.adjustment`). Subscribe with "
+        "`resume_from: {seq: metadata.seq, epoch: metadata.epoch}` to continue live exactly "
+        "after this answer.",
         "history", get_klines, KLineSeries, KLineQuery, (ErrorCode.BAD_REQUEST, *_SYMBOL_ERRORS),
     ),
     Endpoint(

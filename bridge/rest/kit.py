@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bridge.access.http import authenticate_request
 from bridge.access.principal import Principal
 from bridge.errors import AccessDeniedError, RequestError, describe
-from bridge.rest.direct import DirectReader, HistoryError
+from bridge.recovery.direct import DirectReader, HistoryError
 from bridge.rest.problems import from_denied, from_error, problem
 from bridge.rest.searchlimit import SearchLimiter
 from bridge.runtime import Runtime

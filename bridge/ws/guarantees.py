@@ -20,6 +20,7 @@ from bridge.core.outbox import Outbox
 from bridge.errors import AckLimitError, AckModeError, RequestError
 from bridge.recovery.ackmode import AckSubscription
 from bridge.recovery.catchup import ResumeError
+from bridge.recovery.direct import HistoryError
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.ws import hooks
@@ -118,8 +119,11 @@ class ReliableSession:
         await subscription.ack(request.seq)
 
     def _check_reliable(self, request: SubscriptionRequest) -> None:
-        if (request.ack or request.resume_from is not None) and self._reliability is None:
-            raise RequestError(ErrorCode.UNSUPPORTED, "resume and ack mode are not enabled")
+        guaranteed = request.ack or request.resume_from is not None or request.history
+        if guaranteed and self._reliability is None:
+            raise RequestError(
+                ErrorCode.UNSUPPORTED, "resume, ack mode and history are not enabled"
+            )
         if request.ack:
             if request.durable is None:
                 raise RequestError(ErrorCode.BAD_REQUEST, "ack mode needs a 'durable' name")
@@ -189,6 +193,15 @@ class ReliableSession:
             hooks.resume_result(result.recovered)
         except (ResumeError, NatsError, TimeoutError) as exc:
             logger.warning("resume failed: %s", exc, extra={"connection_id": self.id})
+            self._end_subscription(member.channel.key, str(exc), ErrorCode.UNAVAILABLE)
+
+    async def _send_history(self, member: Membership, bars: int) -> None:
+        if self._reliability is None:
+            return
+        try:
+            await self._reliability.history.send(member, bars)
+        except (HistoryError, NatsError, TimeoutError) as exc:
+            logger.warning("bar history failed: %s", exc, extra={"connection_id": self.id})
             self._end_subscription(member.channel.key, str(exc), ErrorCode.UNAVAILABLE)
 
     def _ack_ended(self, key: str, reason: str) -> None:

@@ -336,6 +336,8 @@ class Session(ReliableSession):
         for member, _ in joined:
             if request.resume_from is not None:
                 await self._resume(member, request.resume_from, member.start_seq)
+            elif request.history is not None:
+                await self._send_history(member, request.history)
             elif request.snapshot:
                 try:
                     await self._send_snapshot(member)

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -168,11 +169,23 @@ class MarketDataClient:
         ack: bool = False,
         durable: str | None = None,
         batch: bool = True,
+        since: datetime | None = None,
+        history: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Subscribe; returns one result per symbol (``status`` subscribed or error)."""
+        """Subscribe; returns one result per symbol (``status`` subscribed or error).
+
+        ``since`` replays every message of the subscription stored from that instant (naive:
+        Asia/Shanghai) within the stream's retention, then continues live; ``status
+        recovered`` marks the seam. ``history`` (klines): that many closed bars first, then
+        the live bars, seamless.
+        """
         symbol_list = [symbols] if isinstance(symbols, str) else list(symbols)
         request: dict[str, Any] = {"symbols": symbol_list, "data_type": data_type}
         request |= {"snapshot": snapshot, "batch": batch}
+        if since is not None:
+            request["resume_from"] = {"time": since.isoformat()}
+        if history is not None:
+            request["history"] = history
         if frequency is not None:
             request["frequency"] = frequency
         if fields is not None:
@@ -189,6 +202,7 @@ class MarketDataClient:
             ack=ack,
             durable=durable,
             batch=batch,
+            since=since.isoformat() if since is not None else None,
         )
         reply = await self._request("subscribe", request, self.subscriptions.registrar(template))
         results: list[dict[str, Any]] = reply["data"]["subscriptions"]

@@ -90,6 +90,7 @@ class DataMessage:
     broker_ms: int  # when the broker stored it (epoch ms)
     snapshot: bool  # the latest value sent at subscribe, not a new message
     delivered: int | None  # ack mode: how many times the broker has delivered it
+    history: bool = False  # a closed bar sent first (``history``); its seq is not a resume point
 
     @property
     def symbol(self) -> str:
@@ -129,6 +130,7 @@ def data_message(frame: dict[str, Any]) -> DataMessage:
         timestamp=str(frame.get("timestamp", "")),
         broker_ms=int(meta.get("broker_ms", 0)),
         snapshot=bool(meta.get("snapshot", False)),
+        history=bool(meta.get("history", False)),
         delivered=meta.get("delivered"),
     )
 

@@ -26,6 +26,7 @@ class SubscriptionState:
     batch: bool = True
     epoch: str | None = None
     last_seq: int = 0  # every message up to here was received: where a resume starts
+    since: str | None = None  # subscribed with a replay from this instant (ISO 8601)
     messages: int = 0
     duplicates: int = 0
 
@@ -41,6 +42,8 @@ class SubscriptionState:
     def accept(self, message: DataMessage) -> bool:
         """Account for a message; False for one already received (a duplicate)."""
         self.messages += 1
+        if message.history:
+            return True  # from the history stream: another sequence, not a position
         if message.snapshot or not self.in_sequence:
             self.last_seq = max(self.last_seq, message.seq)
             return True
@@ -62,6 +65,7 @@ class SubscriptionState:
             self.snapshot,
             self.epoch,
             self.last_seq,
+            self.since if not self.last_seq else None,
         )
 
 
@@ -86,7 +90,8 @@ class Subscriptions(dict[str, SubscriptionState]):
                     state = SubscriptionState(**(vars(template) | {"subscription_id": key}))
                     state.symbol = result["symbol"]
                     state.frequency = result.get("frequency") or state.frequency
-                    state.last_seq = int(result.get("seq") or 0)
+                    # a replay from an instant delivers messages before the reply's position
+                    state.last_seq = 0 if state.since else int(result.get("seq") or 0)
                     self[key] = state
                 elif epoch and state.epoch and epoch != state.epoch:
                     state.last_seq = 0  # another stream: the server answers recovered: false
@@ -131,7 +136,9 @@ def resume_requests(states: list[SubscriptionState], max_symbols: int) -> list[d
                 request["filters"] = {"fields": list(first.fields)}
             if first.ack:
                 request |= {"ack": True, "durable": first.durable}
-            if first.epoch:  # ack mode: only used if the durable has to be created again
+            if first.since and not first.last_seq:  # nothing received yet: the same replay
+                request["resume_from"] = {"time": first.since}
+            elif first.epoch:  # ack mode: only used if the durable has to be created again
                 request["resume_from"] = {"seq": first.last_seq, "epoch": first.epoch}
             requests.append(request)
     return requests

@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 
 from schemas import DataType, TradingPhase, data_subject
 from services.adapter import SourceStatus
+from services.history import HistoryWriter
 from services.kline import KLineAggregator, quote_bars, relabel_start_labelled
 from services.publisher import Publisher
 from services.replay.recording import Record, read_recording
@@ -61,6 +62,7 @@ class ReplayAdapter:
         self._bars: dict[str, KLineAggregator] = {}
         self._symbols: set[str] = set()
         self._phase = TradingPhase.UNKNOWN.value
+        self._history: HistoryWriter | None = None
         self.replayed = 0
 
     def status(self) -> SourceStatus:
@@ -75,6 +77,8 @@ class ReplayAdapter:
 
     async def run(self, js: JetStreamContext, publisher: Publisher, stop: asyncio.Event) -> None:
         derive = await asyncio.to_thread(self._derives_bars)  # a pass over the file
+        self._history = HistoryWriter(publisher)
+        await self._history.backfilled()  # no backfill: the recording's final bars go through
         loop = asyncio.get_running_loop()
         with read_recording(self._path) as (header, records):
             started_ns = int(header.get("started_ns", 0))
@@ -112,7 +116,9 @@ class ReplayAdapter:
             if relabel_start_labelled(bar, session_rules=self._settings.calendar == "real"):
                 data = orjson.dumps(bar)  # an older recording: labelled as bars are now
         await publisher.publish_raw(subject, data, record.headers)
-        if subject.startswith(_QUOTE):
+        if subject.startswith(_KLINE):
+            await self._keep_if_final(orjson.loads(data))
+        elif subject.startswith(_QUOTE):
             quote = orjson.loads(record.data)
             self._symbols.add(quote["symbol"])
             self._phase = quote["phase"]
@@ -124,12 +130,23 @@ class ReplayAdapter:
         bars = self._bars.get(symbol)
         if bars is None:
             bars = self._bars[symbol] = KLineAggregator(
-                symbol, quote["source"], session_rules=self._settings.calendar == "real"
+                symbol,
+                quote["source"],
+                session_rules=self._settings.calendar == "real",
+                tick_periods=self._settings.kline_tick_periods,
             )
         ts_ms = round(datetime.fromisoformat(quote["timestamp"]).timestamp() * 1000)
         for event in quote_bars(bars, ts_ms, quote, TradingPhase(quote["phase"])):
             subject = data_subject(DataType.KLINE, symbol, event.period)
             await publisher.publish(subject, event.payload, event.msg_id())
+            if event.closed and self._history is not None:
+                await self._history.closed_bar(event.period, event.start_ms, event.payload)
+
+    async def _keep_if_final(self, bar: dict[str, Any]) -> None:
+        """A recorded final bar goes to the history stream too, as the live source did."""
+        if bar.get("closed") is True and self._history is not None:
+            start_ms = round(datetime.fromisoformat(bar["timestamp"]).timestamp() * 1000)
+            await self._history.closed_bar(bar["period"], start_ms, bar)
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float, stop: asyncio.Event) -> None:

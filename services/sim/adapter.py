@@ -6,16 +6,22 @@ import asyncio
 import contextlib
 import heapq
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from schemas import KLINE_PERIODS, DataType, SymbolInfo, data_subject
+from schemas.history import DAY_PERIOD
 from schemas.subjects import symbol_status_subject
+from schemas.timefmt import SHANGHAI
 from services.adapter import SourceStatus
 from services.calendar import TradingCalendar, day_to_date, shanghai_day
 from services.directory import directory_entry
+from services.history import HistoryWriter, backfill, daily_history
 from services.holidays import local_holidays
 from services.kline import KLineAggregator, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
@@ -59,6 +65,7 @@ class SimAdapter:
         self._universe = build_universe(settings.sim_seed, settings.sim_symbols, today=today)
         self._paused_until = 0.0
         self._symbol_status = SymbolStatusTracker()
+        self._history: HistoryWriter | None = None
 
     def _new_clock(self) -> SimClock:
         settings = self._settings
@@ -82,6 +89,8 @@ class SimAdapter:
             await publisher.publish(*directory_entry(info))
         await publisher.flush()
         self._clock = self._new_clock()  # sim_start is when the data starts, not construction
+        self._history = HistoryWriter(publisher)
+        history = asyncio.create_task(self._backfill(js, publisher, self._history))
         logger.info(
             "sim: %d symbols, speed %g, %s session, every %g s",
             len(feeds),
@@ -90,7 +99,43 @@ class SimAdapter:
             self._settings.sim_interval_s,
         )
         self.ready.set()
-        await self._schedule(feeds, publisher, stop)
+        try:
+            await self._schedule(feeds, publisher, stop)
+        finally:
+            history.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await history
+
+    async def _backfill(
+        self, js: JetStreamContext, publisher: Publisher, writer: HistoryWriter
+    ) -> None:
+        """The universe's past daily bars (generated), beside the live data; then the live
+        closed bars the writer held meanwhile."""
+        settings = self._settings
+        today = datetime.fromtimestamp(self._clock.now_ms() / 1000, SHANGHAI).date()
+        days = settings.history_backfill_days
+        calendar = TradingCalendar.of(settings.sim_holidays)
+
+        def series() -> Iterator[tuple[str, Iterator[tuple[int, dict[str, Any]]]]]:
+            for info in self._universe:
+                bars = daily_history(
+                    info, today, days, seed=settings.sim_seed, calendar=calendar,
+                    source=settings.source_id,
+                )  # fmt: skip
+                yield info.symbol, bars
+
+        try:
+            if days > 0:
+                await backfill(
+                    js, publisher, DAY_PERIOD, series(),
+                    progress_every=settings.history_progress_every,
+                )  # fmt: skip
+        except NatsError as exc:
+            logger.warning("sim history backfill failed: %r", exc)
+        try:  # not on cancellation: the sim is stopping
+            await writer.backfilled()
+        except NatsError as exc:
+            logger.warning("storing the bars held during the backfill failed: %r", exc)
 
     def _feed(self, info: SymbolInfo) -> _Feed:
         settings = self._settings
@@ -103,7 +148,10 @@ class SimAdapter:
                 interval_s=settings.sim_interval_s,
             ),
             klines=KLineAggregator(
-                symbol, settings.source_id, session_rules=settings.sim_session == "real"
+                symbol,
+                settings.source_id,
+                session_rules=settings.sim_session == "real",
+                tick_periods=settings.kline_tick_periods,
             ),
             quote_subject=data_subject(DataType.QUOTE, symbol),
             depth_subject=data_subject(DataType.DEPTH, symbol),
@@ -170,6 +218,8 @@ class SimAdapter:
             await publisher.publish(
                 feed.kline_subjects[event.period], event.payload, event.msg_id()
             )
+            if event.closed and self._history is not None:
+                await self._history.closed_bar(event.period, event.start_ms, event.payload)
         self.snapshots += 1
 
 

@@ -41,6 +41,7 @@ from services.calendar import (
 )
 from services.directory import directory_entry
 from services.errors import SourceError
+from services.history import HistoryWriter
 from services.holidays import calendar_bucket, local_holidays
 from services.kline import KLineAggregator, KLineEvent, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
@@ -49,6 +50,7 @@ from services.settings import AdapterSettings
 from services.symbolstatus import SymbolStatusTracker
 from services.trades import TradeDeriver
 from services.xtquant.bars import SourceBars
+from services.xtquant.history import backfill_history
 from services.xtquant.holidays import TerminalHolidays
 from services.xtquant.inbox import Batch, Inbox
 from services.xtquant.link import L2QUOTE, L2TRANSACTION, TICK, Plan, XtLink
@@ -115,6 +117,10 @@ class XtQuantAdapter:
         self._inbox: Inbox | None = None
         self._xt: XtLink | None = None
         self._calendar_kv: KeyValue | None = None
+        self._js: JetStreamContext | None = None
+        self._history: HistoryWriter | None = None
+        self._backfills: set[asyncio.Task[None]] = set()
+        self._backfilled = False  # the start-up backfill has been started
         self.ticks = 0
         self.stale = 0  # repeated or older ticks dropped
         self.resubscribes = 0
@@ -151,6 +157,7 @@ class XtQuantAdapter:
         )
         policy = self._settings.stream_policy()
         self._calendar_kv = await calendar_bucket(js, policy.storage, policy.replicas)
+        self._js, self._history = js, HistoryWriter(publisher)
         try:
             while not stop.is_set():
                 if self._link_state.down:
@@ -161,6 +168,9 @@ class XtQuantAdapter:
                     await self._process(inbox.take(), publisher)
                 await self._supervise(publisher)
         finally:
+            for task in self._backfills:
+                task.cancel()
+            await asyncio.gather(*self._backfills, return_exceptions=True)
             await self._xt.close()
 
     def _on_link_status(self, status: str) -> None:
@@ -205,6 +215,35 @@ class XtQuantAdapter:
         link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
+        if not self._backfilled:
+            self._backfilled = True
+            self._start_backfill(publisher)
+
+    def _start_backfill(self, publisher: Publisher) -> None:
+        """Daily history in the background: live data flows meanwhile (services/xtquant/history)."""
+        task = asyncio.create_task(self._backfill(publisher), name="xtquant-history")
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _backfill(self, publisher: Publisher) -> None:
+        settings, xt, js, writer = self._settings, self._xt, self._js, self._history
+        assert xt is not None
+        assert js is not None
+        assert writer is not None
+        try:
+            await backfill_history(
+                xt, self._norm, js, publisher, list(self._symbols),
+                daily_days=settings.history_backfill_days,
+                minute_days=min(settings.xt_history_minute_days, settings.history_minute_days),
+                chunk=settings.history_progress_every,
+                now_ms=int(time.time() * 1000),
+            )  # fmt: skip
+        except Exception as exc:  # the SDK raises bare Exceptions; NATS may be away
+            logger.warning("xtquant history backfill failed: %s", exc)
+        try:  # not on cancellation: the adapter is stopping
+            await writer.backfilled()
+        except NatsError as exc:
+            logger.warning("storing the bars held during the backfill failed: %r", exc)
 
     async def _publish_snapshot(self, ticks: dict[str, Any], publisher: Publisher) -> None:
         """Every instrument's current tick, taken after subscribing: a halted one (no pushes)
@@ -266,7 +305,12 @@ class XtQuantAdapter:
                 depth=data_subject(DataType.DEPTH, symbol),
                 trade=data_subject(DataType.TRADE, symbol),
                 klines={p: data_subject(DataType.KLINE, symbol, p) for p in KLINE_PERIODS},
-                bars=KLineAggregator(symbol, self.source_id, session_rules=session_rules)
+                bars=KLineAggregator(
+                    symbol,
+                    self.source_id,
+                    session_rules=session_rules,
+                    tick_periods=settings.kline_tick_periods,
+                )
                 if self._derive_bars
                 else None,
                 index=info.kind is Kind.INDEX,
@@ -337,6 +381,8 @@ class XtQuantAdapter:
         for event in events:
             feed = self._symbols[event.payload["symbol"]]
             await publisher.publish(feed.klines[event.period], event.payload, event.msg_id())
+            if event.closed and self._history is not None:
+                await self._history.closed_bar(event.period, event.start_ms, event.payload)
 
     # -- supervision -------------------------------------------------------------------------
 
@@ -395,3 +441,4 @@ class XtQuantAdapter:
                 if feed.bars is not None:
                     events += feed.bars.close_all()
             await self._publish_bars(events, publisher)
+            self._start_backfill(publisher)  # the day's final bars as the vendor has them

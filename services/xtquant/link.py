@@ -93,6 +93,12 @@ class XtLink:
         """Drop the current subscriptions and make ``plan``'s; returns how many failed."""
         return await self.call(self._subscribe, plan)
 
+    async def history(
+        self, symbols: Iterable[str], period: str, start: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Bars of our ``period`` since ``start`` (``YYYYMMDD``), unadjusted: download, read."""
+        return await self.call(self._history, tuple(symbols), XT_PERIOD[period], start)
+
     async def close(self, timeout: float = 2.0) -> None:
         """Unsubscribe and disconnect, unless the owner thread is stuck in a call."""
         with contextlib.suppress(Exception):
@@ -160,6 +166,19 @@ class XtLink:
     def _full_tick(self, symbols: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         ticks = self._xt().get_full_tick(list(symbols))
         return ticks if isinstance(ticks, dict) else {}
+
+    def _history(
+        self, symbols: tuple[str, ...], xt_period: str, start: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        xt = self._xt()
+        codes = list(symbols)
+        xt.download_history_data2(codes, xt_period, start_time=start, end_time="")
+        # dividend_type "none": prices as traded, what the live feed publishes too
+        frames = xt.get_market_data_ex(
+            [], codes, period=xt_period, start_time=start, end_time="", count=-1,
+            dividend_type="none", fill_data=False,
+        )  # fmt: skip
+        return {code: frame.to_dict("records") for code, frame in (frames or {}).items()}
 
     def _subscribe(self, plan: Plan) -> int:
         xt = self._xt()

@@ -297,6 +297,11 @@ class FakeServer:
         self._dispatcher: threading.Thread | None = None
         self.auto_ms = int(os.environ.get("FAKE_XTQUANT_AUTO_MS", "0"))
         self._auto: threading.Thread | None = None
+        # The terminal's server side: bar records (bar_record fields) per xtquant period
+        # ("1d", "1m", "1h", ...) and code, and what download_history_data2 has copied to the
+        # local store that get_market_data_ex reads.
+        self.history: dict[str, dict[str, list[Record]]] = {}
+        self.local: dict[str, dict[str, list[Record]]] = {}
 
     # -- called by xtdata ------------------------------------------------------------------
 
@@ -453,6 +458,19 @@ class FakeServer:
             self.sectors = dict(SECTORS)
             self.sectors_downloaded = False
             self.holidays = HOLIDAYS
+            self.history.clear()
+            self.local.clear()
+
+    # -- history ---------------------------------------------------------------------------
+
+    def download(self, codes: list[str], period: str, progress: Callback | None) -> None:
+        """Copy the server's ``period`` bars of ``codes`` to the local store, one by one."""
+        for done, code in enumerate(codes, 1):
+            with self.lock:
+                records = self.history.get(period, {}).get(code, [])
+                self.local.setdefault(period, {})[code] = [dict(r) for r in records]
+            if progress is not None:
+                progress({"finished": done, "total": len(codes), "stockcode": code, "message": ""})
 
     # -- internals -------------------------------------------------------------------------
 

@@ -196,3 +196,72 @@ def get_trading_calendar(market: str, start_time: str = "", end_time: str = "") 
         raise Exception("暂不支持除SH,SZ以外市场的交易日历")
     get_client()
     return _server().trading_calendar(start_time, end_time)
+
+
+
+def download_history_data2(
+    stock_list: list[str] | str,
+    period: str,
+    start_time: str = "",
+    end_time: str = "",
+    callback: Callable[[Any], None] | None = None,
+    incrementally: bool | None = None,
+) -> dict[str, Any]:
+    """Blocks until the data is in the local store; ``callback`` gets the progress."""
+    _server().record_call("download_history_data2")
+    if not get_client().is_connected():
+        raise Exception("行情服务连接断开")
+    codes = [stock_list] if isinstance(stock_list, str) else list(stock_list)
+    _server().download(codes, period, callback)
+    return {}
+
+
+def get_market_data_ex(
+    field_list: list[str] = [],  # noqa: B006 - xtquant's own signature
+    stock_list: list[str] = [],  # noqa: B006
+    period: str = "1d",
+    start_time: str = "",
+    end_time: str = "",
+    count: int = -1,
+    dividend_type: str = "none",
+    fill_data: bool = True,
+) -> dict[str, Any]:
+    """{code: DataFrame} of the local store's bars (index: ``YYYYMMDD`` for daily bars,
+    ``YYYYMMDDhhmmss`` for the others)."""
+    import pandas as pd  # type: ignore[import-untyped]  # no stubs; xtquant needs pandas too
+
+    _server().record_call("get_market_data_ex")
+    get_client()
+    if dividend_type != "none":
+        raise NotImplementedError("the stand-in stores unadjusted bars only")
+    start = _timetag_ms(start_time, 0)
+    end = _timetag_ms(end_time, 2**62)
+    result: dict[str, Any] = {}
+    for code in stock_list:
+        rows = [
+            r for r in _server().local.get(period, {}).get(code, []) if start <= r["time"] <= end
+        ]
+        if count >= 0:
+            rows = rows[-count:] if count else []
+        frame = pd.DataFrame(rows, columns=list(field_list) or None)
+        frame.index = [_time_text(r["time"], period) for r in rows]
+        result[code] = frame
+    return result
+
+
+def _timetag_ms(text: str, default: int) -> int:
+    """``YYYYMMDD`` or ``YYYYMMDDhhmmss`` (Shanghai) as epoch ms; empty: ``default``."""
+    from datetime import datetime, timedelta, timezone
+
+    if not text:
+        return default
+    shanghai = timezone(timedelta(hours=8))
+    layout = "%Y%m%d%H%M%S" if len(text) > 8 else "%Y%m%d"
+    return int(datetime.strptime(text, layout).replace(tzinfo=shanghai).timestamp() * 1000)
+
+
+def _time_text(ms: int, period: str) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    layout = "%Y%m%d" if period == "1d" else "%Y%m%d%H%M%S"
+    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).strftime(layout)

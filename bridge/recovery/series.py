@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.rest.direct import BATCH, DirectReader, Stored, payload_ms
+from bridge.recovery.direct import BATCH, DirectReader, Stored, payload_ms
 
 MAX_WIDENINGS = 8
 TRADE_WINDOW_MS = 60_000
@@ -69,6 +69,8 @@ async def _scan(
         chunk = await reader.read(span.stream, span.subject, seq, want)
         series.scanned += len(chunk)
         for msg in chunk:
+            if msg[1] > span.last_seq:
+                return  # stored after the request began: the answer is as of last_seq
             ts = payload_ms(msg[3])
             if ts is None:
                 continue
