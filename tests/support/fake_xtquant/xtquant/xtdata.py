@@ -198,7 +198,6 @@ def get_trading_calendar(market: str, start_time: str = "", end_time: str = "") 
     return _server().trading_calendar(start_time, end_time)
 
 
-
 def download_history_data2(
     stock_list: list[str] | str,
     period: str,
