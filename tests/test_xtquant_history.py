@@ -95,9 +95,12 @@ async def test_the_adapter_downloads_daily_history_once(
             await eventually(lambda: _count(url, "600000.SH", 250), timeout=20)
             await eventually(lambda: _count(url, "600000.SH", 480, "1m"), timeout=20)
     assert "xtquant history 1d: 1/2 symbols" in caplog.text  # a progress line per N symbols
-    minutes = [orjson.loads(data)["timestamp"] for _, data in await stored(url, "600000.SH", "1m")]
-    assert len(minutes) == 480  # two whole sessions, start-labelled on our grid
-    assert (minutes[0][11:16], minutes[119][11:16], minutes[120][11:16], minutes[239][11:16]) == (
+    stored_1m = [orjson.loads(data) for _, data in await stored(url, "600000.SH", "1m")]
+    assert len(stored_1m) == 480  # two whole sessions on our grid
+    ends = [bar["timestamp"][11:16] for bar in stored_1m]  # labelled by their end, as xtquant
+    starts = [bar["start"][11:16] for bar in stored_1m]
+    assert (ends[0], ends[119], ends[120], ends[239]) == ("09:31", "11:30", "13:01", "15:00")
+    assert (starts[0], starts[119], starts[120], starts[239]) == (
         "09:30",
         "11:29",
         "13:00",

@@ -44,6 +44,10 @@ REAL_SIGNATURES = {
     "get_full_tick": "(code_list)",
     "get_holidays": "()",
     "get_trading_calendar": "(market, start_time = '', end_time = '')",
+    "download_history_data2": "(stock_list, period, start_time='', end_time='', callback=None, "
+    "incrementally = None)",
+    "get_market_data_ex": "(field_list = [], stock_list = [], period = '1d', start_time = '', "
+    "end_time = '', count = -1, dividend_type = 'none', fill_data = True)",
 }
 
 

@@ -34,8 +34,10 @@ class BackfillResult(NamedTuple):
 
 
 def bar_ms(data: bytes) -> int:
-    """A stored bar's start, from its payload ``timestamp``."""
-    stamp = datetime.fromisoformat(orjson.loads(data)["timestamp"])
+    """A stored bar's start, from its payload (``start``; bars stored before bars carried
+    it were labelled by their start in ``timestamp``)."""
+    payload = orjson.loads(data)
+    stamp = datetime.fromisoformat(payload.get("start") or payload["timestamp"])
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=SHANGHAI)
     return int(stamp.timestamp() * 1000)

@@ -86,7 +86,8 @@ def daily_history(
             start_ms,
             {
                 "symbol": info.symbol,
-                "timestamp": epoch_ms_to_iso(start_ms),
+                "timestamp": epoch_ms_to_iso(start_ms),  # a day bar's label is its 00:00
+                "start": epoch_ms_to_iso(start_ms),
                 "period": DAY_PERIOD,
                 "open": open_,
                 "high": max(high, open_, close),
