@@ -13,7 +13,11 @@ STAMP  := $(VENV)/.installed
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install chromium k8s
+# The pages' browser libraries (uPlot, lightweight-charts, Swagger UI) from npm, copied into
+# the package (git-ignored, shipped in the wheel): bridge/pages/vendor.py says which versions.
+VENDOR := bridge/pages/static/vendor/.installed
+
+.PHONY: run test lint typecheck pytest bench clean install chromium fonts k8s vendor wheel screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +30,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(ASYNCAPI_SPEC): | $(BIN)/python
 	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error @asyncapi/specs@6
 
-install: $(STAMP) $(ASYNCAPI_SPEC)
+$(VENDOR): bridge/pages/vendor.py | $(STAMP)
+	$(BIN)/python -m bridge.pages.vendor --prefix $(VENV)/npm-vendor
+	@touch $(VENDOR)
 
-run: $(STAMP)
+vendor: $(VENDOR)
+
+install: $(STAMP) $(ASYNCAPI_SPEC) $(VENDOR)
+
+run: $(STAMP) $(VENDOR)
 	$(BIN)/mdbridge run $(ARGS)
 
 lint: $(STAMP)
@@ -38,7 +48,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
 
-pytest: $(STAMP) chromium $(ASYNCAPI_SPEC)
+pytest: $(STAMP) chromium fonts $(ASYNCAPI_SPEC) $(VENDOR)
 	$(BIN)/python -m pytest $(ARGS)
 
 # Debian's chromium when it is missing and we may install it (root + apt), else one line.
@@ -55,7 +65,29 @@ chromium:
 	  fi; \
 	fi
 
+# A CJK font, so the browser tests and screenshots show Chinese rather than empty boxes.
+fonts:
+	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends fonts-noto-cjk \
+	      >/dev/null; \
+	  else \
+	    echo "browser tests need a CJK font: apt-get install fonts-noto-cjk (or fonts-wqy-microhei)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
 test: lint typecheck pytest
+
+# The wheel, with the vendored browser libraries inside (package-data).
+wheel: $(STAMP) $(VENDOR)
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
+
+# Screenshots of every page against a live stack, into docs/img (shown in the README).
+screenshots: $(STAMP) chromium fonts $(VENDOR)
+	MDBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest tests/test_browser.py -q $(ARGS)
 
 # Regenerate the plain manifests of k8s/ from the Helm chart (a test checks they are current).
 k8s: $(STAMP)
