@@ -1,87 +1,61 @@
-"""The dashboard and the quote board in real headless Chromium, against a running stack.
+"""The quote board, the dashboard and the API reference in real headless Chromium.
 
-A real nats-server, the bridge under uvicorn, and a publisher ticking quotes and source
-heartbeats; Playwright drives Debian's Chromium (``make test`` installs it; Playwright never
-downloads a browser). Screenshots are written to tests/artifacts/.
+A real nats-server, the bridge under uvicorn, and the simulator publishing a market of
+1,200 symbols (quotes, 5-level depth, trades, K-lines; 20x time so 1-minute bars close every
+few seconds); Playwright drives Debian's Chromium (``make test`` installs it and a CJK font;
+Playwright never downloads a browser). Screenshots go to tests/artifacts/, or to the folder in
+``MDBRIDGE_SCREENSHOTS`` (``make screenshots``: docs/img).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import nats
 import orjson
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
 
 from mdbridge.natsserver import NatsServer
-from schemas import DataType, status_subject
 from services.provision import ensure_streams
-from tests.support.market import publish, put_directory
+from services.runner import run_adapter
+from services.settings import AdapterSettings
 from tests.support.servers import BridgeHandle, running_bridge
-from tests.support.wsclient import WsClient
 
-SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("MDBRIDGE_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 CHROMIUM = os.environ.get("MDBRIDGE_CHROMIUM", "/usr/bin/chromium")
-
-
-async def _tick_market(server_url: str, stop: asyncio.Event) -> None:
-    """Quotes for every symbol every ~150 ms, a source heartbeat and a quality report."""
-    nc = await nats.connect(server_url)
-    js = nc.jetstream()
-    prices = dict.fromkeys(SYMBOLS, 10.0)
-    rng = random.Random(7)
-    try:
-        await js.publish(
-            "md.status.quality",
-            orjson.dumps(
-                {
-                    "kind": "quality_report",
-                    "source": "browser-sim",
-                    "symbols_checked": 4,
-                    "issues": {"stale": 0, "crossed_book": 0},
-                }
-            ),
-        )
-        n = 0
-        while not stop.is_set():
-            for symbol in SYMBOLS:
-                prices[symbol] = min(
-                    10.9, max(9.1, prices[symbol] + rng.choice([-2, -1, 1, 2]) / 100)
-                )
-                await publish(js, DataType.QUOTE, symbol, prices[symbol])
-            if n % 3 == 0:
-                status = {"source": "browser-sim", "event": "heartbeat", "phase": "continuous"}
-                await js.publish(
-                    status_subject("browser-sim"), orjson.dumps(status | {"symbols": 4})
-                )
-            n += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.15)
-    finally:
-        await nc.drain()
+MARKET_SIZE = 1200
 
 
 @pytest.fixture(scope="module")
 async def stack(nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
     nc = await nats.connect(nats_server.url)
     await ensure_streams(nc.jetstream())
-    await put_directory(nc.jetstream(), SYMBOLS)
+    await nc.jetstream().publish(
+        "md.status.quality.report",
+        orjson.dumps({"kind": "quality_report", "source": "browser-sim", "symbols_checked": 4}),
+    )
     await nc.drain()
+    settings = AdapterSettings(
+        nats_url=nats_server.url,
+        source_id="browser-sim",
+        sim_symbols=MARKET_SIZE,
+        sim_speed=20,
+        sim_interval_s=60,  # every symbol every 3 s of wall time, a 1m bar every 3 s
+    )
     stop = asyncio.Event()
-    ticker = asyncio.create_task(_tick_market(nats_server.url, stop))
+    sim = asyncio.create_task(run_adapter("sim", settings, stop))
     async with running_bridge(
         nats_server.url, monitor_interval_s=0.5, alert_max_connections=1
     ) as bridge:
         yield bridge
         stop.set()
-        await ticker
+        await asyncio.wait_for(sim, 15)
 
 
 @pytest.fixture(scope="module")
@@ -93,107 +67,188 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            viewport={"width": 1400, "height": 1000},
+            viewport={"width": 1600, "height": 1000},
         )
         yield context
         await context.close()
 
 
+class Watched:
+    """A page with every console error, uncaught exception and off-site request recorded."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+        page.on("request", lambda r: None if r.url.startswith(base) else self._offsite(r.url))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
+
+    def _offsite(self, url: str) -> None:
+        if not url.startswith(("data:", "blob:")):
+            self.problems.append(f"off-site request: {url}")
+
+
+async def _watched(browser: BrowserContext, stack: BridgeHandle) -> Watched:
+    return Watched(await browser.new_page(), stack.http_url)
+
+
 async def _screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    await page.screenshot(path=str(path), full_page=True)
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+    path = SHOTS / name
+    await page.screenshot(path=str(path))
     print(f"screenshot: {path}")
     return path
 
 
-async def _price(page: Page, symbol: str) -> str:
-    return await page.inner_text(f'tr[data-symbol="{symbol}"] td[data-field="last"]')
+async def _cell(page: Page, symbol: str, field: str) -> str:
+    return await page.inner_text(f'#grid .row[data-symbol="{symbol}"] [data-field="{field}"]')
 
 
-async def test_quote_board_subscribes_over_ws_and_prices_tick(
+async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_candles(
     stack: BridgeHandle, browser: BrowserContext
 ) -> None:
-    page = await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{stack.http_url}/board?symbols={','.join(SYMBOLS[:3])}")
+    w = await _watched(browser, stack)
+    page = w.page
+    await page.goto(f"{stack.http_url}/board?symbols=000001.SZ")
     await page.wait_for_selector("#conn.ok", timeout=15_000)
-    for symbol in SYMBOLS[:3]:
-        await page.wait_for_function(
-            f"""document.querySelector('tr[data-symbol="{symbol}"] td[data-field="last"]')
-                ?.textContent.match(/^\\d+\\.\\d\\d$/)""",
-            timeout=15_000,
-        )
-    first_seen = {symbol: await _price(page, symbol) for symbol in SYMBOLS[:3]}
-    seq_before = await page.inner_text('tr[data-symbol="600000.SH"] td[data-field="seq"]')
     await page.wait_for_function(
-        f"""document.querySelector('tr[data-symbol="600000.SH"] td[data-field="seq"]')
-            .textContent !== "{seq_before}" """,
-        timeout=15_000,
-    )
-    later = {symbol: await _price(page, symbol) for symbol in SYMBOLS[:3]}
-    count = int(await page.get_attribute("#counter", "data-messages") or "0")
-    assert count >= 6
-    assert all(9.0 <= float(p) <= 11.0 for p in later.values())
-    await _screenshot(page, "board.png")
-
-    # pick symbols: add one, with a typo among them
-    await page.fill("#symbols", f"{SYMBOLS[0]}, {SYMBOLS[3]}, 600001.SH")
-    await page.click("#subscribe")
-    await page.wait_for_function(
-        f"""document.querySelector('tr[data-symbol="{SYMBOLS[3]}"] td[data-field="last"]')
+        """document.querySelector('#grid .row[data-symbol="000001.SZ"] [data-field="last"]')
             ?.textContent.match(/^\\d+\\.\\d\\d$/)""",
         timeout=15_000,
     )
-    note = await page.inner_text('tr[data-symbol="600001.SH"] td[data-field="note"]')
-    assert note.startswith("UNKNOWN_SYMBOL")
-    assert await page.query_selector(f'tr[data-symbol="{SYMBOLS[1]}"]') is None  # dropped
-    assert errors == []
-    assert first_seen  # the prices were read before and after a tick
+    assert await _cell(page, "000001.SZ", "name") == "平安银行"
+
+    await page.fill("#search", "pfyh")
+    first = page.locator("#suggestions li").first
+    await first.wait_for(timeout=10_000)
+    assert "浦发银行" in await first.inner_text()
+    assert await first.get_attribute("data-symbol") == "600000.SH"
+    await page.keyboard.press("Enter")
+    # added to the watchlist (kept in localStorage), its row named and ticking
+    await page.wait_for_function(
+        """document.querySelector('#grid .row[data-symbol="600000.SH"] [data-field="last"]')
+            ?.textContent.match(/^\\d+\\.\\d\\d$/)""",
+        timeout=15_000,
+    )
+    assert await _cell(page, "600000.SH", "name") == "浦发银行"
+    stored = await page.evaluate("localStorage.getItem('mdbridge.watchlist')")
+    assert orjson.loads(stored)[0] == "600000.SH"
+    phase = await _cell(page, "600000.SH", "phase")
+    assert phase == "连续竞价"  # the simulator trades around the clock
+    amount = await _cell(page, "600000.SH", "amount")
+    assert amount.endswith(("万", "亿")), amount
+
+    # the detail pane opened on the chosen symbol: a 5-level book and candles, then live bars
+    await page.wait_for_selector('#detail:not([hidden])[data-symbol="600000.SH"]')
+    await page.wait_for_function(
+        "Number(document.querySelector('#depth').dataset.levels) >= 5", timeout=15_000
+    )
+    prices = await page.locator('#depth tr [data-field="price"]').all_inner_texts()
+    assert len(prices) == 10
+    assert all(p != "–" for p in prices)
+    asks = [float(p) for p in prices[:5]]
+    bids = [float(p) for p in prices[5:]]
+    assert asks == sorted(asks, reverse=True)
+    assert bids == sorted(bids, reverse=True)
+    assert min(asks) > max(bids)
+    history = int(await page.get_attribute("#chart", "data-history") or "0")
+    await page.wait_for_function(
+        "Number(document.querySelector('#chart').dataset.live) >= 2", timeout=30_000
+    )
+    bars = int(await page.get_attribute("#chart", "data-bars") or "0")
+    assert history >= 1, "the chart starts from REST /v1/klines history"
+    assert bars >= history
+    assert await page.locator("#chart canvas").count() >= 1
+    await page.select_option("#levels", "10")
+    assert await page.locator("#depth tr").count() == 20
+    await page.select_option("#levels", "5")
+    await _screenshot(page, "board-detail.png")
+    assert w.problems == []
     await page.close()
 
 
-async def test_dashboard_shows_live_numbers_charts_sources_and_alerts(
+async def test_board_shows_a_whole_market_sorted_and_ticking(
     stack: BridgeHandle, browser: BrowserContext
 ) -> None:
-    watcher = await WsClient.open(stack.ws_url)  # a second connection: the alert fires
-    await watcher.request("subscribe", {"symbols": SYMBOLS, "data_type": "quote"})
-    board = await browser.new_page()
-    await board.goto(f"{stack.http_url}/board?symbols={','.join(SYMBOLS)}")
-    page = await browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{stack.http_url}/dashboard")
+    w = await _watched(browser, stack)
+    page = w.page
+    await page.goto(f"{stack.http_url}/board?symbols=600000.SH")
+    await page.wait_for_selector("#conn.ok", timeout=15_000)
+    await page.click('#views button[data-view="all"]')
     await page.wait_for_function(
-        "Number(document.querySelector('#updated').dataset.polls) >= 2", timeout=15_000
+        f"Number(document.querySelector('#grid').dataset.rows) >= {MARKET_SIZE}",
+        timeout=20_000,
     )
+    rendered = int(await page.get_attribute("#grid", "data-rendered") or "0")
+    assert 10 <= rendered < 100, "virtual scrolling: only the rows in view are in the DOM"
+    # sort by 涨跌幅, descending: the visible rows are in order
+    await page.click('#grid .grid-head [data-sort="pct"]')
     await page.wait_for_function(
-        "Number(document.querySelector('#tile-connections .value').textContent) >= 2 &&"
-        " Number(document.querySelector('#tile-mps .value').textContent) > 0",
+        "document.querySelector('#grid .grid-head [data-sort=\"pct\"]').textContent.includes('▼')"
+    )
+    # sorted on the values as they are at the (once a second) re-sort
+    pcts = await page.evaluate(
+        """mdboard.reorder(), mdboard.grid.keys.map(k => mdboard.record(k).quote?.change_percent)
+            .filter(v => typeof v === "number")"""
+    )
+    assert len(pcts) >= MARKET_SIZE * 0.9
+    assert pcts == sorted(pcts, reverse=True)
+    # the rows in view are the first of the sorted order (once the frame after a re-sort drew)
+    await page.wait_for_function(
+        """JSON.stringify([...document.querySelectorAll('#grid .row:not([hidden])')]
+            .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+            .slice(0, 10).map(r => r.dataset.symbol))
+          === JSON.stringify(mdboard.grid.keys.slice(0, 10))""",
+        timeout=5_000,
+    )
+    # scrolled to the far end, rows are there and filled: the whole market, not a page of it
+    await page.evaluate(
+        "const b = document.querySelector('#grid .grid-body'); b.scrollTop = b.scrollHeight"
+    )
+    await page.wait_for_timeout(300)
+    names = await page.locator("#grid .row:not([hidden]) [data-field='name']").all_inner_texts()
+    assert sum(1 for n in names if n.strip()) >= 10
+    # and it keeps ticking
+    before = int(await page.get_attribute("#counter", "data-messages") or "0")
+    await page.wait_for_function(
+        f"Number(document.querySelector('#counter').dataset.messages) > {before + 200}",
         timeout=15_000,
     )
-    chart = 'svg#chart-mps polyline[data-series="sent"]'
-    points_before = await page.get_attribute(chart, "points") or ""
-    polls_before = int(await page.get_attribute("#updated", "data-polls") or "0")
-    await page.wait_for_function(
-        f"Number(document.querySelector('#updated').dataset.polls) >= {polls_before + 2}",
-        timeout=15_000,
-    )
-    points_after = await page.get_attribute(chart, "points") or ""
-    assert points_after != points_before
-    assert len(points_after.split()) >= 3
-    p50 = float(await page.inner_text("#tile-p50 .value"))
-    assert 0 <= p50 < 5_000
-    assert float(await page.inner_text("#tile-memory .value")) > 10
-    await page.wait_for_selector("#top-symbols tbody tr td:text('600000.SH')", timeout=15_000)
-    await page.wait_for_selector("#sources tbody tr td:text('browser-sim')", timeout=15_000)
-    assert "up" in await page.inner_text("#sources tbody")
-    await page.wait_for_selector("#alerts tbody td:text('connections')", timeout=15_000)
-    assert "symbols_checked: 4" in await page.inner_text("#quality")
-    assert "NATS connected" in await page.inner_text("#nats")
-    assert errors == []
-    await _screenshot(page, "dashboard.png")
-    await board.close()
+    await page.evaluate("document.querySelector('#grid .grid-body').scrollTop = 0")
+    await page.wait_for_timeout(300)
+    await _screenshot(page, "board-market.png")
+    assert w.problems == []
     await page.close()
-    await watcher.close()
+
+
+async def test_docs_is_swagger_ui_with_the_openapi_document_and_a_favicon(
+    stack: BridgeHandle, browser: BrowserContext
+) -> None:
+    w = await _watched(browser, stack)
+    page = w.page
+    await page.goto(f"{stack.http_url}/docs")
+    await page.wait_for_selector("body[data-loaded=openapi]", timeout=15_000)
+    await page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
+    async with httpx.AsyncClient(base_url=stack.http_url) as http:
+        document = (await http.get("/openapi.json")).json()
+        favicon = await http.get("/favicon.ico")
+    summaries = await page.locator(".opblock-summary-path").all_inner_texts()
+    assert {p.replace("\u200b", "") for p in summaries} >= set(document["paths"])
+    assert document["info"]["title"] in await page.inner_text(".swagger-ui .info")
+    assert favicon.status_code == 200
+    assert favicon.headers["content-type"] == "image/svg+xml"
+    await _screenshot(page, "docs.png")
+    # problem-type links (/docs#problem-X) land on the protocol page's table
+    await page.goto(f"{stack.http_url}/docs#problem-UNKNOWN_SYMBOL")
+    await page.wait_for_url("**/docs/protocol#problem-UNKNOWN_SYMBOL", timeout=10_000)
+    assert await page.locator("#problem-UNKNOWN_SYMBOL").count() == 1
+    await page.goto(f"{stack.http_url}/docs/asyncapi")
+    assert await page.locator("#channel-websocket").count() == 1
+    assert await page.locator("#message-SubscribeRequest").count() == 1
+    assert "`" not in await page.inner_text("body")  # Markdown code became <code>
+    assert w.problems == []
+    await page.close()

@@ -25,12 +25,12 @@ a{color:#0b5394} .muted{color:#666}
 """
 
 
-_CODE = re.compile(r"`([^`]+)`")
+_CODE = re.compile(r"``([^`]+)``|`([^`]+)`")  # reST's double or Markdown's single backticks
 
 
 def prose(text: str) -> str:
-    """Escape ``text`` and turn its Markdown backticks into ``<code>``."""
-    return _CODE.sub(r"<code>\1</code>", escape(text))
+    """Escape ``text`` and turn its backtick-quoted code into ``<code>``."""
+    return _CODE.sub(lambda m: f"<code>{m.group(1) or m.group(2)}</code>", escape(text))
 
 
 def _type(schema: dict[str, Any]) -> str:

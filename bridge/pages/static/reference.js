@@ -2,9 +2,11 @@
 "use strict";
 
 // Problem types are "/docs#problem-<CODE>": their table lives on the protocol page.
-if (location.hash.startsWith("#problem-")) {
-  location.replace("docs/protocol" + location.hash);
+function toProblemTable() {
+  if (location.hash.startsWith("#problem-")) location.replace("docs/protocol" + location.hash);
 }
+toProblemTable();
+window.addEventListener("hashchange", toProblemTable);
 
 window.ui = SwaggerUIBundle({
   url: "openapi.json",
