@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,12 +20,14 @@ import nats
 import orjson
 import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
+from websockets.exceptions import ConnectionClosed
 
 from mdbridge.natsserver import NatsServer
 from services.provision import ensure_streams
 from services.runner import run_adapter
 from services.settings import AdapterSettings
 from tests.support.servers import BridgeHandle, running_bridge
+from tests.support.wsclient import WsClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("MDBRIDGE_SCREENSHOTS") or Path(__file__).parent / "artifacts")
@@ -102,6 +105,12 @@ async def _screenshot(page: Page, name: str) -> Path:
     await page.screenshot(path=str(path))
     print(f"screenshot: {path}")
     return path
+
+
+async def _drain(client: WsClient) -> None:
+    """Read until the connection ends (what was queued arrives first, then the close)."""
+    while True:
+        await client.next(timeout=10)
 
 
 async def _cell(page: Page, symbol: str, field: str) -> str:
@@ -252,3 +261,67 @@ async def test_docs_is_swagger_ui_with_the_openapi_document_and_a_favicon(
     assert "`" not in await page.inner_text("body")  # Markdown code became <code>
     assert w.problems == []
     await page.close()
+
+
+async def test_dashboard_has_time_axes_readable_panels_and_disconnects_a_connection(
+    stack: BridgeHandle, browser: BrowserContext
+) -> None:
+    watcher = await WsClient.open(stack.ws_url)
+    connected = await watcher.wait_for(lambda f: f["data"].get("event") == "connected")
+    victim = connected["data"]["connection_id"]
+    await watcher.request("subscribe", {"symbols": ["*.SH"], "data_type": "quote"})
+    other = await WsClient.open(stack.ws_url)  # two connections: the connections alert fires
+    w = await _watched(browser, stack)
+    page = w.page
+    await page.goto(f"{stack.http_url}/dashboard")
+    await page.wait_for_function(
+        "Number(document.querySelector('#updated').dataset.polls) >= 2", timeout=15_000
+    )
+    await page.wait_for_function(
+        "Number(document.querySelector('#tile-connections .value').textContent) >= 2 &&"
+        " Number(document.querySelector('#tile-mps .value').textContent.replace(/,/g, '')) > 0"
+        " && /\\d/.test(document.querySelector('#tile-adapters .value').textContent)",
+        timeout=15_000,
+    )
+    # uPlot charts: a time axis with wall-clock labels and a value axis, and points that grow
+    for chart in ("chart-mps", "chart-latency", "chart-connections"):
+        assert await page.locator(f"#{chart} .u-axis").count() == 2
+    x_labels = await page.get_attribute("#chart-mps", "data-time-axis") or ""
+    assert re.search(r"\d\d:\d\d:\d\d", x_labels), x_labels
+    before = int(await page.get_attribute("#chart-mps", "data-points") or "0")
+    await page.wait_for_function(
+        f"Number(document.querySelector('#chart-mps').dataset.points) > {before}",
+        timeout=15_000,
+    )
+    # a tooltip with the time and the values under the cursor
+    box = await page.locator("#chart-mps .u-over").bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    tip = page.locator("#chart-mps .tooltip")
+    await tip.wait_for(state="visible", timeout=5_000)
+    assert "bridge sends to clients" in await tip.inner_text()
+    # human words, not JSON
+    await page.wait_for_selector('#sources .source[data-source="browser-sim"]', timeout=15_000)
+    sources = await page.inner_text("#sources")
+    assert "up — heartbeats arriving" in sources
+    assert re.search(r"publishing\s+[\d,]+ msgs/s", sources), sources
+    quality = await page.inner_text("#quality")
+    assert "problems now" in quality
+    assert "{" not in quality
+    assert "{" not in sources
+    await page.wait_for_selector("#alerts tbody td:text('connections')", timeout=15_000)
+    assert "NATS connected" in await page.inner_text("#nats")
+    await _screenshot(page, "dashboard.png")
+
+    # an admin disconnects one connection: two clicks (arm, confirm), through the admin API
+    row = page.locator(f'#connections tr[data-connection="{victim}"]')
+    await row.wait_for(timeout=15_000)
+    await row.locator("button[data-action=disconnect]").click()
+    await row.locator("button.armed").click()
+    await page.wait_for_selector(f'#action-message[data-closed="{victim}"]', timeout=10_000)
+    with pytest.raises(ConnectionClosed):
+        await _drain(watcher)
+    await page.wait_for_selector(f'#connections tr[data-connection="{victim}"]', state="detached")
+    assert w.problems == []
+    await page.close()
+    await other.close()
