@@ -25,6 +25,7 @@ from tests.support.tcpproxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "js" / "resume_after_cut.mjs"
+WATCHDOG_SCRIPT = ROOT / "tests" / "js" / "watchdog_and_requests.mjs"
 SYMBOLS = ["600010.SH", "000010.SZ"]
 
 
@@ -101,3 +102,59 @@ async def test_js_client_resumes_with_no_gap_after_its_socket_is_cut(
         expected = [seq for seq in published if got[0] <= seq <= got[-1]]
         assert got == expected, f"{subject}: gap or duplicate around the cut"
     # order is per subscription (each resumes on its own): across symbols it may interleave
+
+
+async def test_js_client_requests_and_its_heartbeat_watchdog(nats_server: NatsServer) -> None:
+    """Replies by request id, an error reply rejects; a silent network trips the watchdog."""
+    node = shutil.which("node")
+    assert node
+    nc = await nats.connect(nats_server.url)
+    await ensure_streams(nc.jetstream())
+    await put_directory(nc.jetstream(), SYMBOLS)
+    await nc.drain()
+    seqs: dict[str, list[int]] = {data_subject(DataType.QUOTE, s): [] for s in SYMBOLS}
+    stop = asyncio.Event()
+    async with running_bridge(nats_server.url, heartbeat_interval_s=0.3) as bridge:
+        proxy = TcpProxy("127.0.0.1", bridge.settings.port)
+        await proxy.start()
+        ticker = asyncio.create_task(_publish_until(nats_server.url, stop, seqs))
+        proc = await asyncio.create_subprocess_exec(
+            node,
+            "--experimental-websocket",
+            str(WATCHDOG_SCRIPT),
+            f"ws://127.0.0.1:{proxy.port}/ws",
+            SYMBOLS[0],
+            "20",
+            "80",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        events: dict[str, Any] = {}
+        frozen = 0
+        try:
+            async with asyncio.timeout(90):
+                while line := await proc.stdout.readline():
+                    event = orjson.loads(line)
+                    events.update(event)
+                    if "freeze" in event:
+                        frozen = proxy.freeze()
+                await proc.wait()
+        finally:
+            stop.set()
+            await ticker
+            await proxy.close()
+        stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    jitter = events["jitter"]
+    assert 0 <= jitter["min"] < 50
+    assert 600 <= jitter["max"] < 800  # attempt 3: [0, 100 * 2^3)
+    assert jitter["capped"] == 9_999  # never past the cap
+    assert [p["n"] for p in events["pongs"]] == [1, 2, 3]
+    assert events["rejected"] == {"isMdError": True, "code": "UNKNOWN_SUBSCRIPTION"}
+    assert frozen >= 2
+    assert events["reconnects"] >= 1
+    assert any("no frame for" in message for message in events["watchdog"])
+    got = events["received"]
+    published = seqs[data_subject(DataType.QUOTE, SYMBOLS[0])]
+    assert got == [seq for seq in published if got[0] <= seq <= got[-1]]

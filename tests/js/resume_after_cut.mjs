@@ -28,3 +28,4 @@ await finished;
 clearTimeout(timer);
 console.log(JSON.stringify({ received, reconnects: client.reconnects, errors }));
 client.close();
+process.exit(0);

@@ -41,6 +41,13 @@ class TcpProxy:
                 await writer.drain()
         writer.close()
 
+    def freeze(self) -> int:
+        """Stop moving bytes on every live connection, leaving it open (a stalled network)."""
+        writers = list(self._writers)
+        for writer in writers:
+            writer.transport.pause_reading()  # type: ignore[attr-defined]
+        return len(writers)
+
     def cut(self) -> int:
         """Abort every live connection (an RST, no close frame); returns how many."""
         writers = list(self._writers)
