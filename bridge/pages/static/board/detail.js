@@ -61,7 +61,9 @@ export class DetailPane {
         attributionLogo: true, // TradingView's attribution, as its licence asks
       },
       grid: { vertLines: { color: "#222c37" }, horzLines: { color: "#222c37" } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3542" },
+      // a fixed bar width, new bars pushing the view left: a fresh stream's few bars stay
+      // candle-sized at the right instead of being stretched across the pane
+      timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3542", barSpacing: 9, rightOffset: 4 },
       rightPriceScale: { borderColor: "#2a3542" },
       localization: { locale: document.documentElement.lang || "zh-CN" },
     });
@@ -154,7 +156,8 @@ export class DetailPane {
     const bars = [...this.bars.values()].sort((a, b) => a.time - b.time);
     this.candles.setData(bars);
     this.volumes.setData(bars.map((b) => ({ time: b.time, value: b.volume, color: b.close >= b.open ? UP : DOWN })));
-    this.chart.timeScale().fitContent();
+    if (bars.length > 60) this.chart.timeScale().fitContent();
+    else this.chart.timeScale().scrollToRealTime();
     this.el.chart.dataset.bars = String(bars.length);
     this.el.chart.dataset.history = String(bars.length);
   }
