@@ -172,6 +172,26 @@ async def test_board_shows_a_whole_market_sorted_and_ticking(
     await page.evaluate("document.querySelector('#grid .grid-body').scrollTop = 0")
     await page.wait_for_timeout(300)
     await _screenshot(page, "board-market.png")
+
+    # volume in 手 (lots of 100) or 股 (shares); labels in Chinese or English
+    symbol = await page.evaluate("mdboard.grid.keys[0]")
+    await page.select_option("#unit", "shares")
+    await page.wait_for_function(
+        "document.querySelector('#grid .grid-head [data-sort=\"volume\"]').textContent"
+        ".startsWith('成交量(股)')"
+    )
+    await page.click("#lang")
+    await page.wait_for_function(
+        "document.querySelector('#grid .grid-head [data-sort=\"last\"]').textContent === 'Last'"
+    )
+    assert await page.inner_text('#views button[data-view="SH"]') == "Shanghai *.SH"
+    phases = await page.locator("#grid .row:not([hidden]) [data-field='phase']").all_inner_texts()
+    assert "continuous" in phases
+    await page.wait_for_function(  # in English and in shares: the quote's volume, as is
+        f"""document.querySelector('#grid .row[data-symbol="{symbol}"] [data-field="volume"]')
+            .textContent === mdboard.record('{symbol}').quote.volume.toLocaleString('en-US')"""
+    )
+    await page.click("#lang")  # back to Chinese for the next page in this profile
     assert w.problems == []
     await page.close()
 
