@@ -11,6 +11,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The official AsyncAPI 3.0 JSON Schema, from npm's @asyncapi/specs, for the document tests.
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
+# TypeScript's compiler checks the JS client's mdclient.d.ts against a typed use of it.
+TSC := $(VENV)/npm-tsc/node_modules/.bin/tsc
 ARGS   ?=
 
 # The pages' browser libraries (uPlot, lightweight-charts, Swagger UI) from npm, copied into
@@ -36,7 +38,10 @@ $(VENDOR): bridge/pages/vendor.py | $(STAMP)
 
 vendor: $(VENDOR)
 
-install: $(STAMP) $(ASYNCAPI_SPEC) $(VENDOR)
+$(TSC): | $(BIN)/python
+	npm install --prefix $(VENV)/npm-tsc --no-save --no-audit --no-fund --loglevel=error typescript@5.9.3
+
+install: $(STAMP) $(ASYNCAPI_SPEC) $(VENDOR) $(TSC)
 
 run: $(STAMP) $(VENDOR)
 	$(BIN)/mdbridge run $(ARGS)
@@ -48,7 +53,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
 
-pytest: $(STAMP) chromium fonts $(ASYNCAPI_SPEC) $(VENDOR)
+pytest: $(STAMP) chromium fonts $(ASYNCAPI_SPEC) $(VENDOR) $(TSC)
 	$(BIN)/python -m pytest $(ARGS)
 
 # Debian's chromium when it is missing and we may install it (root + apt), else one line.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,20 @@ async def test_js_client_requests_and_its_heartbeat_watchdog(nats_server: NatsSe
     got = events["received"]
     published = seqs[data_subject(DataType.QUOTE, SYMBOLS[0])]
     assert got == [seq for seq in published if got[0] <= seq <= got[-1]]
+
+
+TSC = ROOT / ".venv" / "npm-tsc" / "node_modules" / ".bin" / "tsc"
+
+
+def test_the_type_declarations_compile_against_a_typed_use() -> None:
+    """``tsc --strict`` over tests/js/typed_use.ts: mdclient.d.ts is valid and complete."""
+    assert TSC.is_file(), "make installs TypeScript's compiler (the $(TSC) target)"
+    options = ["--noEmit", "--strict", "--target", "es2022", "--module", "es2022"]
+    options += ["--moduleResolution", "bundler", "--lib", "es2022,dom"]
+    result = subprocess.run(
+        [str(TSC), *options, str(ROOT / "tests" / "js" / "typed_use.ts")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
