@@ -337,6 +337,7 @@ async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_ca
     assert asks == sorted(asks, reverse=True)
     assert bids == sorted(bids, reverse=True)
     assert min(asks) > max(bids)
+    await page.wait_for_selector("#chart[data-history]", timeout=15_000)
     history = int(await page.get_attribute("#chart", "data-history") or "0")
     await page.wait_for_function(
         "Number(document.querySelector('#chart').dataset.live) >= 3", timeout=30_000
@@ -348,6 +349,17 @@ async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_ca
     await page.select_option("#levels", "10")
     assert await page.locator("#depth tr").count() == 20
     await page.select_option("#levels", "5")
+    # another period: its own history, then its live bar (the day's bar updates in place)
+    await page.click('#periods button[data-period="1d"]')
+    await page.wait_for_function(
+        """(c => c.dataset.period === "1d" && Number(c.dataset.history) >= 1
+              && Number(c.dataset.live) >= 1)(document.querySelector('#chart'))""",
+        timeout=30_000,
+    )
+    await page.click('#periods button[data-period="1m"]')
+    await page.wait_for_function(
+        "Number(document.querySelector('#chart').dataset.live) >= 1", timeout=30_000
+    )
     if "MDBRIDGE_SCREENSHOTS" in os.environ:  # for the docs: a chart with a few more bars
         await page.wait_for_function(
             "Number(document.querySelector('#chart').dataset.bars) >= 8", timeout=120_000

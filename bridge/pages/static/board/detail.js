@@ -90,6 +90,7 @@ export class DetailPane {
     this.book = null;
     this.el.chart.dataset.bars = "0";
     this.el.chart.dataset.live = "0";
+    delete this.el.chart.dataset.history; // set when this period's history has loaded
     this.el.chart.dataset.period = this.period;
     for (const b of this.el.periods.querySelectorAll("button")) b.classList.toggle("active", b.dataset.period === this.period);
     this.el.title.textContent = `${info ? info.name : ""} ${symbol}`;
