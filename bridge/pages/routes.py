@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from bridge.pages.asyncapi import render_asyncapi
 from bridge.pages.docs import render
+from bridge.pages.vendor import missing
 from bridge.rest.asyncapi import asyncapi_document
 from bridge.rest.openapi import openapi_document
 
@@ -26,15 +27,29 @@ def _root(request: Request) -> str:
     return root.rstrip("/")
 
 
+def _served(name: str) -> Response:
+    """The page, or a plain 503 that says why when its libraries were never vendored."""
+    absent = missing()
+    if absent:
+        text = (
+            "<!doctype html><meta charset=utf-8><title>mdbridge: pages not built</title>"
+            "<p>This page needs its browser libraries, which are installed at build time: "
+            "run <code>make vendor</code> (or <code>python -m bridge.pages.vendor</code>, "
+            f"which needs npm). Missing: {', '.join(absent)}.</p>"
+        )
+        return HTMLResponse(text, status_code=503)
+    return FileResponse(STATIC / name, media_type="text/html")
+
+
 def _page(name: str) -> Route:
     async def page(request: Request) -> Response:
-        return FileResponse(STATIC / name, media_type="text/html")
+        return _served(name)
 
     return Route(f"/{name.removesuffix('.html')}", page)
 
 
 async def reference(request: Request) -> Response:
-    return FileResponse(STATIC / "reference.html", media_type="text/html")
+    return _served("reference.html")
 
 
 async def protocol(request: Request) -> HTMLResponse:
