@@ -192,6 +192,22 @@ async def test_board_shows_a_whole_market_sorted_and_ticking(
             .textContent === mdboard.record('{symbol}').quote.volume.toLocaleString('en-US')"""
     )
     await page.click("#lang")  # back to Chinese for the next page in this profile
+
+    # a row of the market opens its detail pane; 加自选 puts it on the watchlist
+    chosen = await page.evaluate("mdboard.grid.keys[3]")
+    await page.click(f'#grid .row[data-symbol="{chosen}"]')
+    await page.wait_for_selector(f'#detail:not([hidden])[data-symbol="{chosen}"]')
+    assert await page.get_attribute("#detail-watch", "data-held") == "false"
+    await page.click("#detail-watch")
+    assert await page.get_attribute("#detail-watch", "data-held") == "true"
+    stored = orjson.loads(await page.evaluate("localStorage.getItem('mdbridge.watchlist')"))
+    assert stored[0] == chosen
+    await page.click('#views button[data-view="watch"]')
+    await page.wait_for_function(
+        f"""document.querySelector('#grid .row[data-symbol="{chosen}"] [data-field="last"]')
+            ?.textContent.match(/^\\d+\\.\\d\\d$/)""",
+        timeout=15_000,
+    )
     assert w.problems == []
     await page.close()
 

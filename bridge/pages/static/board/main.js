@@ -345,6 +345,23 @@ detail.onClose = () => {
   grid.setHiddenColumns([]);
 };
 
+const watchButton = document.getElementById("detail-watch");
+function labelWatchButton() {
+  const held = watchlist.includes(detail.symbol);
+  watchButton.textContent = held ? `− ${t("remove")}` : `+ ${t("add")}`;
+  watchButton.dataset.held = String(held);
+}
+watchButton.addEventListener("click", () => {
+  const symbol = detail.symbol;
+  if (!symbol) return;
+  watchlist = watchlist.includes(symbol) ? watchlist.filter((s) => s !== symbol) : [symbol, ...watchlist];
+  saveWatchlist();
+  labelWatchButton();
+  syncWatchlist()
+    .then(() => view === "watch" && reorder())
+    .catch((err) => say(String(err), true));
+});
+
 function openDetail(symbol) {
   grid.setHiddenColumns(PANE_HIDES);
   grid.selected = symbol;
@@ -352,16 +369,9 @@ function openDetail(symbol) {
   const r = record(symbol);
   detail.open(symbol, r.info).catch((err) => say(String(err), true));
   if (r.quote) detail.setQuote(r.quote);
+  labelWatchButton();
 }
 
-document.getElementById("grid").addEventListener("contextmenu", (event) => {
-  const row = event.target.closest(".row");
-  if (!row || view !== "watch") return;
-  event.preventDefault();
-  watchlist = watchlist.filter((s) => s !== row.dataset.symbol); // right click: 删自选
-  saveWatchlist();
-  syncWatchlist().then(reorder);
-});
 
 const unitSelect = document.getElementById("unit");
 unitSelect.value = unit;
@@ -382,6 +392,7 @@ function applyLanguage() {
   unitSelect.options[1].textContent = t("unit_shares");
   grid.renderHead();
   grid.invalidate();
+  if (detail.symbol) labelWatchButton();
 }
 document.getElementById("lang").addEventListener("click", () => {
   setLang(getLang() === "zh" ? "en" : "zh");

@@ -221,6 +221,9 @@ export class MdClient {
   }
 
   async _ready() {
+    // once per socket: a server may send `authenticated` even when it did not require it
+    if (this._readySocket === this._socket) return;
+    this._readySocket = this._socket;
     if (this._everOpened) this.reconnects += 1;
     this._everOpened = true;
     this.state = "open";
