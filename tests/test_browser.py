@@ -146,7 +146,7 @@ async def test_board_shows_a_whole_market_sorted_and_ticking(
         """mdboard.reorder(), mdboard.grid.keys.map(k => mdboard.record(k).quote?.change_percent)
             .filter(v => typeof v === "number")"""
     )
-    assert len(pcts) == MARKET_SIZE
+    assert len(pcts) >= MARKET_SIZE  # other tests of the session may add a few symbols
     assert pcts == sorted(pcts, reverse=True)
     # the rows in view are the first of the sorted order (once the frame after a re-sort drew)
     await page.wait_for_function(
