@@ -1,6 +1,6 @@
 """The quote board, the dashboard and the API reference in real headless Chromium.
 
-A real nats-server, the bridge under uvicorn, and the simulator publishing a market of
+A real nats-server (this module's own), the bridge under uvicorn, and the simulator publishing a market of
 1,200 symbols (quotes, 5-level depth, trades, K-lines; 6x time so a 1-minute bar closes every
 10 s); Playwright drives Debian's Chromium (``make test`` installs it and a CJK font;
 Playwright never downloads a browser). Screenshots go to tests/artifacts/, or to the folder in
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_playwright
 from websockets.exceptions import ConnectionClosed
 
-from mdbridge.natsserver import NatsServer
+from mdbridge.natsserver import NatsServer, free_port
 from services.provision import ensure_streams
 from services.runner import run_adapter
 from services.settings import AdapterSettings
@@ -36,7 +36,18 @@ MARKET_SIZE = 1200
 
 
 @pytest.fixture(scope="module")
-async def stack(nats_server: NatsServer) -> AsyncIterator[BridgeHandle]:
+def market_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server of this module's own: the simulated market (600000.SH among its 1,200
+    symbols) must not leak into the session's server, where tests keep to their own symbols."""
+    store = tmp_path_factory.mktemp("browser-nats")
+    server = NatsServer(store_dir=store, port=free_port(), log_file=store / "nats.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(market_nats: NatsServer) -> AsyncIterator[BridgeHandle]:
+    nats_server = market_nats
     nc = await nats.connect(nats_server.url)
     await ensure_streams(nc.jetstream())
     await nc.jetstream().publish(
@@ -146,7 +157,7 @@ async def test_board_shows_a_whole_market_sorted_and_ticking(
         """mdboard.reorder(), mdboard.grid.keys.map(k => mdboard.record(k).quote?.change_percent)
             .filter(v => typeof v === "number")"""
     )
-    assert len(pcts) >= MARKET_SIZE  # other tests of the session may add a few symbols
+    assert len(pcts) == MARKET_SIZE
     assert pcts == sorted(pcts, reverse=True)
     # the rows in view are the first of the sorted order (once the frame after a re-sort drew)
     await page.wait_for_function(
