@@ -59,10 +59,17 @@ function headers() {
 // -- the grid ---------------------------------------------------------------------------
 
 const q = (r) => r.quote || {};
+// index and fund rows (a directory `board` of index / etf / fund) carry a tag after the name
+const KINDS = { index: ["指数", "index"], etf: ["ETF", "ETF"], fund: ["基金", "fund"] };
+const nameOf = (r) => {
+  if (!r.info) return "";
+  const kind = KINDS[r.info.board];
+  return kind ? `${r.info.name} · ${kind[getLang() === "zh" ? 0 : 1]}` : r.info.name;
+};
 const num = (v) => (typeof v === "number" ? v : -Infinity);
 const COLUMNS = [
   { key: "code", label: () => t("code"), width: "96px", align: "left", cell: (r) => [r.symbol, "mono"], sortValue: (r) => r.symbol },
-  { key: "name", label: () => t("name"), width: "96px", align: "left", cell: (r) => [r.info ? r.info.name : "", "name"], sortValue: (r) => (r.info ? r.info.name : "") },
+  { key: "name", label: () => t("name"), width: "110px", align: "left", cell: (r) => [nameOf(r), "name"], sortValue: (r) => (r.info ? r.info.name : "") },
   { key: "last", label: () => t("last"), cell: (r) => [price(q(r).last_price), direction(q(r).change)], sortValue: (r) => num(q(r).last_price) },
   { key: "change", label: () => t("change"), cell: (r) => [signed(q(r).change), direction(q(r).change)], sortValue: (r) => num(q(r).change) },
   { key: "pct", label: () => t("pct"), cell: (r) => [percent(q(r).change_percent), direction(q(r).change)], sortValue: (r) => num(q(r).change_percent) },
