@@ -1,8 +1,8 @@
 """The quote board, the dashboard and the API reference in real headless Chromium.
 
-A real nats-server (this module's own), the bridge under uvicorn, and the simulator publishing a market of
-1,200 symbols (quotes, 5-level depth, trades, K-lines; 6x time so a 1-minute bar closes every
-10 s); Playwright drives Debian's Chromium (``make test`` installs it and a CJK font;
+A real nats-server (this module's own), the bridge under uvicorn, and the simulator publishing
+a market of 1,200 symbols (quotes, 5-level depth, trades, K-lines; 6x time so a 1-minute bar
+closes every 10 s); Playwright drives Debian's Chromium (``make test`` installs it and a CJK font;
 Playwright never downloads a browser). Screenshots go to tests/artifacts/, or to the folder in
 ``MDBRIDGE_SCREENSHOTS`` (``make screenshots``: docs/img).
 """
@@ -376,11 +376,13 @@ async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_ca
     await page.select_option("#levels", "10")
     assert await page.locator("#depth tr").count() == 20
     await page.select_option("#levels", "5")
-    # another period: its own history, then its live bar (the day's bar updates in place)
+    # another period: its own history loaded (few bars, maybe none yet, while issue 17 builds
+    # long history), then its live bar: the day's bar updating in place
     await page.click('#periods button[data-period="1d"]')
     await page.wait_for_function(
-        """(c => c.dataset.period === "1d" && Number(c.dataset.history) >= 1
-              && Number(c.dataset.live) >= 1)(document.querySelector('#chart'))""",
+        """(c => c.dataset.period === "1d" && c.dataset.history !== undefined
+              && Number(c.dataset.live) >= 1 && Number(c.dataset.bars) >= 1
+            )(document.querySelector('#chart'))""",
         timeout=30_000,
     )
     await page.click('#periods button[data-period="1m"]')
