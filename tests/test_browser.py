@@ -204,7 +204,10 @@ async def test_board_shows_a_whole_market_sorted_and_ticking(
     )
     await page.click("#lang")  # back to Chinese for the next page in this profile
 
-    # a row of the market opens its detail pane; 加自选 puts it on the watchlist
+    # a row of the market opens its detail pane; 加自选 puts it on the watchlist (sorted by
+    # code first: an order that ticks cannot change, so the row stays under the pointer)
+    await page.click('#grid .grid-head [data-sort="code"]')
+    await page.wait_for_function("mdboard.reorder(), mdboard.grid.keys[0] < mdboard.grid.keys[1]")
     chosen = await page.evaluate("mdboard.grid.keys[3]")
     await page.click(f'#grid .row[data-symbol="{chosen}"]')
     await page.wait_for_selector(f'#detail:not([hidden])[data-symbol="{chosen}"]')

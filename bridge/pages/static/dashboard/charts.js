@@ -65,7 +65,10 @@ export class TimeChart {
           },
           { ...AXIS, size: 56, label: unit, labelSize: 14 },
         ],
-        series: [{ label: "time" }, ...series.map((s) => ({ ...s, width: 1.5, points: { show: false } }))],
+        series: [
+          { label: "time", value: (u, v) => (v == null ? "–" : new Date(v * 1000).toLocaleTimeString("en-GB")) },
+          ...series.map((s) => ({ ...s, width: 1.5, points: { show: false } })),
+        ],
         plugins: [tooltipPlugin(unit)],
       },
       [[], ...series.map(() => [])],

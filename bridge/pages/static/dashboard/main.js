@@ -37,7 +37,7 @@ function headers(extra = {}) {
 }
 
 const fmt = (v, digits = 0) => (typeof v === "number" ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–");
-const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–");
+const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString("en-GB") : "–");
 
 function ago(seconds) {
   if (seconds < 1) return "just now";
@@ -283,7 +283,7 @@ async function poll(schedule = true) {
     render(stats);
     polls += 1;
     badge.dataset.polls = String(polls);
-    badge.textContent = `updated ${new Date(stats.now_ms).toLocaleTimeString()}`;
+    badge.textContent = `updated ${new Date(stats.now_ms).toLocaleTimeString("en-GB")}`;
     badge.className = "pill ok";
     const status = await fetch(`${API}admin/status`, { headers: headers(), cache: "no-store" }).then((r) => r.json());
     const nats = document.getElementById("nats");
