@@ -333,6 +333,10 @@ async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_ca
         timeout=15_000,
     )
     assert await _cell(page, "000001.SZ", "name") == "平安银行"
+    await page.wait_for_function(  # a new last price flashes its cell
+        "document.getAnimations().some(a => a.effect?.target?.dataset?.field === 'last')",
+        timeout=15_000,
+    )
 
     await page.fill("#search", "pfyh")
     first = page.locator("#suggestions li").first

@@ -120,13 +120,18 @@ export class VirtualGrid {
       const row = this._row(i);
       row.hidden = false;
       row.style.transform = `translateY(${index * this.rowHeight}px)`;
-      if (row.dataset.symbol !== key) row.dataset.symbol = key;
+      const same = row.dataset.symbol === key;
+      if (!same) row.dataset.symbol = key;
       row.classList.toggle("selected", key === this.selected);
       const record = this.recordOf(key);
       this.columns.forEach((column, c) => {
         const [text, className] = column.cell(record);
         const cell = row.cells[c];
-        if (cell.textContent !== text) cell.textContent = text;
+        if (cell.textContent !== text) {
+          // a new price on the same row flashes red (up) or green (down), as brokers' boards do
+          if (same && column.flash && cell.textContent) this._flash(cell, column.flash(record, cell.textContent, text));
+          cell.textContent = text;
+        }
         const cls = "cell " + (className || "") + (column.align === "left" ? " left" : "");
         if (cell.className !== cls) cell.className = cls;
       });
@@ -136,6 +141,12 @@ export class VirtualGrid {
       delete this.pool[i].dataset.symbol;
     }
     this.root.dataset.rendered = String(Math.max(count, 0));
+  }
+
+  _flash(cell, direction) {
+    if (!direction || !cell.animate) return;
+    const color = direction > 0 ? "rgba(229, 72, 77, .45)" : "rgba(48, 164, 108, .45)";
+    cell.animate([{ backgroundColor: color }, { backgroundColor: "transparent" }], { duration: 700, easing: "ease-out" });
   }
 
   scrollToIndex(index) {

@@ -70,7 +70,8 @@ const num = (v) => (typeof v === "number" ? v : -Infinity);
 const COLUMNS = [
   { key: "code", label: () => t("code"), width: "96px", align: "left", cell: (r) => [r.symbol, "mono"], sortValue: (r) => r.symbol },
   { key: "name", label: () => t("name"), width: "110px", align: "left", cell: (r) => [nameOf(r), "name"], sortValue: (r) => (r.info ? r.info.name : "") },
-  { key: "last", label: () => t("last"), cell: (r) => [price(q(r).last_price), direction(q(r).change)], sortValue: (r) => num(q(r).last_price) },
+  { key: "last", label: () => t("last"), cell: (r) => [price(q(r).last_price), direction(q(r).change)], sortValue: (r) => num(q(r).last_price),
+    flash: (r, before, after) => Math.sign(Number(after) - Number(before)) || 0 },
   { key: "change", label: () => t("change"), cell: (r) => [signed(q(r).change), direction(q(r).change)], sortValue: (r) => num(q(r).change) },
   { key: "pct", label: () => t("pct"), cell: (r) => [percent(q(r).change_percent), direction(q(r).change)], sortValue: (r) => num(q(r).change_percent) },
   { key: "open", label: () => t("open"), cell: (r) => [price(q(r).open), direction(q(r).open - q(r).prev_close)], sortValue: (r) => num(q(r).open) },
