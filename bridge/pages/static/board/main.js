@@ -4,6 +4,7 @@
 import { MdClient } from "../lib/mdclient.js";
 import { DetailPane } from "./detail.js";
 import { VirtualGrid } from "./grid.js";
+import { SymbolSearch } from "./search.js";
 import {
   direction, getLang, money, percent, phaseName, price, setLang, signed, size, t, volume,
 } from "./format.js";
@@ -229,7 +230,7 @@ document.getElementById("views").addEventListener("click", (event) => {
   if (name) showView(name).catch((err) => say(String(err), true));
 });
 
-// -- the directory and the search ----------------------------------------------------------
+// -- the directory and the search box -----------------------------------------------------
 
 let directoryLoaded = null;
 function loadDirectory() {
@@ -266,82 +267,22 @@ async function loadInfos(symbols) {
 }
 
 const search = document.getElementById("search");
-const list = document.getElementById("suggestions");
-let found = [];
-let active = 0;
-let searchTimer = null;
-
-function renderSuggestions() {
-  list.replaceChildren();
-  list.hidden = found.length === 0 && !search.value.trim();
-  if (found.length === 0 && search.value.trim()) {
-    const li = document.createElement("li");
-    li.className = "muted";
-    li.textContent = t("no_match");
-    list.appendChild(li);
-  }
-  found.forEach((info, i) => {
-    const li = document.createElement("li");
-    li.dataset.symbol = info.symbol;
-    li.className = i === active ? "active" : "";
-    li.innerHTML = `<span class="mono"></span> <b></b> <span class="muted"></span>`;
-    li.children[0].textContent = info.symbol;
-    li.children[1].textContent = info.name;
-    li.children[2].textContent = watchlist.includes(info.symbol) ? "★" : "+";
-    li.addEventListener("mousedown", (event) => {
-      event.preventDefault();
-      choose(info);
-    });
-    list.appendChild(li);
-  });
-}
-
-async function runSearch() {
-  const text = search.value.trim();
-  if (!text) {
-    found = [];
-    renderSuggestions();
-    return;
-  }
-  const response = await fetch(`${API}v1/symbols?q=${encodeURIComponent(text)}&limit=10`, { headers: headers() });
-  if (text !== search.value.trim()) return; // typed on meanwhile
-  found = response.ok ? (await response.json()).items : [];
-  for (const info of found) record(info.symbol).info = info;
-  active = 0;
-  renderSuggestions();
-}
-
-function choose(info) {
-  search.value = "";
-  found = [];
-  renderSuggestions();
-  list.hidden = true;
-  if (!watchlist.includes(info.symbol)) {
-    watchlist = [info.symbol, ...watchlist];
-    saveWatchlist();
-  }
-  const open = () => openDetail(info.symbol);
-  (view === "watch" ? syncWatchlist().then(reorder) : showView("watch").then(syncWatchlist))
-    .then(open)
-    .catch((err) => say(String(err), true));
-}
-
-search.addEventListener("input", () => {
-  clearTimeout(searchTimer);
-  searchTimer = setTimeout(() => runSearch().catch((err) => say(String(err), true)), 120);
+new SymbolSearch(search, document.getElementById("suggestions"), {
+  api: API,
+  headers,
+  isWatched: (symbol) => watchlist.includes(symbol),
+  onFound: (infos) => infos.forEach((info) => (record(info.symbol).info = info)),
+  onError: (err) => say(String(err), true),
+  onChoose: (info) => {
+    if (!watchlist.includes(info.symbol)) {
+      watchlist = [info.symbol, ...watchlist];
+      saveWatchlist();
+    }
+    (view === "watch" ? syncWatchlist().then(reorder) : showView("watch").then(syncWatchlist))
+      .then(() => openDetail(info.symbol))
+      .catch((err) => say(String(err), true));
+  },
 });
-search.addEventListener("keydown", (event) => {
-  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-    active = (active + (event.key === "ArrowDown" ? 1 : -1) + found.length) % Math.max(found.length, 1);
-    renderSuggestions();
-    event.preventDefault();
-  } else if (event.key === "Enter" && found[active]) {
-    choose(found[active]);
-  } else if (event.key === "Escape") {
-    list.hidden = true;
-  }
-});
-search.addEventListener("blur", () => setTimeout(() => (list.hidden = true), 150));
 
 // -- the detail pane, units and language ---------------------------------------------------
 
