@@ -253,15 +253,22 @@ export class MdClient {
       groups.get(key).symbols.push(sub.symbol);
       groups.get(key).ids.push(id);
     }
-    for (const { rest, resume, symbols } of groups.values()) {
+    for (const { rest, resume, symbols, ids } of groups.values()) {
       const data = { ...rest, symbols };
       if (resume) data.resume_from = resume;
       const reply = await this.request("subscribe", data);
-      for (const answer of reply.subscriptions || []) {
+      // one answer per symbol, in request order: a refused one (a token that no longer
+      // covers it, a symbol gone from the directory) is dropped and reported
+      (reply.subscriptions || []).forEach((answer, i) => {
+        if (answer.status === "error") {
+          this._subs.delete(ids[i]);
+          this._emit("error", new MdError(answer.code || "INTERNAL", `resume ${ids[i]}: ${answer.message || ""}`, answer));
+          return;
+        }
         const sub = answer.subscription_id && this._subs.get(answer.subscription_id);
         if (sub && answer.epoch) sub.epoch = answer.epoch;
         if (sub && sub.seq === null && typeof answer.seq === "number") sub.seq = answer.seq;
-      }
+      });
     }
   }
 
