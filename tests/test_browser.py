@@ -408,5 +408,18 @@ async def test_board_search_finds_by_pinyin_and_the_detail_pane_has_depth_and_ca
             "Number(document.querySelector('#chart').dataset.bars) >= 8", timeout=120_000
         )
     await _screenshot(page, "board-detail.png")
+
+    # the board's socket is closed under it: mdclient reconnects and resumes, rows tick on
+    victim = await page.evaluate("mdboard.client.connectionId")
+    async with httpx.AsyncClient(base_url=stack.http_url) as http:
+        closed = await http.delete(
+            f"/admin/connections/{victim}", headers={"X-Requested-With": "mdbridge"}
+        )
+    assert closed.status_code == 200
+    await page.wait_for_function("mdboard.client.reconnects >= 1", timeout=15_000)
+    await page.wait_for_selector("#conn.ok", timeout=15_000)
+    seq = await page.evaluate("mdboard.record('600000.SH').seq")
+    await page.wait_for_function(f"mdboard.record('600000.SH').seq > {seq}", timeout=15_000)
+    assert await page.evaluate("mdboard.client.connectionId") != victim
     assert w.problems == []
     await page.close()
