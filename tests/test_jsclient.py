@@ -17,12 +17,14 @@ from typing import Any
 import nats
 import orjson
 
+from bridge.access.tokens import hmac_signing_key, mint_token
 from mdbridge.natsserver import NatsServer
 from schemas import DataType, data_subject
 from services.provision import ensure_streams
 from tests.support.market import publish, put_directory
 from tests.support.servers import running_bridge
 from tests.support.tcpproxy import TcpProxy
+from tests.support.tokens import HS, SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "js" / "resume_after_cut.mjs"
@@ -176,3 +178,39 @@ def test_the_type_declarations_compile_against_a_typed_use() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_js_client_connects_with_a_token_and_gives_up_on_a_refused_one(
+    nats_server: NatsServer,
+) -> None:
+    node = shutil.which("node")
+    assert node
+    nc = await nats.connect(nats_server.url)
+    await ensure_streams(nc.jetstream())
+    await put_directory(nc.jetstream(), SYMBOLS)
+    await nc.drain()
+    good = mint_token(HS, "js-client", scopes=["md:read"])
+    bad = mint_token(hmac_signing_key(b"another-secret-0123456789abcdef-0123"), "js-client")
+    async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as bridge:
+        proc = await asyncio.create_subprocess_exec(
+            node,
+            "--experimental-websocket",
+            str(ROOT / "tests" / "js" / "token.mjs"),
+            bridge.ws_url,
+            good,
+            bad,
+            SYMBOLS[0],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    result = orjson.loads(stdout.splitlines()[-1])
+    assert result["good"]["statuses"][:2] == ["connected", "authenticated"]
+    assert result["good"]["subscribed"] == ["subscribed"]
+    assert result["bad"] == {
+        "isMdError": True,
+        "code": "UNAUTHORIZED",
+        "retries": 0,
+        "state": "closed",
+    }

@@ -4,7 +4,8 @@
 //
 // What it does for you: the token as the `bearer.<token>` subprotocol; request ids and a
 // promise per request; `batch` frames unpacked; a heartbeat watchdog; reconnect with full
-// jitter (or after the server's `reconnect_after_ms` / `retry_after_ms`); and on every
+// jitter (or after the server's `reconnect_after_ms` / `retry_after_ms`; never after a
+// refused token, 4001/4003: `connect()` rejects with UNAUTHORIZED / FORBIDDEN); and on every
 // reconnect each subscription resumes from the last seq and epoch it delivered, so the
 // stream a handler sees has no gap and no duplicate.
 
@@ -129,6 +130,19 @@ export class MdClient {
       this._failPending(new MdError("UNAVAILABLE", "connection closed"));
       this._emit("close", { code: event.code, reason: event.reason, wasOpen });
       if (this.state === "closed") return;
+      if (event.code === 4001 || event.code === 4003) {
+        // a refused token stays refused: retrying would only hammer the server
+        const code = event.code === 4001 ? "UNAUTHORIZED" : "FORBIDDEN";
+        const error = new MdError(code, event.reason || "token refused", { close_code: event.code });
+        this.state = "closed";
+        this._stopWatchdog();
+        if (this._opened) {
+          this._opened.reject(error);
+          this._opened = null;
+        }
+        this._emit("error", error);
+        return;
+      }
       this.state = "connecting";
       const after = retryAfter(event.reason);
       if (after !== null) this._serverDelayMs = after;
