@@ -90,7 +90,10 @@ export declare class MdClient {
   /** How many times the connection was re-established. */
   readonly reconnects: number;
   on<E extends keyof MdClientEvents>(event: E, listener: (value: MdClientEvents[E]) => void): () => void;
+  /** Resolves on `status connected` (and `authenticated` with a token); rejects with an
+   *  MdError UNAUTHORIZED / FORBIDDEN when the token is refused (never retried). */
   connect(): Promise<void>;
+  /** Rejects with an MdError: the `error` reply, a timeout, or UNAVAILABLE when not connected. */
   request<T = Record<string, unknown>>(type: string, data?: Record<string, unknown>): Promise<T>;
   subscribe(data: SubscribeRequest, handler: DataHandler): Promise<SubscriptionResponse[]>;
   unsubscribe(subscriptionIds: string[]): Promise<{ removed: string[]; not_found: string[] }>;
