@@ -13,9 +13,15 @@ STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 # The official AsyncAPI 3.0 JSON Schema, from npm's @asyncapi/specs, for the document tests.
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
+# TypeScript's compiler checks the JS client's mdclient.d.ts against a typed use of it.
+TSC := $(VENV)/npm-tsc/node_modules/.bin/tsc
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install chromium k8s wheel
+# The pages' browser libraries (uPlot, lightweight-charts, Swagger UI) from npm, copied into
+# the package (git-ignored, shipped in the wheel): bridge/pages/vendor.py says which versions.
+VENDOR := bridge/pages/static/vendor/.installed
+
+.PHONY: run test lint typecheck pytest bench clean install chromium fonts k8s vendor wheel screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +40,20 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(ASYNCAPI_SPEC): | $(BIN)/python
 	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error @asyncapi/specs@6
 
-install: $(STAMP) $(ASYNCAPI_SPEC)
+# vendor.py is run as a file (standard library only), so `make run` needs no dev install.
+$(VENDOR): bridge/pages/vendor.py | $(BIN)/python
+	$(BIN)/python bridge/pages/vendor.py --prefix $(VENV)/npm-vendor
+	@touch $(VENDOR)
 
-run: $(RUN_STAMP)
+vendor: $(VENDOR)
+
+$(TSC): | $(BIN)/python
+	npm install --prefix $(VENV)/npm-tsc --no-save --no-audit --no-fund --loglevel=error typescript@5.9.3
+
+install: $(STAMP) $(ASYNCAPI_SPEC) $(VENDOR) $(TSC)
+
+run: $(RUN_STAMP) $(VENDOR)
 	$(BIN)/mdbridge run $(ARGS)
-
-# The distribution as one wheel in dist/ (pure Python), e.g. for the Windows adapter host:
-#   pip install "dist/mdbridge_ashare-0.1.0-py3-none-any.whl[adapter]" xtquant
-wheel: | $(BIN)/python
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,7 +62,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
 
-pytest: $(STAMP) chromium $(ASYNCAPI_SPEC)
+pytest: $(STAMP) chromium fonts $(ASYNCAPI_SPEC) $(VENDOR) $(TSC)
 	$(BIN)/python -m pytest $(ARGS)
 
 # Debian's chromium when it is missing and we may install it (root + apt), else one line.
@@ -68,7 +79,31 @@ chromium:
 	  fi; \
 	fi
 
+# A CJK font, so the browser tests and screenshots show Chinese rather than empty boxes.
+fonts:
+	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends fonts-noto-cjk \
+	      >/dev/null; \
+	  else \
+	    echo "browser tests need a CJK font: apt-get install fonts-noto-cjk (or fonts-wqy-microhei)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
 test: lint typecheck pytest
+
+# The distribution as one wheel in dist/ (pure Python, the vendored browser libraries inside),
+# e.g. for the Windows adapter host:
+#   pip install "dist/mdbridge_ashare-0.1.0-py3-none-any.whl[adapter]" xtquant
+wheel: | $(BIN)/python $(VENDOR)
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
+
+# Screenshots of every page against a live stack, into docs/img (shown in the README).
+screenshots: $(STAMP) chromium fonts $(VENDOR)
+	MDBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest tests/test_browser.py -q $(ARGS)
 
 # Regenerate the plain manifests of k8s/ from the Helm chart (a test checks they are current).
 k8s: $(STAMP)
@@ -79,4 +114,4 @@ bench: $(STAMP)
 	$(BIN)/mdbridge bench --scenarios all --out docs/benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info bridge/pages/static/vendor

@@ -188,7 +188,7 @@ def test_mdbridge_schema_writes_every_schema_and_both_documents(
 
 async def test_docs_page_is_self_contained_html(bridge: BridgeHandle) -> None:
     async with httpx.AsyncClient(base_url=bridge.http_url) as http:
-        page = await http.get("/docs")
+        page = await http.get("/docs/protocol")
         problem = (await http.get("/v1/symbols/999999.SH")).json()
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

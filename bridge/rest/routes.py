@@ -1,13 +1,15 @@
-"""Every HTTP route beside ``/ws``: the REST API and its open documents (one list for app.py)."""
+"""Every HTTP route beside ``/ws``: the REST API and its open documents (one list for app.py).
+
+The pages that show the documents to people are in ``bridge.pages``.
+"""
 
 from __future__ import annotations
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bridge.pages.docs import render
 from bridge.rest.asyncapi import asyncapi_document
 from bridge.rest.endpoints import ENDPOINTS
 from bridge.rest.openapi import openapi_document
@@ -26,13 +28,8 @@ async def asyncapi_json(request: Request) -> Response:
     return Response(orjson.dumps(asyncapi_document()), media_type="application/json")
 
 
-async def docs(request: Request) -> HTMLResponse:
-    return HTMLResponse(render(openapi_document(_root(request)), _root(request)))
-
-
 API_ROUTES: list[BaseRoute] = [
     *(endpoint.route() for endpoint in ENDPOINTS),
     Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/asyncapi.json", asyncapi_json, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
 ]
