@@ -18,6 +18,7 @@ import pytest
 from bridge.pages import routes
 from bridge.pages.vendor import LIBRARIES, VENDOR_DIR, missing
 from mdbridge.natsserver import NatsServer
+from schemas.distribution import DISTRIBUTION
 from services.provision import ensure_streams
 from tests.support.servers import running_bridge
 
@@ -36,7 +37,7 @@ def test_the_wheel_carries_every_page_file_and_the_vendored_libraries(tmp_path: 
     offline = ["--no-deps", "--no-build-isolation", "--quiet"]
     command = [sys.executable, "-m", "pip", "wheel", *offline, "--wheel-dir", str(tmp_path)]
     subprocess.run([*command, str(ROOT)], check=True, cwd=tmp_path)
-    (wheel,) = tmp_path.glob("mdbridge-*.whl")
+    (wheel,) = tmp_path.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {
         path.relative_to(ROOT).as_posix()
