@@ -114,10 +114,9 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _run_bridge(args: argparse.Namespace) -> int:
-    import uvloop
-
-    from bridge import BridgeSettings, serve
+    from bridge import BridgeSettings
     from bridge.errors import AccessConfigError
+    from bridge.server import run
     from mdbridge.limits import raise_fd_limit
 
     settings = BridgeSettings(**_flag_overrides(args, ["host", "port", "nats_url", "workers"]))
@@ -127,7 +126,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
 
             return run_workers(settings, args.log_level)
         raise_fd_limit()
-        uvloop.run(serve(settings))
+        run(settings)
     except AccessConfigError as exc:  # e.g. auth off on a non-loopback address
         print(f"mdbridge: {exc}", file=sys.stderr)
         return 2

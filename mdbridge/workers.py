@@ -38,14 +38,12 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 def serve_one(settings: BridgeSettings, log_level: str) -> None:
     """One worker process: its own socket in the port's SO_REUSEPORT group."""
-    import uvloop
-
-    from bridge import serve
+    from bridge.server import run
 
     configure_logging(log_level)
     raise_fd_limit()
     sock = reuseport_socket(settings.host, settings.port)
-    uvloop.run(serve(settings, sockets=[sock]))
+    run(settings, sockets=[sock])
 
 
 def run_workers(settings: BridgeSettings, log_level: str) -> int:

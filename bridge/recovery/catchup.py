@@ -25,6 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from bridge.core.channel import Membership
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
+from bridge.core.outbox import control_item
 from bridge.errors import BridgeError
 from bridge.recovery.pull import PENDING, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
 from bridge.settings import BridgeSettings
@@ -102,7 +103,7 @@ class Replayer:
         return status_frame(StatusEvent.RECOVERED, **fields)
 
     def _finish(self, member: Membership, result: ResumeResult, floor: int) -> ResumeResult:
-        member.outbox.push((self._notice(member, result), None, 0, None, ""))
+        member.outbox.push(control_item(self._notice(member, result)))
         member.release_hold({}, floor=floor)
         return result
 
