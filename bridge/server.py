@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 
 import uvicorn
@@ -21,6 +22,16 @@ logger = logging.getLogger(__name__)
 HARD_FRAME_CAP = 1024 * 1024
 
 
+def trusted_proxies() -> frozenset[str]:
+    """The addresses uvicorn trusts for X-Forwarded-For, when the operator set them.
+
+    Behind such a proxy every socket has the proxy's address, so the per-IP socket cap would
+    count all its clients as one; admission still counts each forwarded client address.
+    """
+    listed = os.environ.get("FORWARDED_ALLOW_IPS", "")
+    return frozenset(ip.strip() for ip in listed.split(",") if ip.strip())
+
+
 def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
     app = create_app(settings)
     ledger = SocketLedger(
@@ -28,6 +39,7 @@ def uvicorn_config(settings: BridgeSettings) -> uvicorn.Config:
         handshake_timeout_s=settings.handshake_timeout_s,
         close_timeout_s=settings.close_timeout_s,
         send_buffer_bytes=settings.send_buffer_bytes,
+        proxies=trusted_proxies(),
     )
     app.state.sockets = ledger  # drain aborts what is left; metrics and tests read it
     http, ws = guarded_protocols(

@@ -43,6 +43,9 @@ class _Entry:
 
 
 class SocketLedger:
+    """The sockets of one server. uvloop's transports are not asyncio.Transport subclasses
+    (no isinstance checks here), but they have the same methods."""
+
     def __init__(
         self,
         *,
@@ -50,12 +53,14 @@ class SocketLedger:
         handshake_timeout_s: float,
         close_timeout_s: float,
         send_buffer_bytes: int,
+        proxies: frozenset[str] = frozenset(),
     ) -> None:
-        self.max_per_ip = max_per_ip + SOCKET_HEADROOM if max_per_ip else 0
+        self.max_per_ip = max_per_ip + SOCKET_HEADROOM if max_per_ip and "*" not in proxies else 0
+        self.proxies = proxies  # a trusted proxy carries many clients: not capped
         self.handshake_timeout_s = handshake_timeout_s
         self.close_timeout_s = close_timeout_s
         self.send_buffer_bytes = send_buffer_bytes
-        self._open: dict[asyncio.BaseTransport, _Entry] = {}
+        self._open: dict[asyncio.Transport, _Entry] = {}
         self.by_ip: Counter[str] = Counter()
         self.refused = 0  # sockets refused over the per-IP cap
         self.handshake_timeouts = 0
@@ -65,21 +70,20 @@ class SocketLedger:
     def __len__(self) -> int:
         return len(self._open)
 
-    def opened(self, transport: asyncio.BaseTransport) -> bool:
+    def opened(self, transport: asyncio.Transport) -> bool:
         """Count a new socket in; False (and refused) when its address is over the cap."""
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-        if self.max_per_ip and self.by_ip[ip] >= self.max_per_ip:
+        if self.max_per_ip and self.by_ip[ip] >= self.max_per_ip and ip not in self.proxies:
             self.refused += 1
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(REFUSAL)
+            transport.write(REFUSAL)
             transport.close()
             self._track(transport, ip)  # until it is gone: the sweep aborts a stuck refusal
             return False
         self._track(transport, ip)
         return True
 
-    def _track(self, transport: asyncio.BaseTransport, ip: str) -> None:
+    def _track(self, transport: asyncio.Transport, ip: str) -> None:
         if transport in self._open:
             return
         self._open[transport] = _Entry(ip)
@@ -87,7 +91,7 @@ class SocketLedger:
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().call_later(SWEEP_PERIOD_S, self._sweep)
 
-    def closed(self, transport: asyncio.BaseTransport) -> None:
+    def closed(self, transport: asyncio.Transport) -> None:
         entry = self._open.pop(transport, None)
         if entry is None:
             return
@@ -109,8 +113,8 @@ class SocketLedger:
         if self._open:
             self._sweeper = asyncio.get_running_loop().call_later(SWEEP_PERIOD_S, self._sweep)
 
-    def abort(self, transport: asyncio.BaseTransport) -> None:
-        if transport in self._open and isinstance(transport, asyncio.WriteTransport):
+    def abort(self, transport: asyncio.Transport) -> None:
+        if transport in self._open:
             self.aborted += 1
             transport.abort()
 
@@ -121,15 +125,14 @@ class SocketLedger:
             self.abort(transport)
         return len(left)
 
-    def handshake_expired(self, transport: asyncio.BaseTransport) -> None:
+    def handshake_expired(self, transport: asyncio.Transport) -> None:
         self.handshake_timeouts += 1
         self.abort(transport)
 
-    def bound_buffers(self, transport: asyncio.BaseTransport) -> None:
+    def bound_buffers(self, transport: asyncio.Transport) -> None:
         """Hold at most ``send_buffer_bytes`` of unsent data: half here, half in the kernel."""
         half = self.send_buffer_bytes // 2
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.set_write_buffer_limits(high=half)
+        transport.set_write_buffer_limits(high=half)
         sock = transport.get_extra_info("socket")
         lowat = getattr(socket, "TCP_NOTSENT_LOWAT", None)
         if sock is not None and lowat is not None:
