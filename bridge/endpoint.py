@@ -29,7 +29,9 @@ def _limits(runtime: Runtime) -> dict[str, int]:
         "max_frame_bytes": s.max_frame_bytes,
         "max_symbols_per_request": MAX_SYMBOLS_PER_REQUEST,
         "queue_max_bytes": s.queue_max_bytes,
+        "queue_max_age_ms": round(s.queue_max_age_ms),
         "batch_max_messages": s.batch_max_messages,
+        "batch_max_bytes": s.batch_max_bytes,
     }
 
 
