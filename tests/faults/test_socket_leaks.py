@@ -97,7 +97,7 @@ async def test_fds_return_to_baseline_after_ten_rounds_of_stalled_clients(
             # while it keeps its end open and reads nothing.
             readers = await stalled_readers(bridge, 20, DataType.TRADE)
             held += readers
-            assert open_fds(bridge) >= baseline + 20  # the sockets were really open
+            assert open_fds(bridge) >= baseline + 20 - 1  # really open (a transient fd aside)
             await padded_burst(broker_nc, DataType.TRADE, SYMBOLS[0], 300)  # ~1.2 MB each
             began = time.monotonic()
             # dropped within send_timeout_s + close_timeout_s, cut by then: not uvicorn's 10 s
@@ -213,6 +213,32 @@ async def test_sigterm_exits_within_the_grace_with_three_stalled_clients(
         assert bridge.process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises it
         print(f"SIGTERM with 3 stalled clients: exited in {took:.2f} s (grace {grace:g} s)")
         assert took <= grace + 0.5, f"exited {took:.2f} s after SIGTERM, grace {grace} s"
+    finally:
+        for reader in held:
+            reader.close()
+        bridge.stop()
+
+
+async def test_a_stalled_quote_reader_is_closed_then_cut_after_the_deadlines(
+    broker: NatsServer, broker_nc: NatsClient, tmp_path: Path
+) -> None:
+    # Quotes conflate, so the queue never overflows: the watchdog (send_timeout_s) ends the
+    # connection, and the socket is cut close_timeout_s later as the peer takes nothing.
+    bridge = start_bridge(broker, tmp_path, send_timeout_s=1.0, close_timeout_s=0.5)
+    held: list[SlowReader] = []
+    try:
+        baseline = open_fds(bridge)
+        held += await stalled_readers(bridge, 10, DataType.QUOTE)
+        assert open_fds(bridge) >= baseline + 10 - 1  # the baseline may hold a transient fd
+        await padded_burst(broker_nc, DataType.QUOTE, SYMBOLS[0], 1000)  # ~4 MB each
+        began = time.monotonic()
+        left = await settle_at(bridge, baseline + SLACK_FDS, 10)
+        took = time.monotonic() - began
+        assert left <= baseline + SLACK_FDS, f"baseline {baseline}, {left} after 10 s"
+        print(f"stalled quote readers cut {took:.1f} s after the burst")
+        assert took <= 1.0 + 0.5 + 2.0  # the two deadlines, the watchdog period, slack
+        log = bridge.log_path.read_text()
+        assert log.count("closing a connection that stopped reading") == 10
     finally:
         for reader in held:
             reader.close()
