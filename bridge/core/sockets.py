@@ -130,7 +130,13 @@ class SocketLedger:
         self.abort(transport)
 
     def bound_buffers(self, transport: asyncio.Transport) -> None:
-        """Hold at most ``send_buffer_bytes`` of unsent data: half here, half in the kernel."""
+        """Hold at most ``send_buffer_bytes`` of unsent data: half here, half in the kernel.
+
+        ``TCP_NOTSENT_LOWAT`` rather than a small ``SO_SNDBUF``: it bounds only what the kernel
+        holds *unsent* (what goes stale for a slow reader), while bytes in flight still grow
+        with the path; ``SO_SNDBUF`` would also cap throughput at buffer / RTT and switch off
+        the kernel's autotuning.
+        """
         half = self.send_buffer_bytes // 2
         transport.set_write_buffer_limits(high=half)
         sock = transport.get_extra_info("socket")
