@@ -15,22 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import socket
 
 import uvicorn
 
 from bridge.core.frames import status_frame
+from bridge.core.sockets import SocketLedger
 from bridge.runtime import Runtime
 from schemas import CloseCode, StatusEvent
 
 logger = logging.getLogger(__name__)
 
+CUT_MARGIN_S = 0.5  # before the grace ends: what is left of it is for uvicorn and the lifespan
 
-async def drain(runtime: Runtime) -> None:
+
+async def drain(runtime: Runtime, deadline: float | None = None) -> None:
+    """Notify, drain NATS and close every connection by ``deadline`` (loop time)."""
     settings = runtime.settings
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.shutdown_grace_s
+    if deadline is None:
+        deadline = loop.time() + settings.shutdown_grace_s
     runtime.draining = True
     sessions = list(runtime.connections)
     logger.info("draining %d connections", len(sessions))
@@ -67,12 +73,31 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         state = getattr(self.config.app, "state", None)  # the Starlette app of create_app
         runtime: Runtime | None = getattr(state, "runtime", None)
+        ledger: SocketLedger | None = getattr(state, "sockets", None)
+        loop = asyncio.get_running_loop()
+        cut: asyncio.TimerHandle | None = None
         if runtime is not None and not self.force_exit:
+            deadline = loop.time() + runtime.settings.shutdown_grace_s
+            if ledger is not None:
+                # Whatever the clients do (a stalled reader never takes its close frame and
+                # its socket never drains), every socket is cut just before the grace ends.
+                cut = loop.call_at(deadline - CUT_MARGIN_S, self._cut, ledger)
             runtime.draining = True
             delay = runtime.settings.shutdown_delay_s
             if delay:
                 await asyncio.sleep(delay)
             for server in self.servers:  # no new connections from here on
                 server.close()
-            await drain(runtime)
-        await super().shutdown(sockets)
+            await drain(runtime, deadline - CUT_MARGIN_S)
+            self.config.timeout_graceful_shutdown = max(0, math.floor(deadline - loop.time()))
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if cut is not None:
+                cut.cancel()
+
+    @staticmethod
+    def _cut(ledger: SocketLedger) -> None:
+        left = ledger.abort_all()
+        if left:
+            logger.warning("shutdown grace ending: cut %d connections that did not close", left)

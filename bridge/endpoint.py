@@ -10,6 +10,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bridge.core.frames import error_frame, status_frame
+from bridge.core.sockets import TRANSPORT_EXTENSION, SocketLedger
 from bridge.errors import AccessDeniedError, PolicyViolationError, SlowConsumerError
 from bridge.observe.observability import watch
 from bridge.runtime import VERSION, Runtime
@@ -20,8 +21,6 @@ from schemas.messages import MAX_SYMBOLS_PER_REQUEST
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 2.0
-
 
 def _limits(runtime: Runtime) -> dict[str, int]:
     s = runtime.settings
@@ -30,7 +29,9 @@ def _limits(runtime: Runtime) -> dict[str, int]:
         "max_frame_bytes": s.max_frame_bytes,
         "max_symbols_per_request": MAX_SYMBOLS_PER_REQUEST,
         "queue_max_bytes": s.queue_max_bytes,
+        "queue_max_age_ms": round(s.queue_max_age_ms),
         "batch_max_messages": s.batch_max_messages,
+        "batch_max_bytes": s.batch_max_bytes,
     }
 
 
@@ -130,16 +131,39 @@ async def _send_now(websocket: WebSocket, text: str) -> None:
     """One last frame before a close, bypassing the queue; a stalled peer does not hold us."""
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(_close_timeout(websocket)):
                 await websocket.send_text(text)
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+def _close_timeout(websocket: WebSocket) -> float:
+    runtime: Runtime = websocket.app.state.runtime
+    return runtime.settings.close_timeout_s
+
+
+def _cut_at(websocket: WebSocket, deadline: float) -> None:
+    """Abort the socket at ``deadline`` (loop time) unless the close completed by then.
+
+    A peer that stopped reading never takes the close frame, and a transport closed with
+    unsent bytes is never released: without this its file descriptor would leak.
+    """
+    transport = websocket.scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
+    ledger: SocketLedger | None = getattr(websocket.app.state, "sockets", None)
+    if transport is None or ledger is None:
+        return
+    loop = asyncio.get_running_loop()
+    loop.call_at(max(deadline, loop.time()), ledger.abort, transport)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str, deadline: float = 0.0) -> None:
+    """Send the close frame by ``deadline`` (default: the close timeout from now), then cut."""
+    loop = asyncio.get_running_loop()
+    deadline = deadline or loop.time() + _close_timeout(websocket)
     if websocket.application_state != WebSocketState.DISCONNECTED:
-        # a peer that stopped reading blocks the close frame too: give up after a while
+        # a peer that stopped reading blocks the close frame too: give up at the deadline
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout_at(deadline):
                 await websocket.close(code=code, reason=reason[:120])
+    _cut_at(websocket, deadline)
 
 
 async def _end(
@@ -150,24 +174,28 @@ async def _end(
         writer.cancel()
         await _close_slow_consumer(websocket, session, reason)
         return
-    await session.outbox.wait_below(0, CLOSE_TIMEOUT_S)
-    for _ in range(int(CLOSE_TIMEOUT_S / 0.01)):  # let the writer finish the frame it took
+    timeout = _close_timeout(websocket)
+    deadline = asyncio.get_running_loop().time() + 2 * timeout
+    await session.outbox.wait_below(0, timeout)
+    for _ in range(int(timeout / 0.01)):  # let the writer finish the frame it took
         if not session.sending_since:
             break
         await asyncio.sleep(0.01)
     writer.cancel()
-    await _close(websocket, code, reason)
+    await _close(websocket, code, reason, deadline)
 
 
 async def _close_slow_consumer(websocket: WebSocket, session: Session, reason: str) -> int:
+    """Tell the client why (ahead of anything queued), close with 4009, cut at the deadline."""
+    deadline = asyncio.get_running_loop().time() + _close_timeout(websocket)
     dropped = {key: m.dropped for key, m in session.memberships.items() if m.dropped}
     session.outbox.clear()
     with contextlib.suppress(Exception, WebSocketDisconnect):
-        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+        async with asyncio.timeout_at(deadline):
             await websocket.send_text(
                 status_frame(
                     StatusEvent.SLOW_CONSUMER, reason=reason, dropped=dropped, action="closed"
                 )
             )
-    await _close(websocket, CloseCode.SLOW_CONSUMER, "slow consumer")
+    await _close(websocket, CloseCode.SLOW_CONSUMER, "slow consumer", deadline)
     return CloseCode.SLOW_CONSUMER

@@ -31,7 +31,28 @@ class BridgeSettings(NatsOptions, ProcessSettings):
     queue_max_bytes: int = Field(
         default=4 * 1024 * 1024, ge=4096, description="per-connection send queue bound"
     )
+    queue_max_age_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description="a send queue older than this keeps only the newest quote/depth per subject"
+        " (0: on bytes only)",
+    )
     batch_max_messages: int = Field(default=256, ge=1, description="messages per batch frame")
+    batch_max_bytes: int = Field(
+        default=32 * 1024, ge=1024, description="bytes per batch frame (one message always fits)"
+    )
+    send_buffer_bytes: int = Field(
+        default=64 * 1024,
+        ge=4096,
+        description="per connection: bytes held in the bridge's socket buffers, user space"
+        " plus kernel unsent (TCP_NOTSENT_LOWAT)",
+    )
+    close_timeout_s: float = Field(
+        default=2.0, gt=0, description="a close the peer does not take is cut (socket aborted)"
+    )
+    handshake_timeout_s: float = Field(
+        default=10.0, gt=0, description="a connection without a complete HTTP request is cut"
+    )
     snapshot_concurrency: int = Field(default=32, ge=1, description="parallel last-value fetches")
     max_filter_subjects: int = Field(
         default=256,

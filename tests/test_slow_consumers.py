@@ -9,6 +9,7 @@ import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from bridge.settings import BridgeSettings
 from mdbridge.natsserver import NatsServer
 from schemas import DataType, data_subject
 from tests.support.market import payload_for, put_directory
@@ -80,3 +81,74 @@ async def test_a_stalled_reader_gets_quotes_conflated_with_one_notice_and_a_coun
     data = [f for f in frames if f["type"] == "market_data"]
     assert len(data) < 10_000  # conflated: far fewer than were published
     stalled.close()
+
+
+async def steady(nc: NatsClient, symbols: list[str], per_s: float, seconds: float) -> int:
+    """Padded quotes (~1.3 kB) at ``per_s`` per symbol: ~0.5 MB/s for two symbols."""
+    bodies = [
+        (
+            data_subject(DataType.QUOTE, s),
+            orjson.dumps(payload_for(DataType.QUOTE, s, 10) | {"padding": "x" * 1000}),
+        )
+        for s in symbols
+    ]
+    loop = asyncio.get_running_loop()
+    began, sent = loop.time(), 0
+    while (elapsed := loop.time() - began) < seconds:
+        while sent < elapsed * per_s:
+            for subject, body in bodies:
+                await nc.publish(subject, body)
+            sent += 1
+        await nc.flush()
+        await asyncio.sleep(0.01)
+    return sent * len(bodies)
+
+
+def freshness_bound_ms(settings: BridgeSettings, read_bytes_per_s: float) -> float:
+    """docs/protocol.md, "Slow consumers": the age of what a slow reader reads, at most."""
+    in_flight = settings.send_buffer_bytes + settings.batch_max_bytes + KERNEL_SLACK_BYTES
+    return settings.queue_max_age_ms + 1000 * in_flight / read_bytes_per_s
+
+
+KERNEL_SLACK_BYTES = 64 * 1024  # the client's receive window and one socket write past lowat
+READ_RATE = 40_000  # bytes/s: finding 3's reader
+
+
+async def test_a_slow_reader_gets_the_notice_first_and_data_no_older_than_the_bound(
+    nc: NatsClient, nats_server: NatsServer
+) -> None:
+    symbols = ["600000.SH", "600519.SH"]
+    await put_directory(nc.jetstream(), symbols)
+    async with running_bridge(nats_server.url, send_buffer_bytes=16 * 1024) as bridge:
+        reader = await SlowReader.open(bridge.ws_url, rcvbuf=4096)
+        await reader.send("subscribe", {"symbols": symbols, "snapshot": False}, "sub")
+        publishing = asyncio.create_task(steady(nc, symbols, 200, 8.0))  # ~10x the read rate
+        frames = await reader.read_paced(READ_RATE, 7.0)
+        await publishing
+        reader.close()
+    kinds = [
+        "notice" if f["type"] == "status" and f["data"]["event"] == "slow_consumer" else f["type"]
+        for _, f in frames
+    ]
+    assert "notice" in kinds, kinds[:20]
+    first_notice = kinds.index("notice")
+    notice = frames[first_notice][1]["data"]
+    assert notice["action"] == "conflated"
+    assert notice["reason"] == "age"
+    assert sum(notice["conflated"].values()) > 0
+    # The notice came ahead of the conflated data: it is near the start, not behind the backlog.
+    data_before = sum(1 for k in kinds[:first_notice] if k == "market_data")
+    assert data_before < 100, f"{data_before} data frames before the notice"
+    ages = [
+        at - f["metadata"]["broker_ms"]
+        for at, f in frames[first_notice:]
+        if f["type"] == "market_data"
+    ]
+    assert len(ages) > 20
+    bound = freshness_bound_ms(bridge.settings, READ_RATE)
+    ages.sort()
+    print(
+        f"slow reader at {READ_RATE} B/s: {len(ages)} data frames after the notice, age p50 "
+        f"{ages[len(ages) // 2]:.0f} ms max {ages[-1]:.0f} ms, bound {bound:.0f} ms"
+    )
+    assert ages[-1] <= bound, f"data {ages[-1]:.0f} ms old, bound {bound:.0f} ms"

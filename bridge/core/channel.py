@@ -12,7 +12,7 @@ from datetime import datetime
 
 import orjson
 
-from bridge.core.outbox import Item, Outbox
+from bridge.core.outbox import Item, Outbox, make_item
 from schemas import DATA_MESSAGE_TYPE, DataType, data_subject
 from schemas.filtering import kept_fields
 from schemas.messages import parse_throttle_ms
@@ -48,8 +48,9 @@ class SkipCovered:
         self.top = max(floor, max(floors.values())) if floors else floor
 
     def append(self, item: Item) -> None:
-        seq = item[2]
-        if seq <= self.floor or (self.floors is not None and seq <= self.floors.get(item[4], 0)):
+        seq = item.seq
+        floors = self.floors
+        if seq <= self.floor or (floors is not None and seq <= floors.get(item.subject, 0)):
             return
         if seq > self.top and self.member.hold is self:
             self.member.hold = None
@@ -131,9 +132,20 @@ class Channel:
         self._head = '{"type":"' + DATA_MESSAGE_TYPE[data_type].value + '","timestamp":"'
 
     def encode(
-        self, subject: str, seq: int, broker_ms: int, payload: str, now_iso: str, extra: str = ""
+        self,
+        subject: str,
+        seq: int,
+        broker_ms: int,
+        payload: str,
+        now_iso: str,
+        extra: str = "",
+        *,
+        conflate: bool = True,
     ) -> Item:
-        """The frame for one message, built by concatenation (payload is already JSON)."""
+        """The frame for one message, built by concatenation (payload is already JSON).
+
+        ``conflate=False`` for history a client asked for in full (resume, ack mode).
+        """
         if self.fields is not None:
             payload = self._project(payload)
         text = (
@@ -141,9 +153,11 @@ class Channel:
             f'"subject":"{subject}","seq":{seq},"broker_ms":{broker_ms}{extra}}}}}'
         )
         conflate_key = (
-            (self if not self.wildcard else (self, subject)) if self.conflatable else None
+            (self if not self.wildcard else (self, subject))
+            if self.conflatable and conflate
+            else None
         )
-        return (text, self, seq, conflate_key, subject)
+        return make_item(text, self, seq, conflate_key, subject)
 
     def _project(self, payload: str) -> str:
         fields = self.fields or frozenset()

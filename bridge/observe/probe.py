@@ -67,8 +67,8 @@ class LatencySampler:
 
     def observe(self, items: list[Item]) -> None:
         for item in items:
-            if item[1] is not None:
-                times = live_times(item[0])
+            if item.channel is not None:
+                times = live_times(item.text)
                 if times is not None:
                     break
         else:
@@ -110,16 +110,16 @@ class WriterProbe:
         sent_ms = time.time() * 1000
         out: list[Item] = []
         for item in items:
-            text, channel = item[0], item[1]
+            text, channel = item.text, item.channel
             if channel is None or not text.endswith("}}"):
                 out.append(item)
                 continue
-            hop = self._tap.lookup(STREAM_BY_TYPE[channel.data_type], item[2])
+            hop = self._tap.lookup(STREAM_BY_TYPE[channel.data_type], item.seq)
             trace: dict[str, float | str | None] = {
                 "bridge_recv_ms": round(hop[0], 3) if hop else None,
                 "sent_ms": round(sent_ms, 3),
                 "traceparent": hop[1] if hop else None,
             }
             text = text[:-2] + ',"trace":' + orjson.dumps(trace).decode() + "}}"
-            out.append((text, channel, item[2], item[3], item[4]))
+            out.append(item._replace(text=text))
         return out

@@ -20,6 +20,7 @@ from nats.js.errors import NotFoundError
 from bridge.core.channel import Membership
 from bridge.core.frames import CLOCK, status_frame
 from bridge.core.hub import Hub
+from bridge.core.outbox import control_item, make_item
 from bridge.recovery.bars import Bar, BarQuery, BarReader
 from bridge.recovery.direct import DirectReader
 from bridge.settings import BridgeSettings
@@ -64,7 +65,7 @@ class BarHistory:
             subject, seq, broker_ms, payload = bar.stored
             extra = f',"history":true,"stream":"{bar.stream}"'
             text = channel.encode(subject, seq, broker_ms, payload.decode(), stamp, extra)[0]
-            member.outbox.push((text, channel, 0, None, subject))  # not a live position
+            member.outbox.push(make_item(text, channel, 0, None, subject))  # not a live position
         if forming is not None:
             subject, seq, broker_ms, payload = forming.stored
             item = channel.encode(
@@ -81,7 +82,7 @@ class BarHistory:
             mode="history",
             replay_complete=not series.truncated,
         )
-        member.outbox.push((notice, None, 0, None, ""))
+        member.outbox.push(control_item(notice))
         member.release_hold({}, floor=series.upto)
         self.sent += len(closed)
         return len(closed)

@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 from bridge.core.channel import Membership
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
+from bridge.core.outbox import control_item
 from bridge.errors import BridgeError
 from bridge.recovery.ackquota import is_consumer_limit
 from bridge.recovery.pull import PENDING, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
@@ -112,7 +113,7 @@ class Replayer:
         return status_frame(StatusEvent.RECOVERED, **fields)
 
     def _finish(self, member: Membership, result: ResumeResult, floor: int) -> ResumeResult:
-        member.outbox.push((self._notice(member, result), None, 0, None, ""))
+        member.outbox.push(control_item(self._notice(member, result)))
         member.release_hold({}, floor=floor)
         return result
 

@@ -33,7 +33,10 @@ OnPulled = Callable[[Msg, list[str]], bool]
 
 
 def encode_pulled(channel: Channel, msg: Msg, tokens: list[str], extra: str = "") -> Item:
-    """A pulled message as the channel's frame, with the broker's sequence and time."""
+    """A pulled message as the channel's frame, with the broker's sequence and time.
+
+    Never conflated: history asked for in full (resume, ack mode) has no gaps.
+    """
     return channel.encode(
         msg.subject,
         int(tokens[STREAM_SEQ]),
@@ -41,6 +44,7 @@ def encode_pulled(channel: Channel, msg: Msg, tokens: list[str], extra: str = ""
         msg.data.decode(),
         CLOCK.now_iso(),
         extra,
+        conflate=False,
     )
 
 

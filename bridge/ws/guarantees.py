@@ -16,7 +16,7 @@ from bridge.access.principal import Principal, PrincipalKind
 from bridge.core.channel import Channel, Membership
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
-from bridge.core.outbox import Outbox
+from bridge.core.outbox import Outbox, control_item
 from bridge.errors import AckLimitError, AckModeError, RequestError
 from bridge.recovery.ackmode import AckSubscription
 from bridge.recovery.catchup import ResumeError
@@ -53,6 +53,7 @@ class ReliableSession:
     _reliability: Reliability | None
     _ended: asyncio.Future[tuple[int, str]] | None
     _conflated: dict[str, int]
+    _conflation_reason: str
     _notice_at: float
     _notice_timer: asyncio.TimerHandle | None
 
@@ -80,29 +81,46 @@ class ReliableSession:
     def _on_overflow(self, reason: str) -> None:
         self.end(CloseCode.SLOW_CONSUMER, reason)
 
-    def _on_conflated(self, channel: Any, count: int) -> None:
-        member = self.memberships.get(channel.key) if isinstance(channel, Channel) else None
-        self.conflated += count
-        if member is None:
+    def _on_conflated(self, dropped: dict[Any, int], reason: str) -> None:
+        """Count what the outbox conflated and tell the client, ahead of the data it holds.
+
+        One notice per ``slow_consumer_notice_s``: the first at once (the outbox is still
+        conflating, so the notice precedes the conflated data), the next ones when the period
+        ends, counting everything conflated in between.
+        """
+        for channel, count in dropped.items():
+            self.conflated += count
+            member = self.memberships.get(channel.key) if isinstance(channel, Channel) else None
+            if member is None:
+                continue
+            member.dropped += count
+            self._conflated[channel.key] = self._conflated.get(channel.key, 0) + count
+        self._conflation_reason = reason
+        if self._notice_timer is not None or not self._conflated:
             return
-        member.dropped += count
-        self._conflated[channel.key] = self._conflated.get(channel.key, 0) + count
-        if self._notice_timer is None:  # one notice per period, not one per conflation
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, self._notice_at + self._settings.slow_consumer_notice_s - loop.time())
+        loop = asyncio.get_running_loop()
+        delay = self._notice_at + self._settings.slow_consumer_notice_s - loop.time()
+        if delay <= 0:
+            self._conflation_notice()
+        else:  # one notice per period, not one per conflation
             self._notice_timer = loop.call_later(delay, self._conflation_notice)
 
     def _conflation_notice(self) -> None:
         self._notice_timer = None
         self._notice_at = asyncio.get_running_loop().time()
         conflated, self._conflated = self._conflated, {}
-        self.push_frame(
-            status_frame(
-                StatusEvent.SLOW_CONSUMER,
-                action="conflated",
-                conflated=conflated,
-                dropped_total={k: m.dropped for k, m in self.memberships.items() if m.dropped},
-                queue_max_bytes=self._settings.queue_max_bytes,
+        settings = self._settings
+        self.outbox.push_first(
+            control_item(
+                status_frame(
+                    StatusEvent.SLOW_CONSUMER,
+                    action="conflated",
+                    reason=self._conflation_reason,
+                    conflated=conflated,
+                    dropped_total={k: m.dropped for k, m in self.memberships.items() if m.dropped},
+                    queue_max_bytes=settings.queue_max_bytes,
+                    queue_max_age_ms=settings.queue_max_age_ms,
+                )
             )
         )
 

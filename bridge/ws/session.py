@@ -17,7 +17,7 @@ from bridge.access.principal import ANONYMOUS, Principal
 from bridge.core.channel import Channel, Membership, subscription_key
 from bridge.core.frames import CLOCK, batch_frame, control_frame, error_frame
 from bridge.core.hub import Hub
-from bridge.core.outbox import Item, Outbox
+from bridge.core.outbox import Item, Outbox, control_item
 from bridge.errors import RequestError, SlowConsumerError
 from bridge.market.aliases import market_wildcard
 from bridge.market.directory import SymbolDirectory
@@ -85,7 +85,12 @@ class Session(ReliableSession):
         self._directory = directory
         self._settings = settings
         self._reliability = reliability
-        self.outbox = Outbox(settings.queue_max_bytes, self._on_conflated, self._on_overflow)
+        self.outbox = Outbox(
+            settings.queue_max_bytes,
+            self._on_conflated,
+            self._on_overflow,
+            max_age_s=settings.queue_max_age_ms / 1000,
+        )
         self.memberships: dict[str, Membership] = {}
         self.acks: dict[str, AckSubscription] = {}
         self.batch_ok = True
@@ -104,6 +109,7 @@ class Session(ReliableSession):
         self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
         self._ended: asyncio.Future[tuple[int, str]] | None = None
         self._conflated: dict[str, int] = {}
+        self._conflation_reason = ""
         self._notice_at = 0.0
         self._notice_timer: asyncio.TimerHandle | None = None
         self._suggest_left = 0
@@ -123,39 +129,42 @@ class Session(ReliableSession):
     # -- outgoing ------------------------------------------------------------------------
 
     def reply(self, type_: MessageType, data: Any, request_id: str | int | None) -> None:
-        self.outbox.push((control_frame(type_, data, request_id), None, 0, None, ""))
+        self.outbox.push(control_item(control_frame(type_, data, request_id)))
 
     def push_frame(self, text: str) -> None:
-        self.outbox.push((text, None, 0, None, ""))
+        self.outbox.push(control_item(text))
 
     async def run_writer(self) -> None:
         """Send what is queued, coalescing a backlog into one ``batch`` frame."""
-        outbox, limit = self.outbox, self._settings.batch_max_messages
+        outbox, settings = self.outbox, self._settings
+        limit, max_bytes = settings.batch_max_messages, settings.batch_max_bytes
         while True:
-            items = await outbox.take(limit)
+            items = await outbox.take(limit, max_bytes)
             if outbox.overflowed:
-                raise SlowConsumerError(f"send queue passed {self._settings.queue_max_bytes} bytes")
+                raise SlowConsumerError(f"send queue passed {settings.queue_max_bytes} bytes")
             if self.probe is not None:
                 items = self.probe(items)
             self.sending_since = time.monotonic()  # the watchdog closes a send that hangs
             if len(items) == 1 or not self.batch_ok:
                 for item in items:
-                    await self._send(item[0])
-                    self.bytes_out += len(item[0])
+                    await self._send(item.text)
+                    self.bytes_out += len(item.text)
             else:
-                text = batch_frame([item[0] for item in items])
+                text = batch_frame([item.text for item in items])
                 await self._send(text)
                 self.bytes_out += len(text)
             self.sending_since = 0.0
             self.frames_out += len(items)
             sent_at = time.time()
-            for text, channel, seq, _, _ in items:
+            memberships = self.memberships
+            for item in items:
+                channel = item.channel
                 if channel is not None:
-                    member = self.memberships.get(channel.key)
+                    member = memberships.get(channel.key)
                     if member is not None:
                         member.messages += 1
-                        member.bytes += len(text)
-                        member.last_seq = seq
+                        member.bytes += len(item.text)
+                        member.last_seq = item.seq
                         member.last_update = sent_at
 
     # -- incoming ------------------------------------------------------------------------

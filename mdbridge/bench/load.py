@@ -184,9 +184,11 @@ class LoadRun:
 
 
 def merge(reports: list[dict[str, Any]], cpu: dict[str, float], procs: int) -> dict[str, Any]:
-    hist = Histogram()
+    hist, stale = Histogram(), Histogram()
     for report in reports:
         hist.merge(Histogram.from_json(report["hist"]))
+        if "stale" in report:
+            stale.merge(Histogram.from_json(report["stale"]))
     window = max((float(r["window_s"]) for r in reports), default=0.0) or 1e-9
     msgs = sum(int(r["msgs"]) for r in reports)
     firsts = [int(r["first_ns"]) for r in reports if r["first_ns"]]
@@ -201,6 +203,7 @@ def merge(reports: list[dict[str, Any]], cpu: dict[str, float], procs: int) -> d
         "payload_bytes_per_s": round(sum(int(r["payload_bytes"]) for r in reports) / window),
         "wire_bytes_per_s": round(sum(int(r["wire_bytes"]) for r in reports) / window),
         "latency_ms": hist.summary_ms(),
+        "staleness_ms": stale.summary_ms(),
         "cdf_ms": [[round(v / 1000, 4), round(f, 5)] for v, f in cdf[::step]],
         "cpu_pct": cpu,
         "client_procs": procs,

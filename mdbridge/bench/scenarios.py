@@ -16,6 +16,7 @@ from typing import Any
 from mdbridge.bench.config import FanoutCase
 from mdbridge.bench.load import Bench, LoadRun
 from mdbridge.bench.monitor import CpuWindow, rss_bytes
+from mdbridge.bench.startstate import start_state
 from mdbridge.bench.targets import Target
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ async def fanout_case(
     subscriptions = sum(len(c) for c in conns)
     expected = case.rate * subscriptions / len(published)
     label = f"{case.label} {target.name} {case.clients}x{case.symbols_per_client}"
+    state = await start_state(target)
     run = LoadRun(bench, target, conns, label=label)
     try:
         await run.open()
@@ -117,6 +119,10 @@ async def fanout_case(
         # Load-independent efficiency: what one fully available core would deliver. The
         # machine is shared, so the target often gets less than a core.
         "delivered_per_cpu_s": round(delivered / (target_cpu / 100)) if target_cpu else 0,
+        # a client holding every value the moment it is published still holds values up to
+        # this old: each symbol is republished once per interval (the staleness floor)
+        "update_interval_ms": round(1000 * len(published) / case.rate, 1),
+        "start_state": state,
         **report,
     }
 
@@ -151,6 +157,7 @@ async def burst(bench: Bench, target: Target) -> dict[str, Any]:
     per_symbol = [count // m + (1 if i < count % m else 0) for i in range(m)]
     expected = sum(per_symbol[index[s]] for c in conns for s in c)
     label = f"burst {target.name} {config.burst_clients}x{config.burst_symbols}"
+    state = await start_state(target)
     run = LoadRun(bench, target, conns, label=label)
     try:
         await run.open()
@@ -173,5 +180,6 @@ async def burst(bench: Bench, target: Target) -> dict[str, Any]:
         "expected": expected,
         "delivered_ratio": round(report["delivered"] / expected, 4) if expected else 0.0,
         "drain_s": round(drain_s, 3),
+        "start_state": state,
         **report,
     }

@@ -22,6 +22,9 @@ from mdbridge.bench.universe import PUB_DIGITS, PUB_MARKER, quote_subject
 
 STAMP = b'"pub_us":'
 STAMP_RE = re.compile(rb'"pub_us":(\d{16})')
+# the publisher's bodies start {"pub_us":<16 digits>,"symbol":"<symbol>"
+STAMP_SYMBOL_RE = re.compile(rb'"pub_us":(\d{16}),"symbol":"([^"]+)"')
+SYMBOL_AT = len(b',"symbol":"')
 # a data message's metadata starts with its subscription id, subject and stream sequence
 ACKABLE_RE = re.compile(rb'"subscription_id":"([^"]+)","subject":"[^"]*","seq":(\d+)')
 DATA_PREFIX = b'{"type":"market_data"'
@@ -36,6 +39,10 @@ class Tally:
 
     def __init__(self) -> None:
         self.hist = Histogram()
+        # staleness: for every (connection, symbol), the age of the newest value it holds,
+        # sampled through the window (sample_staleness)
+        self.stale = Histogram()
+        self.holders: list[dict[bytes, bytes]] = []  # per connection: symbol -> newest stamp
         self.msgs = 0
         self.frames = 0
         self.payload_bytes = 0
@@ -57,6 +64,7 @@ class Tally:
 
     def reset_window(self) -> None:
         self.hist = Histogram()
+        self.stale = Histogram()
         self.msgs = self.frames = self.payload_bytes = 0
         self.first_ns = self.last_ns = 0
         self.heartbeats = self.acked = 0
@@ -71,6 +79,12 @@ class Tally:
         if self.on_done is not None and self.expect:
             done, self.on_done = self.on_done, None
             done()
+
+    def sample_staleness(self, now_us: int) -> None:
+        add = self.stale.add
+        for held in self.holders:
+            for stamp in held.values():
+                add(now_us - int(stamp))
 
     def record(self, stamps: list[bytes], recv_ns: int) -> None:
         """Latency of each stamped message received at ``recv_ns``."""
@@ -96,6 +110,8 @@ class Session(ABC):
         self.ws: WsClientProtocol | None = None
         self.is_ready = False
         self.closed = False
+        self.held: dict[bytes, bytes] = {}  # symbol -> stamp of the newest value received
+        tally.holders.append(self.held)
 
     def mark_ready(self) -> None:
         if not self.is_ready:
@@ -145,7 +161,11 @@ class BridgeSession(Session):
         tally.frames += 1
         tally.payload_bytes += len(data)
         if STAMP in data:
-            stamps = STAMP_RE.findall(data)
+            pairs = STAMP_SYMBOL_RE.findall(data)
+            held = self.held
+            for stamp, symbol in pairs:
+                held[symbol] = stamp
+            stamps = [stamp for stamp, _ in pairs]
             tally.record(stamps, recv_ns)
             if self.ack:
                 self.unacked += len(stamps)
@@ -220,10 +240,14 @@ class NatsSession(Session):
         lines = buf.split(b"\r\n")
         self._rest = lines.pop()
         stamps: list[bytes] = []
+        held = self.held
         for line in lines:
             first = line[:1]
             if first == b"{":
-                stamps.append(line[STAMP_START:STAMP_END])
+                stamp = line[STAMP_START:STAMP_END]
+                stamps.append(stamp)
+                at = STAMP_END + SYMBOL_AT
+                held[line[at : line.find(b'"', at)]] = stamp
             elif first == b"M" or first == b"+":
                 continue
             elif line == b"PING":

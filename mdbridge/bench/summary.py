@@ -178,6 +178,10 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
             r["latency_ms"]["p95"],
             r["latency_ms"]["p99"],
             r["latency_ms"]["max"],
+            r.get("staleness_ms", {}).get("p50"),
+            r.get("staleness_ms", {}).get("p99"),
+            r.get("update_interval_ms"),
+            _queued_kb(r.get("start_state")),
             r["cpu_pct"]["target"],
             r["cpu_pct"]["nats"],
             r["cpu_pct"]["clients"],
@@ -189,8 +193,18 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
 
 LOAD_HEADERS = [
     "in/s", "expected/s", "delivered/s", "per CPU-s", "p50 ms", "p95 ms", "p99 ms", "max ms",
+    "stale p50 ms", "stale p99 ms", "update every ms", "queued at start kB",
     "CPU % target", "CPU % nats", "CPU % clients", "errors",
 ]  # fmt: skip
+
+
+def _queued_kb(state: dict[str, Any] | None) -> float | None:
+    """What the target still held when the case started: kernel send queues + its own."""
+    if not state:
+        return None
+    held = int(state.get("kernel_send_queue_bytes") or 0)
+    held += int(state.get("bridge_queued_bytes") or 0)
+    return round(held / 1024, 1)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -240,10 +254,11 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Burst", ""]
         lines += _table(
             ["target", "updates", "publish s", "expected", "delivered", "ratio", "drain s",
-             "p50 ms", "p99 ms", "max ms", "errors"],
+             "p50 ms", "p99 ms", "max ms", "queued at start kB", "errors"],
             [[b["target"], b["burst"], b["publish_s"], b["expected"], b["delivered"],
               b["delivered_ratio"], b["drain_s"], b["latency_ms"]["p50"], b["latency_ms"]["p99"],
-              b["latency_ms"]["max"], b["errors"]] for b in burst.values() if "error" not in b],
+              b["latency_ms"]["max"], _queued_kb(b.get("start_state")), b["errors"]]
+             for b in burst.values() if "error" not in b],
         )  # fmt: skip
     for scenario in ("resume", "ack"):
         section = results.get(scenario)

@@ -21,6 +21,7 @@ from mdbridge.bench.sessions import SESSIONS, Session, Tally
 from mdbridge.limits import raise_fd_limit
 
 CONNECT_TIMEOUT_S = 30.0
+STALENESS_PERIOD_S = 0.25
 
 
 class Worker:
@@ -106,6 +107,7 @@ class Worker:
             "first_ns": t.first_ns,
             "last_ns": t.last_ns,
             "hist": t.hist.to_json(),
+            "stale": t.stale.to_json(),
             "errors": t.errors,
             "error_samples": t.error_samples,
             "heartbeats": t.heartbeats,
@@ -136,6 +138,12 @@ class Worker:
             )
             last_msgs = t.msgs
 
+    async def staleness(self) -> None:
+        """Sample every (connection, symbol)'s newest value age, four times a second."""
+        while True:
+            await asyncio.sleep(STALENESS_PERIOD_S)
+            self.tally.sample_staleness(time.time_ns() // 1000)
+
     async def close_all(self) -> None:
         for proto in self.protocols:
             proto.close()
@@ -154,6 +162,7 @@ async def main() -> None:
         return
     worker = Worker(plan, io)
     ticker = asyncio.create_task(worker.ticks())
+    sampler = asyncio.create_task(worker.staleness())
     try:
         await worker.connect_all()
         await worker.wait_ready()
@@ -170,9 +179,10 @@ async def main() -> None:
             elif cmd == "exit":
                 break
     finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        for task in (ticker, sampler):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await worker.close_all()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 import orjson
@@ -88,6 +89,36 @@ class SlowReader:
                 self._collect()
                 await self._flush()
         return self._frames.pop(0)
+
+    async def read_paced(
+        self, bytes_per_s: float, seconds: float, chunk: int = 2048
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """Read at about ``bytes_per_s`` for ``seconds``: each envelope with its arrival time.
+
+        The time is the epoch ms at which the bytes completing the frame were read.
+        """
+        loop = asyncio.get_running_loop()
+        received: list[tuple[float, dict[str, Any]]] = []
+        end = loop.time() + seconds
+        while loop.time() < end:
+            began = loop.time()
+            try:
+                async with asyncio.timeout(max(0.01, end - began)):
+                    data = await loop.sock_recv(self._sock, chunk)
+            except TimeoutError:
+                break
+            if not data:
+                self._protocol.receive_eof()
+                self._collect()
+                break
+            self._protocol.receive_data(data)
+            self._collect()
+            now_ms = time.time() * 1000
+            received.extend((now_ms, frame) for frame in self._frames)
+            self._frames.clear()
+            await self._flush()
+            await asyncio.sleep(max(0.0, len(data) / bytes_per_s - (loop.time() - began)))
+        return received
 
     async def drain(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Everything until the server closes the connection."""

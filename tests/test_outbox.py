@@ -1,0 +1,89 @@
+"""The send queue's contract: bounded by age and bytes, notices first, batches bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.core.outbox import Item, Outbox, control_item, make_item
+
+
+def quote(key: str, seq: int, text: str = "q") -> Item:
+    return make_item(f"{text}{seq}", key, seq, key, f"md.quote.{key}")
+
+
+def trade(seq: int) -> Item:
+    return make_item(f"t{seq}", "trades", seq, None, "md.trade.x")
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[Any, int], str]] = []
+
+    def __call__(self, dropped: dict[Any, int], reason: str) -> None:
+        self.calls.append((dropped, reason))
+
+
+async def test_a_backlog_older_than_the_age_bound_keeps_the_newest_quote_per_key() -> None:
+    reports = Reports()
+    outbox = Outbox(1 << 20, reports, max_age_s=0.02)
+    for seq in range(1, 6):
+        outbox.push(quote("a", seq))
+        outbox.push(trade(seq))
+        outbox.push(quote("b", seq))
+    await asyncio.sleep(0.03)
+    batch = await outbox.take(100)
+    assert [item.text for item in batch] == ["t1", "t2", "t3", "t4", "q5", "t5", "q5"]
+    assert [item.channel for item in batch if item.conflate_key] == ["a", "b"]
+    assert reports.calls == [({"a": 4, "b": 4}, "age")]
+
+
+async def test_a_young_backlog_is_sent_whole() -> None:
+    reports = Reports()
+    outbox = Outbox(1 << 20, reports, max_age_s=10.0)
+    for seq in range(1, 4):
+        outbox.push(quote("a", seq))
+    assert [item.seq for item in await outbox.take(100)] == [1, 2, 3]
+    assert reports.calls == []
+
+
+async def test_a_notice_pushed_while_conflating_leads_the_batch() -> None:
+    outbox: Outbox
+
+    def notify(dropped: dict[Any, int], reason: str) -> None:
+        outbox.push_first(control_item(f"notice {sum(dropped.values())} {reason}"))
+
+    outbox = Outbox(1 << 20, notify, max_age_s=0.01)
+    outbox.push(control_item("reply"))
+    for seq in range(1, 4):
+        outbox.push(quote("a", seq))
+    await asyncio.sleep(0.02)
+    batch = await outbox.take(100)
+    assert [item.text for item in batch] == ["notice 2 age", "reply", "q3"]
+
+
+async def test_over_the_byte_bound_quotes_conflate_and_trades_overflow() -> None:
+    reports = Reports()
+    failed: list[str] = []
+    outbox = Outbox(4096, reports, failed.append)
+    for seq in range(1, 200):
+        outbox.push(quote("a", seq, "x" * 100))
+    assert outbox.queued_bytes <= 4096
+    assert not outbox.overflowed
+    assert reports.calls[0][1] == "bytes"
+    for seq in range(1, 200):
+        outbox.push(make_item("y" * 100, "trades", seq, None, "md.trade.x"))
+    assert outbox.overflowed
+    assert failed == ["send queue passed 4096 bytes"]
+
+
+async def test_a_batch_stops_at_its_byte_bound_but_always_takes_one() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    outbox.push(make_item("x" * 5000, None, 0, None, ""))
+    for seq in range(1, 10):
+        outbox.push(make_item("y" * 100, None, seq, None, ""))
+    first = await outbox.take(100, 1000)
+    assert [len(item.text) for item in first] == [5000]
+    second = await outbox.take(100, 1000)
+    assert len(second) == 9  # 9 x 100 bytes fit in 1000
+    assert outbox.queued_bytes == 0
