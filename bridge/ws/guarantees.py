@@ -1,14 +1,16 @@
-"""The session's side of the guarantees: resume, ack mode, slow-consumer notices, ending.
+"""What one connection offers beyond live fan-out: resume and ack mode.
 
-A mixin of :class:`bridge.ws.session.Session`, kept apart so the control path stays readable.
+A part the session holds (``session.guarantees``). It owns the connection's ack-mode
+subscriptions; what it needs from the session (send a frame, leave a subscription, send a
+snapshot) is handed in when it is built, so neither reaches into the other's state.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from nats.errors import Error as NatsError
 
@@ -19,14 +21,12 @@ from bridge.core.hub import Hub
 from bridge.core.outbox import Outbox
 from bridge.errors import AckModeError, RequestError
 from bridge.recovery.ackmode import AckSubscription
-from bridge.recovery.catchup import ResumeError
+from bridge.recovery.catchup import ResumeError, SendSnapshot
 from bridge.recovery.reliability import Reliability
-from bridge.settings import BridgeSettings
 from bridge.ws import hooks
 from bridge.ws.validation import parse_data
 from schemas import (
     AckRequest,
-    CloseCode,
     DataType,
     ErrorCode,
     ResumeFrom,
@@ -37,76 +37,31 @@ from schemas import (
 logger = logging.getLogger(__name__)
 
 
-class ReliableSession:
-    """Needs the attributes below from the session it is mixed into."""
+class Guarantees:
+    """Resume and ack mode for one connection; without ``reliability`` both are refused."""
 
-    id: str
-    principal: Principal
-    conflated: int
-    outbox: Outbox
-    memberships: dict[str, Membership]
-    acks: dict[str, AckSubscription]
-    _hub: Hub
-    _settings: BridgeSettings
-    _reliability: Reliability | None
-    _ended: asyncio.Future[tuple[int, str]] | None
-    _conflated: dict[str, int]
-    _notice_at: float
-    _notice_timer: asyncio.TimerHandle | None
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        hub: Hub,
+        outbox: Outbox,
+        reliability: Reliability | None,
+        push_frame: Callable[[str], None],
+        leave: Callable[[str], bool],
+        send_snapshot: SendSnapshot,
+    ) -> None:
+        self.acks: dict[str, AckSubscription] = {}
+        self._connection_id = connection_id
+        self._hub = hub
+        self._outbox = outbox
+        self._reliability = reliability
+        self._push_frame = push_frame
+        self._leave = leave
+        self._send_snapshot = send_snapshot
 
-    if TYPE_CHECKING:  # provided by Session, which this mixes into
-
-        def push_frame(self, text: str) -> None: ...
-
-        def _leave(self, key: str) -> bool: ...
-
-        async def _send_snapshot(self, member: Membership, notice: str | None = None) -> None: ...
-
-    # -- ending the connection -----------------------------------------------------------
-
-    @property
-    def ended(self) -> asyncio.Future[tuple[int, str]]:
-        """Resolved with (close code, reason) when the server decides to close."""
-        if self._ended is None:
-            self._ended = asyncio.get_running_loop().create_future()
-        return self._ended
-
-    def end(self, code: int, reason: str) -> None:
-        if not self.ended.done():
-            self.ended.set_result((code, reason))
-
-    def _on_overflow(self, reason: str) -> None:
-        self.end(CloseCode.SLOW_CONSUMER, reason)
-
-    def _on_conflated(self, channel: Any, count: int) -> None:
-        member = self.memberships.get(channel.key) if isinstance(channel, Channel) else None
-        self.conflated += count
-        if member is None:
-            return
-        member.dropped += count
-        self._conflated[channel.key] = self._conflated.get(channel.key, 0) + count
-        if self._notice_timer is None:  # one notice per period, not one per conflation
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, self._notice_at + self._settings.slow_consumer_notice_s - loop.time())
-            self._notice_timer = loop.call_later(delay, self._conflation_notice)
-
-    def _conflation_notice(self) -> None:
-        self._notice_timer = None
-        self._notice_at = asyncio.get_running_loop().time()
-        conflated, self._conflated = self._conflated, {}
-        self.push_frame(
-            status_frame(
-                StatusEvent.SLOW_CONSUMER,
-                action="conflated",
-                conflated=conflated,
-                dropped_total={k: m.dropped for k, m in self.memberships.items() if m.dropped},
-                queue_max_bytes=self._settings.queue_max_bytes,
-            )
-        )
-
-    # -- requests ------------------------------------------------------------------------
-
-    async def _ack(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+    async def ack(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+        """The ``ack`` request handler."""
         request = parse_data(AckRequest, data)
         subscription = self.acks.get(request.subscription_id)
         if subscription is None:
@@ -116,7 +71,7 @@ class ReliableSession:
             )
         await subscription.ack(request.seq)
 
-    def _check_reliable(self, request: SubscriptionRequest) -> None:
+    def check(self, request: SubscriptionRequest) -> None:
         if (request.ack or request.resume_from is not None) and self._reliability is None:
             raise RequestError(ErrorCode.UNSUPPORTED, "resume and ack mode are not enabled")
         if request.ack:
@@ -127,9 +82,10 @@ class ReliableSession:
                     ErrorCode.BAD_REQUEST, "ack mode delivers every message: frequency is tick"
                 )
 
-    async def _join(
+    async def join(
         self,
         request: SubscriptionRequest,
+        principal: Principal,
         symbol: str,
         frequency: str,
         fields: list[str] | None,
@@ -141,14 +97,14 @@ class ReliableSession:
             epoch_ok = resume is not None and resume.epoch == self._hub.epoch_for(request.data_type)
             try:
                 ack, existed = await self._reliability.acks.open(
-                    principal=self.principal.subject,
+                    principal=principal.subject,
                     durable=request.durable,
                     key=key,
                     data_type=request.data_type,
                     symbol=symbol,
                     frequency=frequency,
                     fields=fields,
-                    outbox=self.outbox,
+                    outbox=self._outbox,
                     on_ended=functools.partial(self._ack_ended, key),
                     start_after=resume.seq if resume is not None and epoch_ok else None,
                     snapshot=request.snapshot,
@@ -160,11 +116,19 @@ class ReliableSession:
             return ack.member, extra | {"continued": existed}
         # Held until the reply is queued: the reply, then snapshot or history, then live.
         member = self._hub.join(
-            self.outbox, request.data_type, symbol, frequency, fields, hold=True
+            self._outbox, request.data_type, symbol, frequency, fields, hold=True
         )
         return member, {}
 
-    async def _resume(self, member: Membership, resume: ResumeFrom, position: int) -> None:
+    def release(self, key: str) -> bool:
+        """Stop the ack-mode subscription ``key`` if it is one (its durable stays)."""
+        ack = self.acks.pop(key, None)
+        if ack is None:
+            return False
+        ack.stop()  # the durable consumer stays: the client may come back to it
+        return True
+
+    async def resume(self, member: Membership, resume: ResumeFrom, position: int) -> None:
         if self._reliability is None:
             return
         try:
@@ -173,7 +137,7 @@ class ReliableSession:
             )
             hooks.resume_result(result.recovered)
         except (ResumeError, NatsError, TimeoutError) as exc:
-            logger.warning("resume failed: %s", exc, extra={"connection_id": self.id})
+            logger.warning("resume failed: %s", exc, extra={"connection_id": self._connection_id})
             self._end_subscription(member.channel.key, str(exc), ErrorCode.UNAVAILABLE)
 
     def _ack_ended(self, key: str, reason: str) -> None:
@@ -184,14 +148,14 @@ class ReliableSession:
             fields: dict[str, Any] = {"subscription_id": key, "reason": reason}
             if code is not None:
                 fields["code"] = code.value
-            self.push_frame(status_frame(StatusEvent.SUBSCRIPTION_ENDED, **fields))
+            self._push_frame(status_frame(StatusEvent.SUBSCRIPTION_ENDED, **fields))
 
-    def _announce_down_sources(self) -> None:
+    def announce_down_sources(self, channels: Iterable[Channel]) -> None:
         """Tell a new subscriber about sources already down that feed its subscriptions."""
         if self._reliability is None:
             return
         sources = self._reliability.sources
-        channels = [m.channel for m in self.memberships.values()]
+        channels = list(channels)
         for state in sources.states.values():
             if not state.up and any(state.feeds(channel) for channel in channels):
-                self.push_frame(sources.notice(state))
+                self._push_frame(sources.notice(state))

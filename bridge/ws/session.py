@@ -19,13 +19,15 @@ from bridge.core.hub import Hub
 from bridge.core.outbox import Item, Outbox
 from bridge.errors import RequestError, SlowConsumerError
 from bridge.market.directory import SymbolDirectory
-from bridge.recovery.ackmode import AckSubscription, ack_subscription_key
+from bridge.recovery.ackmode import ack_subscription_key
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
-from bridge.ws.guarantees import ReliableSession
+from bridge.ws.guarantees import Guarantees
 from bridge.ws.hooks import control_span
+from bridge.ws.slownotice import ConflationNotices
 from bridge.ws.validation import parse_data, parse_frame
 from schemas import (
+    CloseCode,
     DataType,
     ErrorCode,
     MessageType,
@@ -52,7 +54,7 @@ def new_connection_id() -> str:
     return f"c{next(_ids):x}"
 
 
-class Session(ReliableSession):
+class Session:
     def __init__(
         self,
         send: Send,
@@ -68,16 +70,28 @@ class Session(ReliableSession):
         self._hub = hub
         self._directory = directory
         self._settings = settings
-        self._reliability = reliability
-        self.outbox = Outbox(settings.queue_max_bytes, self._on_conflated, self._on_overflow)
         self.memberships: dict[str, Membership] = {}
-        self.acks: dict[str, AckSubscription] = {}
+        self.notices = ConflationNotices(
+            self.memberships,
+            self.push_frame,
+            settings.slow_consumer_notice_s,
+            settings.queue_max_bytes,
+        )
+        self.outbox = Outbox(settings.queue_max_bytes, self.notices.on_conflated, self._on_overflow)
+        self.guarantees = Guarantees(
+            connection_id=self.id,
+            hub=hub,
+            outbox=self.outbox,
+            reliability=reliability,
+            push_frame=self.push_frame,
+            leave=self._leave,
+            send_snapshot=self._send_snapshot,
+        )
         self.batch_ok = True
         self.frames_in = 0
         self.frames_out = 0
         self.bytes_out = 0
         self.errors = 0
-        self.conflated = 0
         # set by bridge.observe.observability: samples latency, adds trace hop times; sees each
         # batch
         self.probe: Callable[[list[Item]], list[Item]] | None = None
@@ -86,9 +100,6 @@ class Session(ReliableSession):
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
         self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
         self._ended: asyncio.Future[tuple[int, str]] | None = None
-        self._conflated: dict[str, int] = {}
-        self._notice_at = 0.0
-        self._notice_timer: asyncio.TimerHandle | None = None
         self._handlers: dict[str, Handler] = {
             MessageType.SUBSCRIBE: self._subscribe,
             MessageType.UNSUBSCRIBE: self._unsubscribe,
@@ -96,8 +107,28 @@ class Session(ReliableSession):
             MessageType.LIST_SUBSCRIPTIONS: self._list,
             MessageType.PING: self._ping,
             MessageType.AUTH: self._auth,
-            MessageType.ACK: self._ack,
+            MessageType.ACK: self.guarantees.ack,
         }
+
+    @property
+    def conflated(self) -> int:
+        return self.notices.total
+
+    # -- ending the connection -----------------------------------------------------------
+
+    @property
+    def ended(self) -> asyncio.Future[tuple[int, str]]:
+        """Resolved with (close code, reason) when the server decides to close."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        return self._ended
+
+    def end(self, code: int, reason: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result((code, reason))
+
+    def _on_overflow(self, reason: str) -> None:
+        self.end(CloseCode.SLOW_CONSUMER, reason)
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -196,7 +227,7 @@ class Session(ReliableSession):
 
     async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
         request = parse_data(SubscriptionRequest, data)
-        self._check_reliable(request)
+        self.guarantees.check(request)
         if not request.batch:
             self.batch_ok = False
         frequency = request.frequency or "tick"
@@ -231,7 +262,9 @@ class Session(ReliableSession):
                         ErrorCode.SUBSCRIPTION_LIMIT,
                         f"at most {limit} subscriptions per connection",
                     )
-                member, extra = await self._join(request, symbol, frequency, fields, key)
+                member, extra = await self.guarantees.join(
+                    request, self.principal, symbol, frequency, fields, key
+                )
             except RequestError as exc:
                 failed = SubscriptionResponse(
                     subscription_id=None,
@@ -277,12 +310,12 @@ class Session(ReliableSession):
             )
         for member, _ in joined:
             if request.resume_from is not None:
-                await self._resume(member, request.resume_from, member.start_seq)
+                await self.guarantees.resume(member, request.resume_from, member.start_seq)
             elif request.snapshot:
                 await self._send_snapshot(member)
             else:
                 member.release_hold({})
-        self._announce_down_sources()
+        self.guarantees.announce_down_sources(m.channel for m in self.memberships.values())
 
     def _snapshot_subjects(self, channel: Channel) -> list[str]:
         if not channel.wildcard:
@@ -309,10 +342,7 @@ class Session(ReliableSession):
         member = self.memberships.pop(key, None)
         if member is None:
             return False
-        ack = self.acks.pop(key, None)
-        if ack is not None:
-            ack.stop()  # the durable consumer stays: the client may come back to it
-        else:
+        if not self.guarantees.release(key):
             self._hub.leave(member)
         return True
 
@@ -331,7 +361,7 @@ class Session(ReliableSession):
             wanted += sorted(symbols - {self.memberships[k].channel.symbol for k in wanted})
         removed = []
         for key in wanted:
-            ack = self.acks.get(key)
+            ack = self.guarantees.acks.get(key)
             if self._leave(key):
                 removed.append(key)
                 if ack is not None:  # unsubscribing on purpose ends the durable too
@@ -348,7 +378,7 @@ class Session(ReliableSession):
             raise RequestError(
                 ErrorCode.UNKNOWN_SUBSCRIPTION, f"no subscription {request.subscription_id!r}"
             )
-        if request.subscription_id in self.acks:
+        if request.subscription_id in self.guarantees.acks:
             raise RequestError(
                 ErrorCode.BAD_REQUEST, "an ack-mode subscription cannot be modified; resubscribe"
             )
@@ -422,5 +452,4 @@ class Session(ReliableSession):
         for key in list(self.memberships):
             self._leave(key)
         self.outbox.clear()
-        if self._notice_timer is not None:
-            self._notice_timer.cancel()
+        self.notices.cancel()
