@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -21,11 +21,14 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
+from bridge.market.statusboard import StatusBoard
+from bridge.observe.alerts import AlertBook
+from bridge.observe.connbook import ConnectionBook
+from bridge.observe.monitor import Monitor
+from bridge.observe.procstats import ProcessStats
+from bridge.runtime import Runtime
 from schemas import DataType
 from schemas.telemetry import histogram_views
-
-if TYPE_CHECKING:
-    from bridge.observe.observability import Observability
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,17 @@ DEPTH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 Attrs = dict[str, str]
 Reading = float | Sequence[tuple[float, Attrs]]
+
+
+class Observed(NamedTuple):
+    """What the observable instruments read at collection time (handed in by their owner)."""
+
+    runtime: Runtime
+    connections: ConnectionBook
+    status: StatusBoard
+    alerts: AlertBook
+    process: ProcessStats
+    monitor: Monitor
 
 
 def _callback(read: Callable[[], Reading]) -> Callable[[CallbackOptions], Iterable[Observation]]:
@@ -119,7 +133,7 @@ class BridgeMetrics:
 
     # -- observable: read at collection time -----------------------------------------------------
 
-    def observe(self, obs: Observability) -> None:
+    def observe(self, obs: Observed) -> None:
         runtime, meter = obs.runtime, self.meter
 
         def counter(name: str, unit: str, description: str, read: Callable[[], Reading]) -> None:
@@ -189,7 +203,7 @@ class BridgeMetrics:
     def _observe_connections(
         gauge: Callable[[str, str, str, Callable[[], Reading]], None],
         counter: Callable[[str, str, str, Callable[[], Reading]], None],
-        obs: Observability,
+        obs: Observed,
     ) -> None:
         book, runtime = obs.connections, obs.runtime
 
@@ -277,7 +291,7 @@ class BridgeMetrics:
     def _observe_process(
         gauge: Callable[[str, str, str, Callable[[], Reading]], None],
         counter: Callable[[str, str, str, Callable[[], Reading]], None],
-        obs: Observability,
+        obs: Observed,
     ) -> None:
         read = obs.process.read
         counter(

@@ -22,7 +22,7 @@ from bridge.market.statusboard import StatusBoard
 from bridge.observe.alerts import AlertBook, Thresholds
 from bridge.observe.connbook import ConnectionBook, ConnectionInfo
 from bridge.observe.hops import HopTap
-from bridge.observe.metrics import BridgeMetrics
+from bridge.observe.metrics import BridgeMetrics, Observed
 from bridge.observe.monitor import Monitor
 from bridge.observe.probe import LatencySampler, WriterProbe
 from bridge.observe.procstats import ProcessStats
@@ -99,7 +99,16 @@ class Observability:
             interval_s=settings.monitor_interval_s,
             window_s=settings.monitor_window_s,
         )
-        self.metrics.observe(self)
+        self.metrics.observe(
+            Observed(
+                runtime=runtime,
+                connections=self.connections,
+                status=self.status,
+                alerts=self.alerts,
+                process=self.process,
+                monitor=self.monitor,
+            )
+        )
 
     @classmethod
     async def start(cls, runtime: Runtime, settings: BridgeSettings) -> Observability:

@@ -1,0 +1,94 @@
+"""The layers are contracts: ``lint-imports`` passes on the tree and fails on a wrong import.
+
+Each case copies the packages and pyproject.toml to a temporary directory, adds one import
+that breaks a rule of docs/architecture.md ("Floor plan") and runs the real ``lint-imports``
+there: it must fail and name the broken contract.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("schemas", "services", "bridge", "mdbridge")
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _copy_tree(target: Path) -> None:
+    for package in PACKAGES:
+        shutil.copytree(
+            ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PYTHONPATH": str(cwd)}  # the copy, ahead of the editable install
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
+    _copy_tree(tmp_path)
+    result = _lint_imports(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "bad_import", "contract", "named"),
+    [
+        # a low room reaching up: the fan-out core must not know the REST API
+        (
+            "bridge/core/hub.py",
+            "import bridge.rest.routes",
+            "Rooms of bridge/, high to low",
+            "bridge.core.hub -> bridge.rest.routes",
+        ),
+        # the two process sides never import each other
+        (
+            "services/runner.py",
+            "import bridge.settings",
+            "Top level: mdbridge -> bridge | services -> schemas",
+            "services.runner -> bridge.settings",
+        ),
+        # the client ships alone
+        (
+            "mdbridge/client/backoff.py",
+            "import schemas.codes",
+            "mdbridge.client imports nothing of ours and no server library",
+            "mdbridge.client.backoff -> schemas.codes",
+        ),
+        # a circle inside one room
+        (
+            "bridge/observe/alerts.py",
+            "import bridge.observe.monitor",
+            "No import circles between sibling modules or rooms",
+            "No cycles are allowed in bridge.observe",
+        ),
+    ],
+)
+def test_a_wrong_import_breaks_its_contract(
+    tmp_path: Path, module: str, bad_import: str, contract: str, named: str
+) -> None:
+    _copy_tree(tmp_path)
+    path = tmp_path / module
+    path.write_text(path.read_text() + f"\n{bad_import}  # deliberately wrong\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout
+    broken = result.stdout.split("Broken contracts", 1)[-1]
+    assert contract in broken
+    assert named in broken  # where it breaks is named
