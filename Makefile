@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
+	$(BIN)/mypy schemas processkit services bridge mdbridge tests scripts examples
 
 pytest: $(STAMP) chromium $(ASYNCAPI_SPEC)
 	$(BIN)/python -m pytest $(ARGS)

@@ -23,7 +23,8 @@ from mdbridge.sourcecli import (
 )
 from mdbridge.tokencmd import add_token_parser, run_token
 from mdbridge.trace_cmd import add_parser as add_trace_parser
-from schemas.settingsbase import CONFIG_ENV, ConfigFileError
+from processkit.errors import ConfigFileError
+from processkit.settings import CONFIG_ENV
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator, the

@@ -24,8 +24,8 @@ import nats
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processkit.natsconf import NatsOptions
 from schemas import STATUS_STREAM, status_subject
-from schemas.natsconf import NatsOptions
 
 Role = Literal["bridge", "adapter"]
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}

@@ -16,7 +16,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from mdbridge.natsserver import NatsServer, NatsServerError
-from schemas.settingsbase import ProcessSettings
+from processkit.settings import ProcessSettings
 
 READY_TIMEOUT_S = 60.0
 

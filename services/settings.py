@@ -11,8 +11,8 @@ from nats.js.api import StorageType
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from schemas.natsconf import NatsOptions
-from schemas.settingsbase import ProcessSettings
+from processkit.natsconf import NatsOptions
+from processkit.settings import ProcessSettings
 from services.provision import StreamPolicy
 
 MAX_SIM_SYMBOLS = 6000  # the whole A-share market is ~5,400; the universe has room to spare

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mdbridge.natsserver import NatsServer, free_port
+from processkit.natsconf import NatsOptions
 from schemas import (
     SHANGHAI,
     STREAM_BY_TYPE,
@@ -28,7 +29,6 @@ from schemas import (
     SymbolInfo,
     TradeData,
 )
-from schemas.natsconf import NatsOptions
 from services.errors import UnknownAdapterError
 from services.publisher import Publisher
 from services.runner import ADAPTERS, run_adapter

@@ -31,9 +31,9 @@ from bridge.runtime import VERSION, Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws.hooks import CURRENT
 from bridge.ws.session import Session
+from processkit.telemetry import service_resource
 from schemas import logctx
 from schemas.subjects import SUBJECT_ROOT
-from schemas.telemetry import service_resource
 
 logger = logging.getLogger(__name__)
 

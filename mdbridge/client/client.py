@@ -19,7 +19,6 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from mdbridge.client.backoff import Backoff
 from mdbridge.client.errors import (
     ConnectionLostError,
     NotConnectedError,
@@ -35,6 +34,7 @@ from mdbridge.client.messages import (
     status_message,
 )
 from mdbridge.client.state import OnReply, Subscriptions, SubscriptionState
+from processkit.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from typing import Any
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
+from processkit.backoff import Backoff
 from schemas import KLINE_PERIODS, DataType, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
@@ -73,7 +74,7 @@ class _Link:
     down: bool = True
     detail: str = "not connected yet"
     retry_at: float = 0.0
-    backoff: float = FIRST_RETRY_S
+    attempt: int = 0  # failed connects in a row: picks the wait before the next
     watched_since: float = field(default_factory=time.monotonic)  # silence counts from here
     strikes: int = 0  # silent periods in a row
 
@@ -94,6 +95,8 @@ class XtQuantAdapter:
         self._l2_depth: set[str] = set()  # symbols whose Level-2 book has arrived
         self._l2_trades: set[str] = set()
         self._link_state = _Link()
+        # one adapter reconnecting to its own MiniQMT: the plain doubling schedule, no jitter
+        self._retry = Backoff(FIRST_RETRY_S, settings.xt_reconnect_max_s, jitter=False)
         self._directory_day = -1
         self._open_day = -1  # the last day this process saw the market trading
         self._closed_day = -1
@@ -146,7 +149,7 @@ class XtQuantAdapter:
     def _fail(self, detail: str) -> None:
         link = self._link_state
         link.down, link.detail = True, detail
-        link.retry_at = time.monotonic() + link.backoff
+        link.retry_at = time.monotonic() + self._retry.delay(link.attempt)
 
     async def _try_connect(self, publisher: Publisher) -> None:
         """One attempt (when due) to connect, load the directory once, and subscribe."""
@@ -163,15 +166,16 @@ class XtQuantAdapter:
         except SourceError:
             raise  # no SDK on this host: retrying will not install it
         except Exception as exc:  # the SDK raises bare Exceptions (不能连接, 行情服务连接断开)
-            link.retry_at = now + link.backoff
-            logger.warning("xtquant: %s; retrying in %.0f s", exc, link.backoff)
+            delay = self._retry.delay(link.attempt)
+            link.retry_at = now + delay
+            logger.warning("xtquant: %s; retrying in %.0f s", exc, delay)
             link.detail = f"cannot reach MiniQMT: {exc}"
-            link.backoff = min(link.backoff * 2, self._settings.xt_reconnect_max_s)
+            link.attempt += 1
             return
         if failed:
             logger.warning("xtquant: %d subscriptions refused", failed)
         self.reconnects += 1
-        link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
+        link.down, link.detail, link.attempt, link.strikes = False, "", 0, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
 
