@@ -8,9 +8,11 @@ there: it must fail and name the broken contract.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,14 @@ def test_a_wrong_import_breaks_its_contract(
     broken = " ".join(result.stdout.split("Broken contracts", 1)[-1].split())
     assert contract in broken
     assert named in broken  # where it breaks is named
+
+
+def test_the_floor_plan_lists_the_rooms_in_the_contract_order() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = {c["id"]: c for c in project["tool"]["importlinter"]["contracts"]}
+    layers = [layer.replace(" ", "") for layer in contracts["bridge-rooms"]["layers"]]
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    table = text.split("Rooms of `bridge/`", 1)[1].split("\n\n", 2)[1]
+    cells = [line.split(" | ", 1)[0] for line in table.splitlines()[2:]]
+    documented = [re.sub(r"[`/\\ ]", "", cell).removeprefix("|") for cell in cells]
+    assert documented == layers  # e.g. "app:server:embed:drain", "admin|pages", "rest"
