@@ -124,7 +124,7 @@ class Replayer:
             return await with_snapshot(ResumeResult(True, 0, position, "latest", reason))
         if not channel.wildcard:  # cheap check first: often nothing happened since
             latest = await self._hub.latest(channel.data_type, channel.subject)
-            if latest is not None and latest[1] <= start:
+            if latest is not None and latest.seq <= start:
                 return self._finish(
                     member, ResumeResult(True, 0, max(start, position), "replay"), start
                 )
