@@ -58,8 +58,10 @@ chromium:
 
 test: lint typecheck pytest
 
-# Regenerate the plain manifests of k8s/ from the Helm chart (a test checks they are current).
+# Write the bridge's alert thresholds into the chart's Prometheus rules, then regenerate the
+# plain manifests of k8s/ from the Helm chart (tests check both are current).
 k8s: $(STAMP)
+	$(BIN)/python -m tests.support.alertrules
 	$(BIN)/python -m tests.support.deploy
 
 # Every scenario against mdbridge and its peers; results, summary.md and plots in docs/benchmarks.
