@@ -1,4 +1,6 @@
-"""``mdbridge trace SYMBOL``: follow the next N messages of a symbol hop by hop (R5.5).
+"""``mdbridge trace SYMBOL``: follow the next N messages of a symbol hop by hop.
+
+docs/observability.md, "Traces", describes the hops and how to read them.
 
 Hops, each a wall-clock time on its own machine (compare them on one host, or with NTP):
 

@@ -42,8 +42,8 @@ RECONNECT_WAIT_S = 1.0
 STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is cancelled
 FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
 PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
-# Reconnecting to a failed source (the seed's schedule): three tries, then the adapter gives up
-# (exit 1: a missing SDK, a source gone for good; a supervisor may start it again).
+# Reconnecting to a failed source (docs/protocol.md, "Data sources"): three tries, then the
+# adapter gives up (exit 1: a missing SDK, a source gone for good; a supervisor may restart it).
 SOURCE_BACKOFF = Backoff(base_s=1.0, cap_s=4.0, jitter=False)  # 1 s, 2 s, 4 s
 SOURCE_RETRIES = 3
 

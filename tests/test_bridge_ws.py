@@ -263,7 +263,7 @@ async def test_health_and_readiness(bridge: BridgeHandle) -> None:
 async def test_publish_to_client_latency_is_well_under_100ms(
     nc: NatsClient, client: WsClient
 ) -> None:
-    """The seed's 100 ms requirement, with generous headroom (timing lives in benchmarks)."""
+    """Well under 100 ms, with generous headroom (timing lives in docs/benchmarks.md)."""
     js = nc.jetstream()
     await client.request("subscribe", {"symbol": "600000.SH", "snapshot": False})
     latencies = []

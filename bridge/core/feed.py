@@ -4,7 +4,7 @@ Every client subscription adds a reference to a subject; the stream's consumer f
 union of referenced subjects (or the whole stream past ``max_filter_subjects``). When the set
 grows, the consumer is replaced starting at the next unprocessed stream sequence, so existing
 subscribers see no gap and no duplicate. JetStream per-client consumers are for resume and
-ack mode only (ARCHITECTURE.md, lesson 2).
+ack mode only (docs/architecture.md, "Shared interest").
 """
 
 from __future__ import annotations

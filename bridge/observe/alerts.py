@@ -1,4 +1,4 @@
-"""Alerts: design.md's WebSocketMonitor thresholds, evaluated on every monitor sample.
+"""Alerts: the ``alert_*`` settings' thresholds, evaluated on every monitor sample.
 
 An alert *fires* when its condition becomes true and *resolves* when it is false again. Both
 transitions are logged (firing at ERROR, with the numbers), published as JSON on

@@ -1,9 +1,9 @@
 """Reading stored messages with JetStream direct gets: no consumer is created on the server.
 
-A REST history request must stay cheap for the broker (ARCHITECTURE.md, lesson 2), so it uses
-the stateless direct-get API: batched reads by subject from a sequence (``next_by_subj`` +
-``batch``), last values of many subjects in one request (``multi_last``), and single gets to
-binary-search a subject by the timestamp in its payloads.
+A REST history request must stay cheap for the broker (docs/architecture.md, "Shared
+interest"), so it uses the stateless direct-get API: batched reads by subject from a sequence
+(``next_by_subj`` + ``batch``), last values of many subjects in one request (``multi_last``),
+and single gets to binary-search a subject by the timestamp in its payloads.
 """
 
 from __future__ import annotations
