@@ -21,15 +21,18 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 
+from processkit.distribution import distribution_version
+
 Attrs = dict[str, str]
 Reading = float | Sequence[tuple[float, Attrs]]
 
 
 def service_resource(name: str, **attributes: Any) -> Resource:
-    """``service.name`` plus an instance id (host:pid) and any further attributes."""
+    """``service.name``, the version, an instance id (host:pid) and any further attributes."""
     return Resource.create(
         {
             "service.name": name,
+            "service.version": distribution_version(),
             "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
             **attributes,
         }

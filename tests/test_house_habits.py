@@ -1,13 +1,19 @@
 """The habits a Python team expects: typed packages ship ``py.typed``, the pre-commit hooks
-run the very commands of ``make lint typecheck``, locally, and the licence is the declared one."""
+run the very commands of ``make lint typecheck``, locally, the licence is the declared one,
+and the version is written once."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import yaml
+
+from bridge.runtime import VERSION
+from processkit.distribution import DISTRIBUTION, distribution_version
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("schemas", "processkit", "services", "bridge", "mdbridge")
@@ -46,3 +52,32 @@ def test_the_licence_is_the_declared_apache_2() -> None:
     assert "Apache License" in text
     assert "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_the_version_is_written_once_and_read_from_the_metadata() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    declared = project["version"]
+    assert distribution_version() == declared
+    assert declared == VERSION  # what the bridge reports
+    chart = yaml.safe_load((ROOT / "helm" / "mdbridge" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == declared  # Helm needs its own copy: it must agree
+    literal = re.compile(rf"""["']{re.escape(declared)}["']""")
+    written = [
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if literal.search(path.read_text())
+    ]
+    assert written == []
+
+
+def test_the_cli_reports_the_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mdbridge", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == f"mdbridge {distribution_version()}"

@@ -27,7 +27,7 @@ from bridge.observe.monitor import Monitor
 from bridge.observe.probe import LatencySampler, WriterProbe
 from bridge.observe.procstats import ProcessStats
 from bridge.observe.tracing import Tracing
-from bridge.runtime import VERSION, Runtime
+from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws.hooks import CURRENT
 from bridge.ws.session import Session
@@ -69,7 +69,7 @@ class Observability:
         self.runtime = runtime
         self.settings = settings
         self.started_at = time.time()
-        resource = service_resource("mdbridge-bridge", **{"service.version": VERSION})
+        resource = service_resource("mdbridge-bridge")
         self.metrics = BridgeMetrics(resource, settings.otlp_endpoint, settings.otlp_interval_s)
         self.tracing = Tracing(resource, settings.otlp_endpoint)
         self.connections = ConnectionBook()
