@@ -28,7 +28,7 @@ from processkit.natsconf import NatsOptions
 from schemas import STATUS_STREAM, status_subject
 
 Role = Literal["bridge", "adapter"]
-WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 (recognised here, not bound)
 
 
 class HealthcheckSettings(NatsOptions, BaseSettings):

@@ -48,7 +48,7 @@ def serve_one(settings: BridgeSettings, log_level: str) -> None:
     uvloop.run(serve(settings, sockets=[sock]))
 
 
-def run_workers(settings: BridgeSettings, log_level: str) -> int:
+def run_workers(settings: BridgeSettings, log_level: str) -> int:  # noqa: C901 (one flow, top to bottom: see pyproject)
     """Supervise the workers; a configuration error is raised here, before any starts."""
     from bridge import uvicorn_config
 

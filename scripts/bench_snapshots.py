@@ -38,7 +38,8 @@ async def run(subjects: int, repeat: int) -> float:
         for _subject, seq, _broker_ms, _payload in snaps:
             total += seq
         best = min(best, time.perf_counter() - started)
-        assert len(snaps) == subjects
+        if len(snaps) != subjects:
+            raise SystemExit(f"expected {subjects} snapshots, got {len(snaps)}")
     return best / subjects * 1e6
 
 

@@ -56,7 +56,8 @@ class _ConnectionTelemetry:
     def span(self, name: str, attributes: dict[str, Any]) -> Iterator[Span]:
         attributes["mdbridge.connection_id"] = self._info.id
         parent = self._info.trace_context
-        assert parent is not None
+        if parent is None:  # watch() sets it before any request can run
+            raise RuntimeError(f"connection {self._info.id} has no trace context yet")
         with self._obs.tracing.control(parent, name, attributes) as span:
             yield span
 

@@ -106,7 +106,7 @@ class Replayer:
         member.release_hold({}, floor=floor)
         return result
 
-    async def _resume(
+    async def _resume(  # noqa: C901 (one flow, top to bottom: see pyproject)
         self, member: Membership, resume: ResumeFrom, position: int, snapshot: SendSnapshot
     ) -> ResumeResult:
         channel = member.channel

@@ -225,7 +225,7 @@ class Session:
             suggestions=self._directory.suggest(symbol),
         )
 
-    async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+    async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
         request = parse_data(SubscriptionRequest, data)
         self.guarantees.check(request)
         if not request.batch:

@@ -193,7 +193,7 @@ LOAD_HEADERS = [
 ]  # fmt: skip
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:  # noqa: C901 (one flow, top to bottom: see pyproject)
     results = report["scenarios"]
     meta = report["meta"]
     lines = [

@@ -407,7 +407,7 @@ class MarketDataClient:
                 for inner in frame["data"] if frame.get("type") == "batch" else [frame]:
                     await self._dispatch(inner)
 
-    async def _dispatch(self, frame: Frame) -> None:
+    async def _dispatch(self, frame: Frame) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
         kind = frame.get("type")
         if kind in DATA_TYPES:
             message = data_message(frame)

@@ -153,8 +153,7 @@ class XtQuantAdapter:
 
     async def _try_connect(self, publisher: Publisher) -> None:
         """One attempt (when due) to connect, load the directory once, and subscribe."""
-        link, xt = self._link_state, self._xt
-        assert xt is not None
+        link, xt = self._link_state, self._opened_link()
         now = time.monotonic()
         if now < link.retry_at:
             return
@@ -184,10 +183,14 @@ class XtQuantAdapter:
 
     # -- directory and subscriptions --------------------------------------------------------
 
+    def _opened_link(self) -> XtLink:
+        if self._xt is None:
+            raise RuntimeError("the xtquant link is opened by run()")
+        return self._xt
+
     async def _load_directory(self, publisher: Publisher) -> None:
-        assert self._xt is not None
         settings = self._settings
-        found = await self._xt.directory(settings.xt_symbols, settings.xt_sectors)
+        found = await self._opened_link().directory(settings.xt_symbols, settings.xt_sectors)
         if not found:
             raise RuntimeError("no instruments: check xt_symbols / xt_sectors")
         infos = [symbol_info(symbol, detail) for symbol, detail in found]
@@ -316,8 +319,7 @@ class XtQuantAdapter:
 
     async def _on_silence(self) -> None:
         """First resubscribe; if the feed stays silent, reconnect."""
-        link, xt = self._link_state, self._xt
-        assert xt is not None
+        link, xt = self._link_state, self._opened_link()
         link.strikes += 1
         link.watched_since = time.monotonic()
         link.detail = f"no data for {self._settings.xt_silence_s:g} s while trading"

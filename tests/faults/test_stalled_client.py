@@ -30,7 +30,7 @@ PADDING = "x" * 4000  # ~8 MB per burst
 QUEUE_BYTES = 512 * 1024  # seconds of lag at the feeder's rate: no fast client is conflated
 
 
-async def test_a_stalled_client_does_not_delay_the_fast_ones(
+async def test_a_stalled_client_does_not_delay_the_fast_ones(  # noqa: C901 (one flow, top to bottom: see pyproject)
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     bridge = BridgeProcess(broker.url, tmp_path, queue_max_bytes=QUEUE_BYTES).start()
