@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 ASYNCAPI_SPEC := $(VENV)/npm/node_modules/@asyncapi/specs/schemas/3.0.0.json
 ARGS   ?=
 
-.PHONY: run test lint typecheck pytest bench clean install chromium k8s
+.PHONY: run test test-fast lint typecheck pytest bench clean install chromium k8s
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ chromium:
 	fi
 
 test: lint typecheck pytest
+
+# The inner loop: lint, types and every test but the slow and end-to-end ones (under a minute).
+test-fast: lint typecheck $(ASYNCAPI_SPEC)
+	$(BIN)/python -m pytest -m "not slow and not e2e" $(ARGS)
 
 # Write the bridge's alert thresholds into the chart's Prometheus rules, then regenerate the
 # plain manifests of k8s/ from the Helm chart (tests check both are current).

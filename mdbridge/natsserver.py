@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import DEVNULL
 
 
 class NatsServerError(RuntimeError):
@@ -71,8 +72,11 @@ class NatsServer:
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
         args += self.extra_args
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env)
+        if self.log_file is None:
+            self.process = subprocess.Popen(args, stdout=DEVNULL, stderr=DEVNULL, env=self.env)
+        else:
+            with self.log_file.open("ab") as log:  # the child keeps its own descriptor
+                self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env)
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise NatsServerError(f"nats-server did not listen on {self.host}:{self.port}")

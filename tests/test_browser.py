@@ -26,6 +26,9 @@ from tests.support.market import publish, put_directory
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import WsClient
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("MDBRIDGE_CHROMIUM", "/usr/bin/chromium")

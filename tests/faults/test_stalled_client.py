@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import DataMessage, MarketDataClient
@@ -20,6 +21,9 @@ from tests.support.market import payload_for, put_directory
 from tests.support.processes import BridgeProcess
 from tests.support.recorder import by_subject
 from tests.support.slowreader import SlowReader
+
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FAST = 5
 BURST = "688001.SH"  # only the stalled quote reader takes it
