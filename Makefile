@@ -73,4 +73,4 @@ bench: $(STAMP)
 	$(BIN)/mdbridge bench --scenarios all --out docs/benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache build *.egg-info
