@@ -115,6 +115,7 @@ async def exchange(client: WsClient, batch: list[str | bytes], seen: Counter[str
 _markers = itertools.count(1)
 
 
+@pytest.mark.slow
 async def test_ten_thousand_generated_frames_through_one_connection(  # noqa: C901 (one flow, top to bottom: see pyproject)
     bridge: BridgeHandle, js_client: NatsClient
 ) -> None:

@@ -236,6 +236,7 @@ async def test_publisher_gives_up_on_acks_that_never_come(nc: Client) -> None:
     await sink.unsubscribe()
 
 
+@pytest.mark.slow
 async def test_sim_survives_a_nats_restart(fresh_nats_server: NatsServer) -> None:
     source = "simfault"
     settings = AdapterSettings(
