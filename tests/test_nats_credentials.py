@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import gc
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -20,21 +19,6 @@ from nats.errors import Error as NatsError
 
 from bridge import BridgeSettings
 from mdbridge.natsserver import NatsServer, free_port
-
-# These tests are refused by the server on purpose. nats-py leaves the socket of a refused
-# first connect (bad credentials, a TLS error) for the garbage collector, which warns from
-# asyncio's __del__; the client object never reaches us, so there is nothing of ours to close.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
-
-
-@pytest.fixture(autouse=True)
-def _collect_refused_sockets() -> Iterator[None]:
-    """Let the collector find the refused sockets while this module's filter still applies."""
-    yield
-    gc.collect()
 
 
 def serve(tmp_path: Path, config: str) -> NatsServer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,22 +21,6 @@ from tests.support.adapters import eventually
 from tests.support.market import payload_for, publish, put_directory, quote
 from tests.support.servers import running_bridge
 from tests.support.wsclient import WsClient
-
-# These tests are refused by the server on purpose. nats-py leaves the socket of a refused
-# first connect (bad credentials, a TLS error) for the garbage collector, which warns from
-# asyncio's __del__; the client object never reaches us, so there is nothing of ours to close.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
-
-
-@pytest.fixture(autouse=True)
-def _collect_refused_sockets() -> Iterator[None]:
-    """Let the collector find the refused sockets while this module's filter still applies."""
-    yield
-    gc.collect()
-
 
 CONFIG = Path(__file__).resolve().parents[1] / "helm/mdbridge/files/nats/least-privilege.conf"
 PASSWORDS = {
