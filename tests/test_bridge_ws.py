@@ -88,6 +88,7 @@ async def test_every_data_type_is_delivered(
     assert message["data"]["symbol"] == "000001.SZ"
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_throttled_subscription_delivers_only_the_latest_per_interval(
     nc: NatsClient, client: WsClient
 ) -> None:
@@ -106,6 +107,7 @@ async def test_throttled_subscription_delivers_only_the_latest_per_interval(
         await client.data(timeout=0.8)
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_modify_changes_frequency_without_reconnecting(
     nc: NatsClient, client: WsClient
 ) -> None:

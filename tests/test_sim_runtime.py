@@ -84,6 +84,7 @@ def ours(messages: list[Msg], source: str) -> list[tuple[Msg, dict[str, Any]]]:
     return [(m, p) for m, p in decoded if p.get("source") == source]
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer) -> None:
     js = nc.jetstream()
     source = "simtest"
@@ -152,6 +153,7 @@ async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer
     }
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) -> None:
     """Real sessions on a fast sim clock from 14:56:50: closing auction, match, final bars."""
     js = nc.jetstream()

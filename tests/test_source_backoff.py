@@ -40,6 +40,7 @@ class FlakySource:
         await stop.wait()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_a_failed_source_is_retried_after_1_then_2_seconds(nc: NatsClient) -> None:
     js = nc.jetstream()
     events: list[dict[str, object]] = []

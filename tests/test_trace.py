@@ -125,6 +125,7 @@ async def test_published_messages_carry_a_traceparent_and_hop_times(
     assert new_traceparent() != new_traceparent()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_mdbridge_trace_prints_every_hop_in_order(
     bridge: BridgeHandle, nats_server: NatsServer
 ) -> None:
