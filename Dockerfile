@@ -17,6 +17,7 @@ RUN python -m venv /opt/mdbridge
 # Only what the distribution needs: a change in tests/, docs/ or helm/ never rebuilds this.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY processkit ./processkit
 COPY services ./services
 COPY bridge ./bridge
 COPY mdbridge ./mdbridge

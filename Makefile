@@ -21,7 +21,7 @@ ARGS   ?=
 # the package (git-ignored, shipped in the wheel): bridge/pages/vendor.py says which versions.
 VENDOR := bridge/pages/static/vendor/.installed
 
-.PHONY: run test lint typecheck pytest bench clean install chromium fonts k8s vendor wheel screenshots
+.PHONY: run test test-fast lint typecheck pytest bench clean install chromium fonts k8s vendor wheel screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,9 +58,10 @@ run: $(RUN_STAMP) $(VENDOR)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas services bridge mdbridge tests scripts examples
+	$(BIN)/mypy schemas processkit services bridge mdbridge tests scripts examples
 
 pytest: $(STAMP) chromium fonts $(ASYNCAPI_SPEC) $(VENDOR) $(TSC)
 	$(BIN)/python -m pytest $(ARGS)
@@ -105,8 +106,15 @@ wheel: | $(BIN)/python $(VENDOR)
 screenshots: $(STAMP) chromium fonts $(VENDOR)
 	MDBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest tests/test_browser.py -q $(ARGS)
 
-# Regenerate the plain manifests of k8s/ from the Helm chart (a test checks they are current).
+
+# The inner loop: lint, types and every test but the slow and end-to-end ones (under a minute).
+test-fast: lint typecheck $(ASYNCAPI_SPEC)
+	$(BIN)/python -m pytest -m "not slow and not e2e" $(ARGS)
+
+# Write the bridge's alert thresholds into the chart's Prometheus rules, then regenerate the
+# plain manifests of k8s/ from the Helm chart (tests check both are current).
 k8s: $(STAMP)
+	$(BIN)/python -m tests.support.alertrules
 	$(BIN)/python -m tests.support.deploy
 
 # Every scenario against mdbridge and its peers; results, summary.md and plots in docs/benchmarks.
@@ -114,4 +122,4 @@ bench: $(STAMP)
 	$(BIN)/mdbridge bench --scenarios all --out docs/benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info bridge/pages/static/vendor
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache build dist *.egg-info bridge/pages/static/vendor

@@ -47,7 +47,7 @@ async def drain(runtime: Runtime, deadline: float | None = None) -> None:
             status_frame(
                 StatusEvent.SHUTDOWN,
                 reason="server restarting",
-                reconnect_after_ms=random.randint(low, high),  # jitter, not a secret
+                reconnect_after_ms=random.randint(low, high),  # noqa: S311 (jitter, not a secret)
             )
         )
     runtime.reliability.acks.close()

@@ -35,7 +35,7 @@ def _limits(runtime: Runtime) -> dict[str, int]:
     }
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
+async def websocket_endpoint(websocket: WebSocket) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
     runtime: Runtime = websocket.app.state.runtime
     if runtime.draining:
         await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="server draining")

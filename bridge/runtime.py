@@ -27,12 +27,13 @@ from bridge.recovery.catchup import Replayer
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.ws.connections import Connections
+from processkit.distribution import distribution_version
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, StatusEvent
 from schemas.timefmt import epoch_ms_to_iso
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = distribution_version()  # written once, in pyproject.toml
 
 
 async def _wait_for_streams(js: JetStreamContext, timeout_s: float) -> None:

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from processkit.natsconf import NatsOptions
+from processkit.settings import ProcessSettings
 from schemas import DataType
-from schemas.natsconf import NatsOptions
-from schemas.settingsbase import ProcessSettings
 
 
 class BridgeSettings(NatsOptions, ProcessSettings):

@@ -23,7 +23,9 @@ from mdbridge.sourcecli import (
 )
 from mdbridge.tokencmd import add_token_parser, run_token
 from mdbridge.trace_cmd import add_parser as add_trace_parser
-from schemas.settingsbase import CONFIG_ENV, ConfigFileError
+from processkit.distribution import distribution_version
+from processkit.errors import ConfigFileError
+from processkit.settings import CONFIG_ENV
 
 RUN_EPILOG = """\
 Starts a local nats-server with JetStream (store under --data-dir), the simulator, the
@@ -46,6 +48,7 @@ def _add_nats_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdbridge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {distribution_version()}")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO (default), WARNING...")
     parser.add_argument(
         "--config", type=Path, help=f"TOML config file for every process (or {CONFIG_ENV})"

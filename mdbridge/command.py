@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from schemas.distribution import DISTRIBUTION
+from processkit.distribution import DISTRIBUTION
 
 OURS = frozenset({"schemas", "services", "bridge", "mdbridge", "tests"})
 # command -> the extra that has what it imports (anything else: the adapter host's)

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from schemas.settingsbase import CONFIG_ENV, ENV_PREFIX, config_path
+from processkit.settings import CONFIG_ENV, ENV_PREFIX, config_path
 
 MASK = "********"
 HEADER = """\

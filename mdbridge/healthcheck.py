@@ -24,11 +24,11 @@ import nats
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processkit.natsconf import NatsOptions
 from schemas import STATUS_STREAM, status_subject
-from schemas.natsconf import NatsOptions
 
 Role = Literal["bridge", "adapter"]
-WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 (recognised here, not bound)
 
 
 class HealthcheckSettings(NatsOptions, BaseSettings):

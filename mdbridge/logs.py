@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from pydantic import Field, field_validator
 
+from processkit.settings import ProcessSettings
 from schemas import logctx
 from schemas.logctx import CONTEXT_FIELDS
-from schemas.settingsbase import ProcessSettings
 from schemas.timefmt import epoch_ms_to_iso
 
 # Structured payloads a log call may attach with ``extra=`` (e.g. the REST access log's

@@ -9,9 +9,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import DEVNULL
 
 from mdbridge.supervisor import detached
-from schemas.distribution import DISTRIBUTION
+from processkit.distribution import DISTRIBUTION
 
 
 class NatsServerError(RuntimeError):
@@ -75,9 +76,16 @@ class NatsServer:
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
         args += self.extra_args
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         options = detached() if self.detach else {}
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=self.env, **options)
+        if self.log_file is None:
+            self.process = subprocess.Popen(
+                args, stdout=DEVNULL, stderr=DEVNULL, env=self.env, **options
+            )
+        else:
+            with self.log_file.open("ab") as log:  # the child keeps its own descriptor
+                self.process = subprocess.Popen(
+                    args, stdout=log, stderr=log, env=self.env, **options
+                )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise NatsServerError(f"nats-server did not listen on {self.host}:{self.port}")

@@ -141,18 +141,16 @@ class Supervisor:
         named = {name for stage in stages for name in stage}
         rest = [c.name for c in self.components if c.name not in named]
         for stage in [*stages, rest]:
-            members = [c for c in self.components if c.name in stage and c.process is not None]
-            for component in members:
-                assert component.process is not None
-                ask_to_stop(component.process)
+            members = [(c, c.process) for c in self.components if c.name in stage and c.process]
+            for _, process in members:
+                ask_to_stop(process)
             deadline = time.monotonic() + timeout_s
-            for component in members:
-                assert component.process is not None
+            for component, process in members:
                 try:
-                    component.process.wait(max(0.0, deadline - time.monotonic()))
+                    process.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     logger.warning(
                         "%s did not stop in %.0f s: killing it", component.name, timeout_s
                     )
-                    component.process.kill()
-                    component.process.wait()
+                    process.kill()
+                    process.wait()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TOKEN_EPILOG = """\
+ISSUE_EPILOG = """\
 The key is, in order: --key-file (PEM private key: RS256/ES256), --secret-file, or the
 bridge's own MDBRIDGE_AUTH_SECRET (HS256). Issuer and audience default to the bridge's
 MDBRIDGE_AUTH_ISSUER / MDBRIDGE_AUTH_AUDIENCE. Examples:
@@ -34,7 +34,7 @@ def add_token_parser(commands: Any) -> None:
     token = commands.add_parser(
         "token",
         help="mint an access token (JWT) for local use",
-        epilog=TOKEN_EPILOG,
+        epilog=ISSUE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     token.add_argument("subject", help="who the token is for (the `sub` claim)")

@@ -47,7 +47,7 @@ def serve_one(settings: BridgeSettings, log_level: str) -> None:
     run(serve(settings, sockets=[sock]), prefer_uvloop=settings.event_loop == "uvloop")
 
 
-def run_workers(settings: BridgeSettings, log_level: str) -> int:
+def run_workers(settings: BridgeSettings, log_level: str) -> int:  # noqa: C901 (one flow, top to bottom: see pyproject)
     """Supervise the workers; a configuration error is raised here, before any starts."""
     from bridge import uvicorn_config
 

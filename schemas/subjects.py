@@ -85,10 +85,10 @@ def parse_subject(subject: str) -> ParsedSubject:
 def subject_matches(pattern: str, subject: str) -> bool:
     """NATS matching: ``*`` is one token, a final ``>`` one or more; ``pattern`` may be exact."""
     want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
+    for i, part in enumerate(want):
+        if part == ">":
             return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
+        if i >= len(have) or (part != "*" and part != have[i]):
             return False
     return len(want) == len(have)
 

@@ -173,7 +173,7 @@ class KLineAggregator:
         self._sealed = False  # close_all() ran: the day is over for this symbol
         self._priced = False  # a trade was seen today
 
-    def update(
+    def update(  # noqa: C901 (one flow, top to bottom: see pyproject)
         self,
         ts_ms: int,
         price: float,

@@ -11,18 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import generate_latest, start_http_server
 
-from schemas.telemetry import histogram_views, service_resource
-from services.errors import MissingExtraError
+from processkit.telemetry import meter_pipeline, observe, service_resource
 from services.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -48,26 +43,6 @@ class _Budget:
         return True
 
 
-def _observe(read: Callable[[], float]) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def callback(options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(read())]
-
-    return callback
-
-
-def _otlp_reader(endpoint: str, interval_s: float) -> MetricReader:
-    """OTLP over HTTP; imported only when asked for (the adapter host's extra leaves it out)."""
-    try:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    except ImportError as exc:
-        raise MissingExtraError(
-            "MDBRIDGE_OTLP_ENDPOINT is set but the OTLP exporter is not installed: "
-            "pip install opentelemetry-exporter-otlp-proto-http"
-        ) from exc
-    exporter = OTLPMetricExporter(endpoint=endpoint.rstrip("/") + "/v1/metrics")
-    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
-
-
 class AdapterMetrics:
     """Watches one Publisher (it becomes the publisher's observer)."""
 
@@ -80,21 +55,14 @@ class AdapterMetrics:
         otlp_endpoint: str | None = None,
         otlp_interval_s: float = 15.0,
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        ]
-        if otlp_endpoint:
-            readers.append(_otlp_reader(otlp_endpoint, otlp_interval_s))
-        self.provider = MeterProvider(
-            resource=service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
-            metric_readers=readers,
-            views=histogram_views(
-                {
-                    "mdbridge.adapter.publish.latency": LATENCY_BUCKETS_MS,
-                    "mdbridge.adapter.source.lag": LAG_BUCKETS_MS,
-                }
-            ),
+        self.provider, self.registry = meter_pipeline(
+            service_resource("mdbridge-adapter", **{"mdbridge.source": source_id}),
+            {
+                "mdbridge.adapter.publish.latency": LATENCY_BUCKETS_MS,
+                "mdbridge.adapter.source.lag": LAG_BUCKETS_MS,
+            },
+            otlp_endpoint,
+            otlp_interval_s,
         )
         meter = self.provider.get_meter("mdbridge.adapter")
         for name, description, read in (
@@ -107,17 +75,17 @@ class AdapterMetrics:
             ("failed", "publishes refused or never acknowledged", lambda: publisher.failed),
         ):
             meter.create_observable_counter(
-                f"mdbridge.adapter.{name}", [_observe(read)], "{message}", description
+                f"mdbridge.adapter.{name}", [observe(read)], "{message}", description
             )
         meter.create_observable_gauge(
             "mdbridge.adapter.in_flight",
-            [_observe(lambda: publisher.in_flight)],
+            [observe(lambda: publisher.in_flight)],
             "{message}",
             "publishes awaiting their acknowledgement",
         )
         meter.create_observable_gauge(
             "mdbridge.adapter.source.lag.last",
-            [_observe(lambda: self.last_lag_ms)],
+            [observe(lambda: self.last_lag_ms)],
             "ms",
             "the most recent sampled source lag",
         )

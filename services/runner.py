@@ -16,9 +16,10 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
+from processkit.backoff import Backoff
+from processkit.distribution import DISTRIBUTION
+from processkit.natsconf import NatsOptions
 from schemas import logctx
-from schemas.distribution import DISTRIBUTION
-from schemas.natsconf import NatsOptions
 from services.adapter import Adapter, AdapterFactory
 from services.errors import (
     MissingExtraError,
@@ -52,9 +53,10 @@ STOP_GRACE_S = 5.0  # how long a stopped adapter may take to return before it is
 FLUSH_TIMEOUT_S = 2.0  # acks normally take milliseconds; lost ones (server died) never come
 FAILOVER_AFTER_S = 6.0  # publishes failing this long through one server: try another
 PING_INTERVAL_S = 10  # a dead server is noticed within ~30 s (three missed pings)
-# Reconnecting to a failed source (the seed's schedule): three tries, then the adapter gives up
-# (exit 1: a missing SDK, a source gone for good; a supervisor may start it again).
-SOURCE_BACKOFF_S = (1.0, 2.0, 4.0)
+# Reconnecting to a failed source (docs/protocol.md, "Data sources"): three tries, then the
+# adapter gives up (exit 1: a missing SDK, a source gone for good; a supervisor may restart it).
+SOURCE_BACKOFF = Backoff(base_s=1.0, cap_s=4.0, jitter=False)  # 1 s, 2 s, 4 s
+SOURCE_RETRIES = 3
 
 
 def load_adapter(name: str) -> AdapterFactory:
@@ -236,7 +238,8 @@ async def run_source(
     stop: asyncio.Event,
     status: StatusReporter,
     name: str,
-    backoff_s: tuple[float, ...] = SOURCE_BACKOFF_S,
+    backoff: Backoff = SOURCE_BACKOFF,
+    retries: int = SOURCE_RETRIES,
 ) -> None:
     """Run the adapter; when its source fails, say so and reconnect after 1 s, 2 s, 4 s.
 
@@ -253,10 +256,10 @@ async def run_source(
         except SourceError as exc:
             if adapter.ready.is_set():  # it had worked: start the schedule over
                 failures = 0
-            if failures >= len(backoff_s):
+            if failures >= retries:
                 logger.error("source of %s failed %d times in a row: giving up", name, failures + 1)
                 raise
-            delay = backoff_s[failures]
+            delay = backoff.delay(failures)
             failures += 1
             logger.warning("source of %s failed (%s); reconnecting in %.0f s", name, exc, delay)
             await status.source_failed(str(exc))

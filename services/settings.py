@@ -11,10 +11,10 @@ from nats.js.api import StorageType
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from processkit.natsconf import NatsOptions
+from processkit.settings import ProcessSettings
 from schemas import KLINE_PERIODS
 from schemas.history import HistoryRetention
-from schemas.natsconf import NatsOptions
-from schemas.settingsbase import ProcessSettings
 from services.provision import StreamPolicy
 
 MAX_SIM_SYMBOLS = 6000  # the whole A-share market is ~5,400; the universe has room to spare

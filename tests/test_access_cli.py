@@ -42,6 +42,7 @@ def test_forcing_an_insecure_bind_is_logged(caplog: pytest.LogCaptureFixture) ->
     )
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 def test_bridge_command_exits_2_with_the_reason() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDBRIDGE_")}
     done = subprocess.run(

@@ -60,6 +60,7 @@ async def test_ack_mode_needs_a_durable_name_and_tick_frequency(bridge: BridgeHa
     await client.close()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_reconnecting_with_the_same_durable_continues_at_the_first_unacked(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:
@@ -101,6 +102,7 @@ async def test_reconnecting_with_the_same_durable_continues_at_the_first_unacked
     await again.close()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_unacked_messages_are_redelivered_after_ack_wait(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:
@@ -153,6 +155,7 @@ async def test_a_newer_connection_takes_the_durable_over(
     await new.close()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_durables_of_clients_that_never_return_are_removed_by_the_broker(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:

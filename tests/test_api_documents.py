@@ -170,6 +170,7 @@ async def test_live_frames_match_the_message_schemas(
         validators["client.subscribe"].validate({"type": "subscribe", "data": {"symbol": 1}})
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 def test_mdbridge_schema_writes_every_schema_and_both_documents(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -136,6 +136,7 @@ async def test_auth_frame_and_nothing_served_before_it(bridge: BridgeHandle) -> 
 # -- refusals: 4001 with a reason that helps and leaks nothing -------------------------------
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_no_auth_frame_within_the_timeout_closes_4001(bridge: BridgeHandle) -> None:
     started = time.monotonic()
     end = await open_refused(bridge.ws_url)
@@ -193,6 +194,7 @@ async def test_token_without_md_read_closes_4003(bridge: BridgeHandle) -> None:
     assert (await ending(client)).code == 4003
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_token_expiry_closes_unless_refreshed(bridge: BridgeHandle) -> None:
     lapsing = await WsClient.open(bridge.ws_url, **bearer(token("short", ttl_s=2)))
     refreshed = await WsClient.open(bridge.ws_url, **bearer(token("short", ttl_s=2)))

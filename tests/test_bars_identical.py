@@ -95,6 +95,7 @@ def xt_tick(quote: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_sim_replay_and_xtquant_derive_identical_bars(
     sample: list[Record], fake: FakeServer, fresh_nats_server: NatsServer, tmp_path: Path
 ) -> None:

@@ -16,6 +16,9 @@ import pytest
 from mdbridge.bench import SCENARIOS, BenchConfig
 from mdbridge.bench.runner import run_bench
 
+# Runs the bench's scenarios: not in `make test-fast`.
+pytestmark = [pytest.mark.slow]
+
 TARGETS = ("mdbridge", "nats_ws", "broadcaster")
 LATENCY_KEYS = {"count", "p50", "p95", "p99", "max", "mean"}
 

@@ -88,6 +88,7 @@ async def test_every_data_type_is_delivered(
     assert message["data"]["symbol"] == "000001.SZ"
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_throttled_subscription_delivers_only_the_latest_per_interval(
     nc: NatsClient, client: WsClient
 ) -> None:
@@ -106,6 +107,7 @@ async def test_throttled_subscription_delivers_only_the_latest_per_interval(
         await client.data(timeout=0.8)
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_modify_changes_frequency_without_reconnecting(
     nc: NatsClient, client: WsClient
 ) -> None:
@@ -263,7 +265,7 @@ async def test_health_and_readiness(bridge: BridgeHandle) -> None:
 async def test_publish_to_client_latency_is_well_under_100ms(
     nc: NatsClient, client: WsClient
 ) -> None:
-    """The seed's 100 ms requirement, with generous headroom (timing lives in benchmarks)."""
+    """Well under 100 ms, with generous headroom (timing lives in docs/benchmarks.md)."""
     js = nc.jetstream()
     await client.request("subscribe", {"symbol": "600000.SH", "snapshot": False})
     latencies = []

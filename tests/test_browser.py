@@ -29,6 +29,9 @@ from services.settings import AdapterSettings
 from tests.support.servers import BridgeHandle, running_bridge
 from tests.support.wsclient import WsClient
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("MDBRIDGE_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 CHROMIUM = os.environ.get("MDBRIDGE_CHROMIUM", "/usr/bin/chromium")

@@ -114,6 +114,7 @@ async def test_requests_and_typed_messages(nc: NatsClient, bridge: BridgeHandle)
         assert client.subscriptions == {}
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_on_shutdown_the_client_moves_to_the_next_bridge_and_resumes(
     nc: NatsClient, nats_server: NatsServer
 ) -> None:

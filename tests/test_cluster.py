@@ -21,6 +21,9 @@ from tests.support.processes import BridgeProcess
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 STREAM = "MD_QUOTE"
 SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
 CLIENTS = 4

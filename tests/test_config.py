@@ -11,7 +11,8 @@ from mdbridge import config_cmd
 from mdbridge.cli import build_parser, main
 from mdbridge.launcher import RunSettings
 from mdbridge.logs import LogSettings
-from schemas.settingsbase import CONFIG_ENV, ConfigFileError
+from processkit.errors import ConfigFileError
+from processkit.settings import CONFIG_ENV
 
 DOC = Path(__file__).parent.parent / "docs" / "configuration.md"
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import nats
+import pytest
 
 from mdbridge.natsserver import NatsServer
 from tests.support.adapters import eventually, last_payload
@@ -30,6 +31,9 @@ from tests.support.processes import logged_process
 from tests.support.servers import running_bridge
 from tests.support.wsclient import Frame, WsClient
 from tests.support.xtfake import subprocess_env
+
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SYMBOLS = ("600000.SH", "000001.SZ")
 GRID_MS = 200  # the stand-ins' tick interval

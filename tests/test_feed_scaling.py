@@ -22,6 +22,7 @@ def _ignore(subject: str, seq: int, ts_ms: int, payload: bytes) -> None:
     del subject, seq, ts_ms, payload
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_filters", [10_000, 100])  # exact filters, then the wildcard
 async def test_sync_with_nothing_new_does_not_look_at_each_subject(
     nc: NatsClient, max_filters: int, monkeypatch: pytest.MonkeyPatch

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.healthcheck import HealthcheckSettings, check_adapter, check_bridge, detect_role
@@ -35,6 +36,7 @@ async def test_bridge_check_passes_on_a_serving_bridge(
     assert "/healthz" in reason
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_adapter_check_needs_a_recent_heartbeat(
     nc: NatsClient, nats_server: NatsServer
 ) -> None:

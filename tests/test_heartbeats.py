@@ -60,6 +60,7 @@ async def test_a_client_that_never_answers_pings_is_closed_and_cleaned_up(
     silent.close()
 
 
+@pytest.mark.slow
 async def test_a_client_that_stops_reading_during_a_flood_is_closed_and_cleaned_up(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:

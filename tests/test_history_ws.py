@@ -77,7 +77,7 @@ def start_of(frame: Frame) -> int:
 
 # -1: minute 30 ends before the subscribe; otherwise while it is served (after delay_s)
 @pytest.mark.parametrize("delay_s", DELAYS)
-async def test_history_then_live_without_a_seam_at_a_minute_boundary(
+async def test_history_then_live_without_a_seam_at_a_minute_boundary(  # noqa: C901
     nc: NatsClient, bridge: BridgeHandle, delay_s: float
 ) -> None:
     js = nc.jetstream()

@@ -115,7 +115,8 @@ async def exchange(client: WsClient, batch: list[str | bytes], seen: Counter[str
 _markers = itertools.count(1)
 
 
-async def test_ten_thousand_generated_frames_through_one_connection(
+@pytest.mark.slow
+async def test_ten_thousand_generated_frames_through_one_connection(  # noqa: C901 (one flow, top to bottom: see pyproject)
     bridge: BridgeHandle, js_client: NatsClient
 ) -> None:
     loop = asyncio.get_running_loop()

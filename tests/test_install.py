@@ -31,8 +31,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mdbridge.natsserver import NatsServer
+from processkit.distribution import DISTRIBUTION
 from schemas import STATUS_STREAM, DataType
-from schemas.distribution import DISTRIBUTION
 from schemas.subjects import status_subject
 from tests.support.adapters import eventually, last_payload
 from tests.support.market import publish, put_directory

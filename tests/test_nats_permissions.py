@@ -106,6 +106,7 @@ async def test_adapter_may_not_read_market_data(secured: NatsServer, adapter: Na
     await client.close()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_reader_cannot_publish_but_reads(secured: NatsServer, adapter: NatsClient) -> None:
     ajs = adapter.jetstream()
     before = (await ajs.stream_info("MD_QUOTE")).state.last_seq

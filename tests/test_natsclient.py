@@ -118,6 +118,7 @@ async def _parse(parser_class: type[Parser], chunks: list[bytes]) -> list[tuple[
     return recorder.calls
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(operation(), min_size=1, max_size=12), st.data())
 def test_the_message_parser_hands_over_what_nats_py_does(

@@ -72,6 +72,7 @@ def collector() -> Iterator[Collector]:
     collector.server.server_close()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_metrics_and_spans_are_exported_over_otlp(
     nc: NatsClient, nats_server: NatsServer, collector: Collector
 ) -> None:

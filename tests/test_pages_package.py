@@ -18,7 +18,7 @@ import pytest
 from bridge.pages import routes
 from bridge.pages.vendor import LIBRARIES, VENDOR_DIR, missing
 from mdbridge.natsserver import NatsServer
-from schemas.distribution import DISTRIBUTION
+from processkit.distribution import DISTRIBUTION
 from services.provision import ensure_streams
 from tests.support.servers import running_bridge
 

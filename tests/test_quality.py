@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import nats
 import orjson
+import pytest
 from nats.aio.msg import Msg
 
 from bridge.market.statusboard import StatusBoard
@@ -143,6 +144,7 @@ def test_the_calendar_and_its_holidays_decide_when_staleness_counts() -> None:
     assert stale_after((date(2026, 11, 20),)) == set()  # a holiday: closed all day
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_the_monitor_publishes_findings_and_the_report(fresh_nats_server: NatsServer) -> None:
     nc = await nats.connect(fresh_nats_server.url)
     js = nc.jetstream()

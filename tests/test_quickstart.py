@@ -16,6 +16,9 @@ import pytest
 from mdbridge.natsserver import free_port, wait_for_port
 from tests.support.wsclient import WsClient
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:

@@ -36,6 +36,7 @@ async def _collect(client: WsClient, until_seq: int, into: dict[int, dict[str, A
         into[message["metadata"]["seq"]] = message
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_rest_quote_equals_the_websocket_message_with_the_same_seq(
     nc: NatsClient, bridge: BridgeHandle
 ) -> None:

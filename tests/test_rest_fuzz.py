@@ -24,6 +24,9 @@ from schemas import DataType
 from tests.support.market import publish
 from tests.support.records import provision
 
+# Schemathesis walks every operation with generated requests: not in `make test-fast`.
+pytestmark = [pytest.mark.slow]
+
 SYMBOL = "600000.SH"  # the document's example symbol: explicit examples hit real data
 READY_TIMEOUT_S = 60
 

@@ -230,6 +230,7 @@ async def test_history_no_longer_retained_gives_recovered_false(
         await client.close()
 
 
+@pytest.mark.slow
 async def test_a_resume_of_100k_messages_is_complete_and_quick(
     fresh_nats_server: NatsServer, fresh_nc: NatsClient
 ) -> None:

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mdbridge.natsserver import NatsServer, free_port
+from processkit.natsconf import NatsOptions
 from schemas import (
     SHANGHAI,
     STREAM_BY_TYPE,
@@ -30,7 +31,6 @@ from schemas import (
     TradeData,
     kind_of,
 )
-from schemas.natsconf import NatsOptions
 from services.errors import UnknownAdapterError
 from services.publisher import Publisher
 from services.runner import ADAPTERS, run_adapter
@@ -100,6 +100,7 @@ def ours(messages: list[Msg], source: str) -> list[tuple[Msg, dict[str, Any]]]:
     return [(m, p) for m, p in decoded if p.get("source") == source]
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer) -> None:
     js = nc.jetstream()
     source = "simtest"
@@ -173,6 +174,7 @@ async def test_sim_publishes_every_data_type(nc: Client, nats_server: NatsServer
     }
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) -> None:
     """Real sessions on a fast sim clock from 14:56:50: closing auction, match, final bars."""
     js = nc.jetstream()
@@ -260,6 +262,7 @@ async def test_publisher_gives_up_on_acks_that_never_come(nc: Client) -> None:
     await sink.unsubscribe()
 
 
+@pytest.mark.slow
 async def test_sim_survives_a_nats_restart(fresh_nats_server: NatsServer) -> None:
     source = "simfault"
     settings = AdapterSettings(

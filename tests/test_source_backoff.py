@@ -11,10 +11,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from processkit.backoff import Backoff
 from services.adapter import SourceStatus
 from services.errors import SourceError
 from services.publisher import Publisher
-from services.runner import SOURCE_BACKOFF_S, run_source
+from services.runner import SOURCE_BACKOFF, SOURCE_RETRIES, run_source
 from services.status import StatusReporter
 
 
@@ -39,6 +40,7 @@ class FlakySource:
         await stop.wait()
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_a_failed_source_is_retried_after_1_then_2_seconds(nc: NatsClient) -> None:
     js = nc.jetstream()
     events: list[dict[str, object]] = []
@@ -60,7 +62,7 @@ async def test_a_failed_source_is_retried_after_1_then_2_seconds(nc: NatsClient)
     stop.set()
     await asyncio.gather(running, reporting)
     await watcher.unsubscribe()
-    assert SOURCE_BACKOFF_S == (1.0, 2.0, 4.0)
+    assert [SOURCE_BACKOFF.delay(n) for n in range(SOURCE_RETRIES)] == [1.0, 2.0, 4.0]
     gaps = [b - a for a, b in zip(source.attempts, source.attempts[1:], strict=False)]
     assert len(gaps) == 2
     assert 0.9 < gaps[0] < 3.0  # generous: CI machines are busy
@@ -79,6 +81,7 @@ async def test_a_source_that_fails_every_retry_ends_the_adapter(nc: NatsClient) 
     publisher = Publisher(js)
     status = StatusReporter(js, publisher, source, interval_s=0.2)
     stop = asyncio.Event()
+    fast = Backoff(base_s=0.01, cap_s=0.04, jitter=False)
     with pytest.raises(SourceError, match=r"lost \(4\)"):  # the first try and three retries
-        await run_source(source, js, publisher, stop, status, "flaky", (0.01, 0.02, 0.04))
+        await run_source(source, js, publisher, stop, status, "flaky", fast)
     assert len(source.attempts) == 4

@@ -58,6 +58,7 @@ async def no_frame(client: WsClient, predicate: Any, within: float) -> bool:
     return False
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_a_silent_source_is_reported_down_then_up(
     own_nc: NatsClient, bridge: BridgeHandle
 ) -> None:

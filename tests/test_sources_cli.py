@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nats
+import pytest
 
 from mdbridge.natsserver import NatsServer
 from services.provision import ensure_streams
@@ -60,6 +61,7 @@ async def test_record_and_replay_commands(fresh_nats_server: NatsServer, tmp_pat
     ]
 
 
+@pytest.mark.slow
 async def test_xtquant_without_the_sdk_says_so(fresh_nats_server: NatsServer) -> None:
     command = [*MDBRIDGE, "adapter", "xtquant", "--nats-url", fresh_nats_server.url]
     process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.PIPE)

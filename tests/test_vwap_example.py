@@ -37,6 +37,7 @@ async def _quote(js: Any, symbol: str, volume: int, amount: float) -> int:
     return await publish_payload(js, data_subject(DataType.QUOTE, symbol), payload)
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_vwap_service_counts_each_quote_once_and_resumes(
     fresh_nats_server: NatsServer,
 ) -> None:

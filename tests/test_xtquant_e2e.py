@@ -33,6 +33,9 @@ from tests.support.xtfake import (
     transaction_record,
 )
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 SYMBOLS = ("600000.SH", "000001.SZ", "510300.SH")
 T0 = int(datetime(2026, 11, 20, 10, 0, 3, 120_000, tzinfo=SHANGHAI).timestamp() * 1000)
 ISO0 = "2026-11-20T10:00:03.120+08:00"

@@ -82,6 +82,7 @@ async def status_event(js: JetStreamContext) -> dict[str, Any] | None:
     return await last_payload(js, "MD_STATUS", "md.status.xt")
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_a_dropped_link_is_reconnected_and_resubscribed(
     fresh_nats_server: NatsServer, fake: FakeServer, nc: NatsClient, js: JetStreamContext
 ) -> None:
@@ -135,6 +136,7 @@ async def test_a_silent_feed_is_resubscribed_while_trading(
         await eventually(lambda: quote_at(js, "000001.SZ", T0 + 1))
 
 
+@pytest.mark.slow  # over a second on an idle machine: not in make test-fast
 async def test_silence_outside_trading_hours_is_no_fault(
     fresh_nats_server: NatsServer, fake: FakeServer, js: JetStreamContext
 ) -> None:

@@ -116,7 +116,7 @@ class Admission:
 
     def _retry_hint(self) -> int:
         # Jittered on the server too, so a herd refused together does not return together.
-        return int(self._s.retry_after_ms * random.uniform(1.0, 1.5))
+        return int(self._s.retry_after_ms * random.uniform(1.0, 1.5))  # noqa: S311 (jitter)
 
     def check_rate(self, ip: str) -> None:
         """Take one connection attempt from ``ip``'s bucket; refuse when it is empty."""

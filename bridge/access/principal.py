@@ -40,7 +40,7 @@ class Scope(StrEnum):
 
 
 class PrincipalKind(StrEnum):
-    TOKEN = "token"  # a verified token
+    TOKEN = "token"  # noqa: S105 (a verified token: the kind's name, not a secret)
     ANONYMOUS = "anonymous"  # auth is off
     PENDING = "pending"  # auth is on and the connection has not sent its auth frame yet
 

@@ -4,7 +4,7 @@ Every client subscription adds a reference to a subject; the stream's consumer f
 union of referenced subjects (or the whole stream past ``max_filter_subjects``). When the set
 grows, the consumer is replaced starting at the next unprocessed stream sequence, so existing
 subscribers see no gap and no duplicate. JetStream per-client consumers are for resume and
-ack mode only (ARCHITECTURE.md, lesson 2).
+ack mode only (docs/architecture.md, "Shared interest").
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class StreamFeed:
         with contextlib.suppress(Exception):  # a failure is kept in `failure` and retried
             await self._apply()
 
-    async def _apply(self) -> None:
+    async def _apply(self) -> None:  # noqa: C901 (one pass over the wanted changes, in order)
         async with self._lock:
             if self._closed:  # shutting down: interest changes no longer reach NATS
                 return

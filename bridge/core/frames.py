@@ -59,12 +59,15 @@ def error_frame(
     *,
     suggestions: list[str] | None = None,
     limit: tuple[str, int] | None = None,
+    retry_after_ms: int | None = None,
 ) -> str:
     data: dict[str, Any] = {"code": code.value, "message": message}
     if suggestions is not None:
         data["suggestions"] = suggestions
     if limit is not None:
         data["limit"] = {"name": limit[0], "value": limit[1]}
+    if retry_after_ms is not None:
+        data["retry_after_ms"] = retry_after_ms
     return control_frame(MessageType.ERROR, data, request_id)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import NamedTuple
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -22,8 +23,16 @@ from schemas import STREAM_BY_TYPE, DataType, stream_subjects
 
 logger = logging.getLogger(__name__)
 
-# (subject, seq, broker ms, payload JSON text)
-Snapshot = tuple[str, int, int, str]
+
+class Snapshot(NamedTuple):
+    """The latest message on one subject, as the snapshot path and REST read it."""
+
+    subject: str
+    seq: int
+    broker_ms: int
+    payload: str  # JSON text, spliced into frames unparsed
+
+
 ROOM_CHECK_S = 2.0
 
 
@@ -231,7 +240,30 @@ class Hub:
         """The last message on ``subject``: from the cache, else a JetStream direct get."""
         cached = self._latest.get(subject)
         if cached is not None:
-            return (subject, *cached)
+            return Snapshot(subject, *cached)
+        return await self._fetch_latest(data_type, subject)
+
+    async def latest_many(self, data_type: DataType, subjects: list[str]) -> list[Snapshot]:
+        """``latest`` for each subject, in order, skipping subjects with no message.
+
+        Cached subjects are answered inline: a market-wide snapshot reads thousands, and a
+        coroutine per subject cost more than the lookup (docs/benchmarks.md, "Snapshot path").
+        """
+        cache = self._latest
+        cached = [cache.get(subject) for subject in subjects]
+        missing = [subject for subject, hit in zip(subjects, cached, strict=True) if hit is None]
+        fetched: dict[str, Snapshot | None] = {}
+        if missing:
+            found = await asyncio.gather(*(self._fetch_latest(data_type, s) for s in missing))
+            fetched = dict(zip(missing, found, strict=True))
+        snaps: list[Snapshot] = []
+        for subject, hit in zip(subjects, cached, strict=True):
+            snap = Snapshot(subject, *hit) if hit is not None else fetched[subject]
+            if snap is not None:
+                snaps.append(snap)
+        return snaps
+
+    async def _fetch_latest(self, data_type: DataType, subject: str) -> Snapshot | None:
         async with self._snapshot_slots:
             try:
                 raw = await self._js.get_last_msg(STREAM_BY_TYPE[data_type], subject, direct=True)
@@ -240,8 +272,4 @@ class Hub:
         if raw.seq is None or raw.data is None:
             return None
         broker_ms = int(raw.time.timestamp() * 1000) if raw.time else 0
-        return (subject, raw.seq, broker_ms, raw.data.decode())
-
-    async def latest_many(self, data_type: DataType, subjects: list[str]) -> list[Snapshot]:
-        found = await asyncio.gather(*(self.latest(data_type, s) for s in subjects))
-        return [snap for snap in found if snap is not None]
+        return Snapshot(subject, raw.seq, broker_ms, raw.data.decode())

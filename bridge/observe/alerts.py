@@ -1,4 +1,4 @@
-"""Alerts: design.md's WebSocketMonitor thresholds, evaluated on every monitor sample.
+"""Alerts: the ``alert_*`` settings' thresholds, evaluated on every monitor sample.
 
 An alert *fires* when its condition becomes true and *resolves* when it is false again. Both
 transitions are logged (firing at ERROR, with the numbers), published as JSON on
@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -51,8 +51,13 @@ class Alert:
         return asdict(self)
 
 
-# (alert type, severity, message, the numbers behind it)
-Condition = tuple[str, Severity, str, dict[str, Any]]
+class Condition(NamedTuple):
+    """An alert condition that holds now."""
+
+    type: str  # e.g. "latency", "source_down:sim"
+    severity: Severity
+    message: str
+    numbers: dict[str, Any]  # the figures behind it, with the threshold
 
 
 def check_alerts(
@@ -67,7 +72,7 @@ def check_alerts(
     connections = sample["connections"]
     if connections > t.max_connections:
         found.append(
-            (
+            Condition(
                 "connections",
                 "warning",
                 f"{connections} connections, above the limit of {t.max_connections}",
@@ -77,7 +82,7 @@ def check_alerts(
     p95 = sample["latency_p95_ms"]
     if sample["latency_samples"] >= t.min_latency_samples and p95 > t.max_latency_ms:
         found.append(
-            (
+            Condition(
                 "latency",
                 "warning",
                 f"p95 broker-to-socket latency {p95:.1f} ms, above {t.max_latency_ms:g} ms",
@@ -87,7 +92,7 @@ def check_alerts(
     rate, requests = sample["error_rate_percent"], sample["requests_in_window"]
     if requests >= t.min_requests and rate > t.max_error_rate_percent:
         found.append(
-            (
+            Condition(
                 "error_rate",
                 "warning",
                 f"{rate:.1f}% of {requests} requests failed, above {t.max_error_rate_percent:g}%",
@@ -101,7 +106,7 @@ def check_alerts(
     memory = sample["memory_usage_mb"]
     if memory > t.max_memory_mb:
         found.append(
-            (
+            Condition(
                 "memory",
                 "critical",
                 f"resident memory {memory:.0f} MB, above {t.max_memory_mb:g} MB",
@@ -109,11 +114,13 @@ def check_alerts(
             )
         )
     if not nats_connected:
-        found.append(("nats_disconnected", "critical", "the bridge lost NATS", {}))
+        found.append(Condition("nats_disconnected", "critical", "the bridge lost NATS", {}))
     for source, up in sorted(sources.items()):
         if not up:
             found.append(
-                (f"source_down:{source}", "critical", f"source {source} is down or silent", {})
+                Condition(
+                    f"source_down:{source}", "critical", f"source {source} is down or silent", {}
+                )
             )
     return found
 
@@ -131,7 +138,7 @@ class AlertBook:
         self, sample: dict[str, Any], sources: dict[str, bool], nats_connected: bool
     ) -> list[Alert]:
         """Apply the conditions that hold now; returns the alerts that fired or resolved."""
-        now = {c[0]: c for c in check_alerts(self.thresholds, sample, sources, nats_connected)}
+        now = {c.type: c for c in check_alerts(self.thresholds, sample, sources, nats_connected)}
         changed: list[Alert] = []
         for type_, severity, message, numbers in now.values():
             if type_ in self.active:

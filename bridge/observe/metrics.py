@@ -10,63 +10,45 @@ path's (closes, resumes) and three histograms fed by the writers' process-wide s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import NamedTuple
 
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
+from bridge.market.statusboard import StatusBoard
+from bridge.observe.alerts import AlertBook
+from bridge.observe.connbook import ConnectionBook
+from bridge.observe.monitor import Monitor
+from bridge.observe.procstats import ProcessStats
+from bridge.runtime import Runtime
+from processkit.telemetry import Reading, meter_pipeline, observe
 from schemas import DataType
-from schemas.telemetry import histogram_views
-
-if TYPE_CHECKING:
-    from bridge.observe.observability import Observability
 
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 DEPTH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-Attrs = dict[str, str]
-Reading = float | Sequence[tuple[float, Attrs]]
 
+class Observed(NamedTuple):
+    """What the observable instruments read at collection time (handed in by their owner)."""
 
-def _callback(read: Callable[[], Reading]) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def callback(options: CallbackOptions) -> Iterable[Observation]:
-        value = read()
-        if isinstance(value, int | float):
-            return [Observation(value)]
-        return [Observation(v, attrs) for v, attrs in value]
-
-    return callback
+    runtime: Runtime
+    connections: ConnectionBook
+    status: StatusBoard
+    alerts: AlertBook
+    process: ProcessStats
+    monitor: Monitor
 
 
 class BridgeMetrics:
     def __init__(self, resource: Resource, otlp_endpoint: str | None, otlp_interval_s: float):
-        self.registry = CollectorRegistry(auto_describe=True)  # this app's own
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        ]
-        if otlp_endpoint:
-            exporter = OTLPMetricExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/metrics")
-            interval_ms = otlp_interval_s * 1000
-            readers.append(
-                PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-            )
-        self.provider = MeterProvider(
-            resource=resource,
-            metric_readers=readers,
-            views=histogram_views(
-                {
-                    "mdbridge.ws.latency.*": LATENCY_BUCKETS_MS,
-                    "mdbridge.ws.queue.depth": DEPTH_BUCKETS,
-                }
-            ),
+        self.provider, self.registry = meter_pipeline(
+            resource,
+            {"mdbridge.ws.latency.*": LATENCY_BUCKETS_MS, "mdbridge.ws.queue.depth": DEPTH_BUCKETS},
+            otlp_endpoint,
+            otlp_interval_s,
         )
         meter = self.meter = self.provider.get_meter("mdbridge.bridge")
         self._closed = meter.create_counter(
@@ -119,14 +101,14 @@ class BridgeMetrics:
 
     # -- observable: read at collection time -----------------------------------------------------
 
-    def observe(self, obs: Observability) -> None:
+    def observe(self, obs: Observed) -> None:
         runtime, meter = obs.runtime, self.meter
 
         def counter(name: str, unit: str, description: str, read: Callable[[], Reading]) -> None:
-            meter.create_observable_counter(name, [_callback(read)], unit, description)
+            meter.create_observable_counter(name, [observe(read)], unit, description)
 
         def gauge(name: str, unit: str, description: str, read: Callable[[], Reading]) -> None:
-            meter.create_observable_gauge(name, [_callback(read)], unit, description)
+            meter.create_observable_gauge(name, [observe(read)], unit, description)
 
         self._observe_connections(gauge, counter, obs)
         counter(
@@ -189,7 +171,7 @@ class BridgeMetrics:
     def _observe_connections(
         gauge: Callable[[str, str, str, Callable[[], Reading]], None],
         counter: Callable[[str, str, str, Callable[[], Reading]], None],
-        obs: Observability,
+        obs: Observed,
     ) -> None:
         book, runtime = obs.connections, obs.runtime
 
@@ -277,7 +259,7 @@ class BridgeMetrics:
     def _observe_process(
         gauge: Callable[[str, str, str, Callable[[], Reading]], None],
         counter: Callable[[str, str, str, Callable[[], Reading]], None],
-        obs: Observability,
+        obs: Observed,
     ) -> None:
         read = obs.process.read
         counter(

@@ -1,6 +1,6 @@
-"""The monitor (design.md's WebSocketMonitor): one sample per interval, alerts checked on each.
+"""The monitor: one sample per interval, alerts checked on each (docs/observability.md, "Alerts").
 
-A sample is design.md's PerformanceMetrics (connections, messages per second, latency,
+A sample holds the performance figures (connections, messages per second, latency,
 memory, CPU, network, error rate) plus what the dashboard plots; the last ``HISTORY`` samples
 are kept for its charts.
 """
@@ -112,7 +112,7 @@ class Monitor:
         )
 
     def collect(self) -> dict[str, Any]:
-        """Take one sample (design.md's ``collect_metrics``) and keep it in the history."""
+        """Take one sample and keep it in the history."""
         now = self._count()
         previous = self._counts[-1] if self._counts else now
         self._counts.append(now)

@@ -22,18 +22,18 @@ from bridge.market.statusboard import StatusBoard
 from bridge.observe.alerts import AlertBook, Thresholds
 from bridge.observe.connbook import ConnectionBook, ConnectionInfo
 from bridge.observe.hops import HopTap
-from bridge.observe.metrics import BridgeMetrics
+from bridge.observe.metrics import BridgeMetrics, Observed
 from bridge.observe.monitor import Monitor
 from bridge.observe.probe import LatencySampler, WriterProbe
 from bridge.observe.procstats import ProcessStats
 from bridge.observe.tracing import Tracing
-from bridge.runtime import VERSION, Runtime
+from bridge.runtime import Runtime
 from bridge.settings import BridgeSettings
 from bridge.ws.hooks import CURRENT
 from bridge.ws.session import Session
+from processkit.telemetry import service_resource
 from schemas import logctx
 from schemas.subjects import SUBJECT_ROOT
-from schemas.telemetry import service_resource
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class _ConnectionTelemetry:
     def span(self, name: str, attributes: dict[str, Any]) -> Iterator[Span]:
         attributes["mdbridge.connection_id"] = self._info.id
         parent = self._info.trace_context
-        assert parent is not None
+        if parent is None:  # watch() sets it before any request can run
+            raise RuntimeError(f"connection {self._info.id} has no trace context yet")
         with self._obs.tracing.control(parent, name, attributes) as span:
             yield span
 
@@ -69,7 +70,7 @@ class Observability:
         self.runtime = runtime
         self.settings = settings
         self.started_at = time.time()
-        resource = service_resource("mdbridge-bridge", **{"service.version": VERSION})
+        resource = service_resource("mdbridge-bridge")
         self.metrics = BridgeMetrics(resource, settings.otlp_endpoint, settings.otlp_interval_s)
         self.tracing = Tracing(resource, settings.otlp_endpoint)
         self.connections = ConnectionBook()
@@ -100,7 +101,16 @@ class Observability:
             interval_s=settings.monitor_interval_s,
             window_s=settings.monitor_window_s,
         )
-        self.metrics.observe(self)
+        self.metrics.observe(
+            Observed(
+                runtime=runtime,
+                connections=self.connections,
+                status=self.status,
+                alerts=self.alerts,
+                process=self.process,
+                monitor=self.monitor,
+            )
+        )
 
     @classmethod
     async def start(cls, runtime: Runtime, settings: BridgeSettings) -> Observability:

@@ -1,4 +1,4 @@
-"""This process's CPU, memory and network, read with psutil (R5.2).
+"""This process's CPU, memory and network, read with psutil (docs/observability.md, "Metrics").
 
 One reading is shared by every metric callback of a collection (it is cached briefly), and
 the CPU share is computed between two readings, as ``top`` does.

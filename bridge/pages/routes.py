@@ -18,13 +18,9 @@ from bridge.pages.docs import render
 from bridge.pages.vendor import missing
 from bridge.rest.asyncapi import asyncapi_document
 from bridge.rest.openapi import openapi_document
+from bridge.rest.routes import root_path
 
 STATIC = Path(__file__).parent / "static"
-
-
-def _root(request: Request) -> str:
-    root: str = request.scope.get("root_path", "")
-    return root.rstrip("/")
 
 
 def _served(name: str) -> Response:
@@ -53,11 +49,11 @@ async def reference(request: Request) -> Response:
 
 
 async def protocol(request: Request) -> HTMLResponse:
-    return HTMLResponse(render(openapi_document(_root(request)), _root(request)))
+    return HTMLResponse(render(openapi_document(root_path(request)), root_path(request)))
 
 
 async def asyncapi(request: Request) -> HTMLResponse:
-    return HTMLResponse(render_asyncapi(asyncapi_document(), _root(request)))
+    return HTMLResponse(render_asyncapi(asyncapi_document(), root_path(request)))
 
 
 async def favicon(request: Request) -> Response:

@@ -1,9 +1,9 @@
 """Reading stored messages with JetStream direct gets: no consumer is created on the server.
 
-A REST history request must stay cheap for the broker (ARCHITECTURE.md, lesson 2), so it uses
-the stateless direct-get API: batched reads by subject from a sequence (``next_by_subj`` +
-``batch``), last values of many subjects in one request (``multi_last``), and single gets to
-binary-search a subject by the timestamp in its payloads.
+A REST history request must stay cheap for the broker (docs/architecture.md, "Shared
+interest"), so it uses the stateless direct-get API: batched reads by subject from a sequence
+(``next_by_subj`` + ``batch``), last values of many subjects in one request (``multi_last``),
+and single gets to binary-search a subject by the timestamp in its payloads.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 from nats.aio.client import Client as NatsClient
@@ -24,8 +25,14 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "$JS.API"
 BATCH = 500
 
-# subject, stream sequence, broker time (Unix ms), payload
-Stored = tuple[str, int, int, bytes]
+
+class Stored(NamedTuple):
+    """One message as a direct get returns it."""
+
+    subject: str
+    seq: int  # stream sequence
+    broker_ms: int  # broker time, Unix ms
+    data: bytes  # the payload
 
 
 class HistoryError(BridgeError):
@@ -69,7 +76,7 @@ class DirectReader:
             try:
                 if status is None:
                     found.append(
-                        (
+                        Stored(
                             headers["Nats-Subject"],
                             int(headers["Nats-Sequence"]),
                             broker_ms(headers["Nats-Time-Stamp"]),
@@ -111,7 +118,7 @@ class DirectReader:
             out.extend(found)
             if not found or pending == 0:
                 break
-            seq = found[-1][1] + 1
+            seq = found[-1].seq + 1
         return out
 
     async def next_from(self, stream: str, subject: str, seq: int) -> Stored | None:
@@ -132,8 +139,8 @@ class DirectReader:
         while lo < end:
             mid = (lo + end) // 2
             found = await self.next_from(stream, subject, mid)
-            if found is None or found[1] > hi or (payload_ms(found[3]) or 0) >= ts_ms:
+            if found is None or found.seq > hi or (payload_ms(found.data) or 0) >= ts_ms:
                 end = mid
             else:
-                lo = found[1] + 1  # nothing on this subject between mid and found: skip it
+                lo = found.seq + 1  # nothing on this subject between mid and found: skip it
         return lo

@@ -41,7 +41,7 @@ class _Collector:
         self.by_key: dict[int, Stored] = {}
 
     def add(self, ts_ms: int, msg: Stored) -> None:
-        self.by_key[ts_ms if self.collapse else msg[1]] = msg
+        self.by_key[ts_ms if self.collapse else msg.seq] = msg
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -69,9 +69,9 @@ async def _scan(
         chunk = await reader.read(span.stream, span.subject, seq, want)
         series.scanned += len(chunk)
         for msg in chunk:
-            if msg[1] > span.last_seq:
+            if msg.seq > span.last_seq:
                 return  # stored after the request began: the answer is as of last_seq
-            ts = payload_ms(msg[3])
+            ts = payload_ms(msg.data)
             if ts is None:
                 continue
             if end_ms is not None and ts > end_ms:
@@ -82,7 +82,7 @@ async def _scan(
                 return
         if len(chunk) < want:
             return
-        seq = chunk[-1][1] + 1
+        seq = chunk[-1].seq + 1
 
 
 async def forward(
@@ -123,13 +123,13 @@ async def tail(
     """
     series = Series()
     first = await reader.next_from(span.stream, span.subject, span.first_seq)
-    if first is None or first[1] > span.last_seq:
+    if first is None or first.seq > span.last_seq:
         return series
     if end_ms is None:
         newest = await reader.last_of(span.stream, [span.subject])
         if not newest:
             return series
-        anchor = payload_ms(newest[0][3]) or 0
+        anchor = payload_ms(newest[0].data) or 0
     else:
         anchor = end_ms
     kept: _Collector | None = None
@@ -146,7 +146,7 @@ async def tail(
             kept = kept or collector
             break
         kept = collector
-        if len(collector) >= limit or start <= first[1]:
+        if len(collector) >= limit or start <= first.seq:
             break
         window_ms *= 4
     series.items = list(kept.by_key.values())[-limit:] if kept else []

@@ -130,7 +130,7 @@ async def get_quotes(call: Call) -> Response:
             )
             continue
         wanted[data_subject(DataType.QUOTE, symbol)] = symbol
-    found = {snap[0]: snap for snap in await hub.latest_many(DataType.QUOTE, list(wanted))}
+    found = {snap.subject: snap for snap in await hub.latest_many(DataType.QUOTE, list(wanted))}
     items: list[str] = []
     for subject, symbol in wanted.items():
         snap = found.get(subject)

@@ -1,7 +1,4 @@
-"""Every HTTP route beside ``/ws``: the REST API and its open documents (one list for app.py).
-
-The pages that show the documents to people are in ``bridge.pages``.
-"""
+"""The REST API's routes and its machine-readable documents (the ``/docs`` page is in pages/)."""
 
 from __future__ import annotations
 
@@ -15,13 +12,16 @@ from bridge.rest.endpoints import ENDPOINTS
 from bridge.rest.openapi import openapi_document
 
 
-def _root(request: Request) -> str:
+def root_path(request: Request) -> str:
+    """The prefix the app is mounted under (``""`` at the root), without a trailing slash."""
     root: str = request.scope.get("root_path", "")
     return root.rstrip("/")
 
 
 async def openapi_json(request: Request) -> Response:
-    return Response(orjson.dumps(openapi_document(_root(request))), media_type="application/json")
+    return Response(
+        orjson.dumps(openapi_document(root_path(request))), media_type="application/json"
+    )
 
 
 async def asyncapi_json(request: Request) -> Response:

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from bridge.access.admission import FrameLimiter, Ticket
 from bridge.access.policy import Access, bearer_subprotocol, bearer_token
 from bridge.access.principal import PENDING, Principal, PrincipalKind, Scope
-from bridge.core.frames import control_frame, error_frame
+from bridge.core.frames import error_frame
 from bridge.errors import AccessDeniedError, AuthError
 from bridge.ws.session import Session
 from bridge.ws.validation import parse_data, peek_id
@@ -39,15 +39,6 @@ def close_reason(text: str) -> str:
     return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
-def denied_frame(denied: AccessDeniedError) -> str:
-    data: dict[str, Any] = {"code": denied.code.value, "message": denied.message}
-    if denied.limit is not None:
-        data["limit"] = {"name": denied.limit[0], "value": denied.limit[1]}
-    if denied.retry_after_ms is not None:
-        data["retry_after_ms"] = denied.retry_after_ms
-    return control_frame(MessageType.ERROR, data, denied.request_id)
-
-
 async def refuse(
     websocket: WebSocket, denied: AccessDeniedError, subprotocol: str | None = None
 ) -> int:
@@ -58,7 +49,15 @@ async def refuse(
             # and would never see the close code.
             await websocket.accept(subprotocol=subprotocol)
         if websocket.application_state == WebSocketState.CONNECTED:
-            await websocket.send_text(denied_frame(denied))
+            await websocket.send_text(
+                error_frame(
+                    denied.code,
+                    denied.message,
+                    denied.request_id,
+                    limit=denied.limit,
+                    retry_after_ms=denied.retry_after_ms,
+                )
+            )
             await websocket.close(code=denied.close_code, reason=close_reason(denied.reason))
     return int(denied.close_code)
 

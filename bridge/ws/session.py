@@ -21,13 +21,15 @@ from bridge.core.outbox import Item, Outbox, control_item
 from bridge.errors import RequestError, SlowConsumerError
 from bridge.market.aliases import market_wildcard
 from bridge.market.directory import SymbolDirectory
-from bridge.recovery.ackmode import AckSubscription, ack_subscription_key
+from bridge.recovery.ackmode import ack_subscription_key
 from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
-from bridge.ws.guarantees import ReliableSession
+from bridge.ws.guarantees import Guarantees
 from bridge.ws.hooks import control_span
+from bridge.ws.slownotice import ConflationNotices
 from bridge.ws.validation import parse_data, parse_frame
 from schemas import (
+    CloseCode,
     DataType,
     ErrorCode,
     MessageType,
@@ -68,7 +70,7 @@ def check_fields(data_type: DataType, fields: list[str] | None) -> None:
         )
 
 
-class Session(ReliableSession):
+class Session:
     def __init__(
         self,
         send: Send,
@@ -84,21 +86,34 @@ class Session(ReliableSession):
         self._hub = hub
         self._directory = directory
         self._settings = settings
-        self._reliability = reliability
+        self.memberships: dict[str, Membership] = {}
+        self.notices = ConflationNotices(
+            self.memberships,
+            self._push_first,
+            settings.slow_consumer_notice_s,
+            settings.queue_max_bytes,
+            settings.queue_max_age_ms,
+        )
         self.outbox = Outbox(
             settings.queue_max_bytes,
-            self._on_conflated,
+            self.notices.on_conflated,
             self._on_overflow,
             max_age_s=settings.queue_max_age_ms / 1000,
         )
-        self.memberships: dict[str, Membership] = {}
-        self.acks: dict[str, AckSubscription] = {}
+        self.guarantees = Guarantees(
+            connection_id=self.id,
+            hub=hub,
+            outbox=self.outbox,
+            reliability=reliability,
+            push_frame=self.push_frame,
+            leave=self._leave,
+            send_snapshot=self._send_snapshot,
+        )
         self.batch_ok = True
         self.frames_in = 0
         self.frames_out = 0
         self.bytes_out = 0
         self.errors = 0
-        self.conflated = 0
         # set by bridge.observe.observability: samples latency, adds trace hop times; sees each
         # batch
         self.probe: Callable[[list[Item]], list[Item]] | None = None
@@ -108,10 +123,6 @@ class Session(ReliableSession):
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
         self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
         self._ended: asyncio.Future[tuple[int, str]] | None = None
-        self._conflated: dict[str, int] = {}
-        self._conflation_reason = ""
-        self._notice_at = 0.0
-        self._notice_timer: asyncio.TimerHandle | None = None
         self._suggest_left = 0
         self._suggest_bucket = TokenBucket(
             settings.suggestions_per_s, settings.suggestions_per_s, time.monotonic()
@@ -123,8 +134,28 @@ class Session(ReliableSession):
             MessageType.LIST_SUBSCRIPTIONS: self._list,
             MessageType.PING: self._ping,
             MessageType.AUTH: self._auth,
-            MessageType.ACK: self._ack,
+            MessageType.ACK: self.guarantees.ack,
         }
+
+    @property
+    def conflated(self) -> int:
+        return self.notices.total
+
+    # -- ending the connection -----------------------------------------------------------
+
+    @property
+    def ended(self) -> asyncio.Future[tuple[int, str]]:
+        """Resolved with (close code, reason) when the server decides to close."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        return self._ended
+
+    def end(self, code: int, reason: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result((code, reason))
+
+    def _on_overflow(self, reason: str) -> None:
+        self.end(CloseCode.SLOW_CONSUMER, reason)
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -133,6 +164,10 @@ class Session(ReliableSession):
 
     def push_frame(self, text: str) -> None:
         self.outbox.push(control_item(text))
+
+    def _push_first(self, text: str) -> None:
+        """A control frame ahead of everything queued (a slow-consumer notice)."""
+        self.outbox.push_first(control_item(text))
 
     async def run_writer(self) -> None:
         """Send what is queued, coalescing a backlog into one ``batch`` frame."""
@@ -238,9 +273,9 @@ class Session(ReliableSession):
         self._suggest_left -= 1
         return self._directory.suggest(symbol)
 
-    async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:
+    async def _subscribe(self, request_id: str | int | None, data: dict[str, Any]) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
         request = parse_data(SubscriptionRequest, data)
-        self._check_reliable(request)
+        self.guarantees.check(request)
         fields = request.filters.fields if request.filters else None
         check_fields(request.data_type, fields)
         if not request.batch:
@@ -287,7 +322,9 @@ class Session(ReliableSession):
                         ErrorCode.SUBSCRIPTION_LIMIT,
                         f"at most {limit} subscriptions per connection",
                     )
-                member, extra = await self._join(request, symbol, frequency, fields, key)
+                member, extra = await self.guarantees.join(
+                    request, self.principal, self.peer_ip, symbol, frequency, fields, key
+                )
             except RequestError as exc:
                 if exc.code is ErrorCode.DURABLE_LIMIT:
                     durable_limit = exc
@@ -344,18 +381,20 @@ class Session(ReliableSession):
             )
         for member, _ in joined:
             if request.resume_from is not None:
-                await self._resume(member, request.resume_from, member.start_seq)
+                await self.guarantees.resume(member, request.resume_from, member.start_seq)
             elif request.history is not None:
-                await self._send_history(member, request.history)
+                await self.guarantees.send_history(member, request.history)
             elif request.snapshot:
                 try:
                     await self._send_snapshot(member)
                 except (NatsError, TimeoutError) as exc:  # answered, never left waiting
                     reason = f"the snapshot could not be read: {exc!r}"
-                    self._end_subscription(member.channel.key, reason, ErrorCode.UNAVAILABLE)
+                    self.guarantees.end_subscription(
+                        member.channel.key, reason, ErrorCode.UNAVAILABLE
+                    )
             else:
                 member.release_hold({})
-        self._announce_down_sources()
+        self.guarantees.announce_down_sources(m.channel for m in self.memberships.values())
 
     def _snapshot_subjects(self, channel: Channel) -> list[str]:
         if not channel.wildcard:
@@ -382,10 +421,7 @@ class Session(ReliableSession):
         member = self.memberships.pop(key, None)
         if member is None:
             return False
-        ack = self.acks.pop(key, None)
-        if ack is not None:
-            ack.stop()  # the durable consumer stays: the client may come back to it
-        else:
+        if not self.guarantees.release(key):
             self._hub.leave(member)
         return True
 
@@ -406,7 +442,7 @@ class Session(ReliableSession):
             wanted += sorted(spelt for symbol, spelt in asked.items() if symbol not in held)
         removed = []
         for key in wanted:
-            ack = self.acks.get(key)
+            ack = self.guarantees.acks.get(key)
             if self._leave(key):
                 removed.append(key)
                 if ack is not None:  # unsubscribing on purpose ends the durable too
@@ -423,7 +459,7 @@ class Session(ReliableSession):
             raise RequestError(
                 ErrorCode.UNKNOWN_SUBSCRIPTION, f"no subscription {request.subscription_id!r}"
             )
-        if request.subscription_id in self.acks:
+        if request.subscription_id in self.guarantees.acks:
             raise RequestError(
                 ErrorCode.BAD_REQUEST, "an ack-mode subscription cannot be modified; resubscribe"
             )
@@ -512,5 +548,4 @@ class Session(ReliableSession):
         for key in list(self.memberships):
             self._leave(key)
         self.outbox.clear()
-        if self._notice_timer is not None:
-            self._notice_timer.cancel()
+        self.notices.cancel()

@@ -115,7 +115,7 @@ async def wait_stored(nc: NatsClient, seq: int, timeout: float = 60.0) -> int:
     return last
 
 
-async def serve(io: ChildIO, plan: dict[str, Any]) -> None:
+async def serve(io: ChildIO, plan: dict[str, Any]) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
     nc = await nats.connect(
         plan["nats_url"],
         pending_size=8 * 1024 * 1024,

@@ -207,7 +207,7 @@ def _queued_kb(state: dict[str, Any] | None) -> float | None:
     return round(held / 1024, 1)
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any]) -> str:  # noqa: C901 (one flow, top to bottom: see pyproject)
     results = report["scenarios"]
     meta = report["meta"]
     lines = [

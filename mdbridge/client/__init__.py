@@ -10,7 +10,6 @@ async with MarketDataClient(["ws://bridge-a:8000/ws", "ws://bridge-b:8000/ws"]) 
 
 from __future__ import annotations
 
-from mdbridge.client.backoff import Backoff
 from mdbridge.client.client import MarketDataClient
 from mdbridge.client.errors import (
     ClientError,
@@ -30,6 +29,7 @@ from mdbridge.client.messages import (
     TradePayload,
 )
 from mdbridge.client.state import SubscriptionState
+from processkit.backoff import Backoff
 
 __all__ = [
     "Backoff",

@@ -20,7 +20,6 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from mdbridge.client.backoff import Backoff
 from mdbridge.client.errors import (
     ConnectionLostError,
     NotConnectedError,
@@ -36,6 +35,7 @@ from mdbridge.client.messages import (
     status_message,
 )
 from mdbridge.client.state import OnReply, Subscriptions, SubscriptionState
+from processkit.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ class MarketDataClient:
                 for inner in frame["data"] if frame.get("type") == "batch" else [frame]:
                     await self._dispatch(inner)
 
-    async def _dispatch(self, frame: Frame) -> None:
+    async def _dispatch(self, frame: Frame) -> None:  # noqa: C901 (one flow, top to bottom: see pyproject)
         kind = frame.get("type")
         if kind in DATA_TYPES:
             message = data_message(frame)

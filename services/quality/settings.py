@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from schemas.natsconf import NatsOptions
-from schemas.settingsbase import ProcessSettings
+from processkit.natsconf import NatsOptions
+from processkit.settings import ProcessSettings
 from services.settings import CalendarOptions
 
 

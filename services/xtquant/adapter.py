@@ -27,6 +27,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
+from processkit.backoff import Backoff
 from schemas import KLINE_PERIODS, DataType, Kind, SymbolInfo, TradingPhase, data_subject
 from schemas.subjects import symbol_status_subject
 from services.adapter import SourceStatus
@@ -86,7 +87,7 @@ class _Link:
     down: bool = True
     detail: str = "not connected yet"
     retry_at: float = 0.0
-    backoff: float = FIRST_RETRY_S
+    attempt: int = 0  # failed connects in a row: picks the wait before the next
     watched_since: float = field(default_factory=time.monotonic)  # silence counts from here
     strikes: int = 0  # silent periods in a row
 
@@ -111,6 +112,8 @@ class XtQuantAdapter:
         self._l2_depth: set[str] = set()  # symbols whose Level-2 book has arrived
         self._l2_trades: set[str] = set()
         self._link_state = _Link()
+        # one adapter reconnecting to its own MiniQMT: the plain doubling schedule, no jitter
+        self._retry = Backoff(FIRST_RETRY_S, settings.xt_reconnect_max_s, jitter=False)
         self._directory_day = -1
         self._open_day = -1  # the last day this process saw the market trading
         self._closed_day = -1
@@ -182,12 +185,11 @@ class XtQuantAdapter:
     def _fail(self, detail: str) -> None:
         link = self._link_state
         link.down, link.detail = True, detail
-        link.retry_at = time.monotonic() + link.backoff
+        link.retry_at = time.monotonic() + self._retry.delay(link.attempt)
 
     async def _try_connect(self, publisher: Publisher) -> None:
         """One attempt (when due) to connect, load the directory once, and subscribe."""
-        link, xt = self._link_state, self._xt
-        assert xt is not None
+        link, xt = self._link_state, self._opened_link()
         now = time.monotonic()
         if now < link.retry_at:
             return
@@ -203,16 +205,17 @@ class XtQuantAdapter:
         except SourceError:
             raise  # no SDK on this host: retrying will not install it
         except Exception as exc:  # the SDK raises bare Exceptions (不能连接, 行情服务连接断开)
-            link.retry_at = now + link.backoff
-            logger.warning("xtquant: %s; retrying in %.0f s", exc, link.backoff)
+            delay = self._retry.delay(link.attempt)
+            link.retry_at = now + delay
+            logger.warning("xtquant: %s; retrying in %.0f s", exc, delay)
             link.detail = f"cannot reach MiniQMT: {exc}"
-            link.backoff = min(link.backoff * 2, self._settings.xt_reconnect_max_s)
+            link.attempt += 1
             return
         if failed:
             logger.warning("xtquant: %d subscriptions refused", failed)
         await self._publish_snapshot(snapshot, publisher)
         self.reconnects += 1
-        link.down, link.detail, link.backoff, link.strikes = False, "", FIRST_RETRY_S, 0
+        link.down, link.detail, link.attempt, link.strikes = False, "", 0, 0
         link.watched_since = time.monotonic()
         logger.info("xtquant: subscribed %d symbols (%s)", len(self._symbols), self._mode())
         if not self._backfilled:
@@ -227,9 +230,8 @@ class XtQuantAdapter:
 
     async def _backfill(self, publisher: Publisher) -> None:
         settings, xt, js, writer = self._settings, self._xt, self._js, self._history
-        assert xt is not None
-        assert js is not None
-        assert writer is not None
+        if xt is None or js is None or writer is None:
+            raise RuntimeError("history backfill before the adapter started")
         try:
             await backfill_history(
                 xt, self._norm, js, publisher, list(self._symbols),
@@ -261,10 +263,14 @@ class XtQuantAdapter:
 
     # -- directory and subscriptions --------------------------------------------------------
 
+    def _opened_link(self) -> XtLink:
+        if self._xt is None:
+            raise RuntimeError("the xtquant link is opened by run()")
+        return self._xt
+
     async def _load_directory(self, publisher: Publisher) -> None:
-        assert self._xt is not None
         settings = self._settings
-        found = await self._xt.directory(settings.xt_symbols, settings.xt_sectors)
+        found = await self._opened_link().directory(settings.xt_symbols, settings.xt_sectors)
         if not found:
             raise RuntimeError("no instruments: check xt_symbols / xt_sectors")
         infos = [symbol_info(listing.symbol, listing.detail, listing.types) for listing in found]
@@ -403,8 +409,7 @@ class XtQuantAdapter:
 
     async def _on_silence(self) -> None:
         """First resubscribe; if the feed stays silent, reconnect."""
-        link, xt = self._link_state, self._xt
-        assert xt is not None
+        link, xt = self._link_state, self._opened_link()
         link.strikes += 1
         link.watched_since = time.monotonic()
         link.detail = f"no data for {self._settings.xt_silence_s:g} s while trading"

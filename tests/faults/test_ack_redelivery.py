@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import Backoff, DataMessage, MarketDataClient
@@ -13,6 +14,9 @@ from tests.faults.conftest import start_pair
 from tests.support.feeder import Feeder
 from tests.support.invariants import stream_truth
 from tests.support.processes import BridgeProcess
+
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SYMBOLS = ["600000.SH", "600001.SH"]
 ACK_EVERY = 10

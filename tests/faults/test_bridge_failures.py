@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import Backoff, MarketDataClient
@@ -16,6 +17,9 @@ from tests.support.feeder import Feeder
 from tests.support.processes import BridgeProcess
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
+
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STORM_CLIENTS = 300
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import Backoff, MarketDataClient
@@ -14,6 +15,9 @@ from tests.support.feeder import Feeder
 from tests.support.invariants import stream_truth
 from tests.support.processes import BridgeProcess
 from tests.support.recorder import RecordingClient, by_subject, wait_caught_up
+
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 OUTAGES = 2
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from mdbridge.client import DataMessage, MarketDataClient
@@ -21,6 +22,9 @@ from tests.support.processes import BridgeProcess
 from tests.support.recorder import by_subject
 from tests.support.slowreader import SlowReader
 
+# Whole processes, end to end: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 FAST = 5
 BURST = "688001.SH"  # only the stalled quote reader takes it
 # Socket buffers alone take up to ~4 MB (tcp_wmem) before a send blocks and the queue fills,
@@ -30,7 +34,7 @@ PADDING = "x" * 4000  # ~8 MB per burst
 QUEUE_BYTES = 512 * 1024  # seconds of lag at the feeder's rate: no fast client is conflated
 
 
-async def test_a_stalled_client_does_not_delay_the_fast_ones(
+async def test_a_stalled_client_does_not_delay_the_fast_ones(  # noqa: C901 (one flow, top to bottom: see pyproject)
     broker: NatsServer, broker_nc: NatsClient, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     bridge = BridgeProcess(broker.url, tmp_path, queue_max_bytes=QUEUE_BYTES).start()

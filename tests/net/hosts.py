@@ -17,7 +17,7 @@ import yaml
 
 from mdbridge.natsserver import find_nats_server, wait_for_port
 from tests.support.deploy import CHART
-from tests.support.netns import Network
+from tests.support.netns import IP, Network
 
 NATS_PORT = 4222
 BRIDGE_PORT = 8000
@@ -111,7 +111,7 @@ def fetch(bridge: Host, path: str) -> tuple[int, Any]:
         "except urllib.error.HTTPError as e:\n"
         "    print(e.code); print(e.read().decode())\n"
     )
-    prefix = ["ip", "netns", "exec", bridge.network.namespaces[bridge.host]]
+    prefix = [IP, "netns", "exec", bridge.network.namespaces[bridge.host]]
     done = subprocess.run(
         [*prefix, sys.executable, "-c", script], capture_output=True, text=True, timeout=20
     )

@@ -25,6 +25,7 @@ from typing import IO, Any
 SUBNET = "198.18.0"
 PREFIX_LEN = 24
 HERE = "here"
+IP = shutil.which("ip") or "/usr/sbin/ip"  # iproute2
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +35,7 @@ class NetworkUnavailableError(RuntimeError):
 
 class Network:
     def __init__(self, hosts: list[str], log_dir: Path) -> None:
-        if os.geteuid() != 0 or shutil.which("ip") is None or not Path("/dev/net/tun").exists():
+        if os.geteuid() != 0 or not Path(IP).exists() or not Path("/dev/net/tun").exists():
             raise NetworkUnavailableError(
                 "the network-fault tests need root, iproute2 (`ip`) and /dev/net/tun: run them "
                 "as root on Linux (make test does on the project's machines)"
@@ -60,7 +61,7 @@ class Network:
 
     def start(self) -> None:
         for namespace in self.namespaces.values():
-            subprocess.run(["ip", "netns", "add", namespace], check=True, capture_output=True)
+            subprocess.run([IP, "netns", "add", namespace], check=True, capture_output=True)
         config = {
             "prefix_len": PREFIX_LEN,
             "hosts": [
@@ -126,7 +127,7 @@ class Network:
         self, host: str, args: list[str], log: IO[bytes], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         """Start ``args`` inside ``host``'s namespace (``here``: the test's own)."""
-        prefix = ["ip", "netns", "exec", self.namespaces[host]] if host != HERE else []
+        prefix = [IP, "netns", "exec", self.namespaces[host]] if host != HERE else []
         process = subprocess.Popen(
             [*prefix, *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO
         )
@@ -147,4 +148,4 @@ class Network:
                 self._relay.kill()
                 self._relay.wait(5)
         for namespace in self.namespaces.values():
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+            subprocess.run([IP, "netns", "del", namespace], capture_output=True)

@@ -1,4 +1,7 @@
-"""NATS connection options shared by every process's settings (no I/O here)."""
+"""NATS connection options shared by every process's settings.
+
+``nats_connect_kwargs`` loads the TLS certificate files named here (I/O, hence not in schemas).
+"""
 
 from __future__ import annotations
 

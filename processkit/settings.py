@@ -19,12 +19,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from processkit.errors import ConfigFileError
+
 ENV_PREFIX = "MDBRIDGE_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
-
-
-class ConfigFileError(ValueError):
-    """The config file named by ``MDBRIDGE_CONFIG`` is missing or not a file."""
 
 
 def config_path() -> Path | None:
