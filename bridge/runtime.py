@@ -28,6 +28,7 @@ from bridge.recovery.reliability import Reliability
 from bridge.settings import BridgeSettings
 from bridge.ws.connections import Connections
 from processkit.distribution import distribution_version
+from processkit.failover import move_off, server_of
 from schemas import STREAM_BY_TYPE, SYMBOLS_BUCKET, StatusEvent
 from schemas.timefmt import epoch_ms_to_iso
 
@@ -98,7 +99,7 @@ class Runtime:
         holder: dict[str, Runtime] = {}
 
         async def on_reconnect() -> None:
-            logger.warning("reconnected to NATS at %s", _server(nc))
+            logger.warning("reconnected to NATS at %s", server_of(nc))
             if "rt" in holder:
                 holder["rt"].nats_reconnects += 1
                 holder["rt"].broker_back()
@@ -116,8 +117,8 @@ class Runtime:
             # The server is about to go (a rolling upgrade): move to a peer now, while this
             # one still answers, rather than be cut off later. Alone, stay until it closes.
             if len(nc.servers) > 1:
-                logger.warning("NATS server %s entered lame-duck mode: moving", _server(nc))
-                await nc.force_reconnect()
+                logger.warning("NATS server %s entered lame-duck mode: moving", server_of(nc))
+                await move_off(nc)
 
         async def on_error(exc: Exception) -> None:
             logger.warning("NATS error: %r", exc)
@@ -172,7 +173,7 @@ class Runtime:
             runtime.jetstream_watch.start()
         runtime.symbol_status = SymbolStatusForwarder(js, connections)
         await runtime.symbol_status.start()
-        logger.info("bridge connected to NATS at %s", _server(nc))
+        logger.info("bridge connected to NATS at %s", server_of(nc))
         return runtime
 
     def broker_lost(self) -> None:
@@ -223,9 +224,3 @@ class Runtime:
             except NatsError as exc:  # the server went first (reconnecting): nothing to flush
                 logger.warning("nats drain at shutdown failed: %r; closing", exc)
                 await self.nc.close()
-
-
-def _server(nc: NatsClient) -> str:
-    """``host:port`` of the server the connection is on, for the logs."""
-    url = nc.connected_url
-    return url.netloc if url is not None else "?"

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 
 from processkit.backoff import Backoff
 from processkit.distribution import DISTRIBUTION
+from processkit.failover import move_off, server_of
 from processkit.natsconf import NatsOptions
 from schemas import logctx
 from services.adapter import Adapter, AdapterFactory
@@ -71,8 +72,7 @@ def load_adapter(name: str) -> AdapterFactory:
 
 
 def _server(client: Client | None) -> str:
-    url = client.connected_url if client is not None else None
-    return url.netloc if url is not None else "?"
+    return server_of(client) if client is not None else "?"
 
 
 async def connect(
@@ -103,8 +103,8 @@ async def connect(
     async def on_lame_duck() -> None:
         # The server is going away (a rolling upgrade): move to a peer while it still answers.
         if client is not None and len(client.servers) > 1:
-            logger.warning("nats server %s entered lame-duck mode: moving", _server(client))
-            await client.force_reconnect()
+            logger.warning("nats server %s entered lame-duck mode: moving", server_of(client))
+            await move_off(client)
 
     connecting = asyncio.ensure_future(
         nats.connect(
@@ -196,11 +196,11 @@ async def _leave_failing_server(client: Client, publisher: Publisher) -> None:
         if client.is_connected and len(client.servers) > 1:
             logger.warning(
                 "every publish through %s failed for %.0f s: moving to another server",
-                _server(client),
+                server_of(client),
                 FAILOVER_AFTER_S,
             )
+            await move_off(client)
             publisher.failing_since = time.monotonic()  # give the next server its chance
-            await client.force_reconnect()
 
 
 def _start_metrics(

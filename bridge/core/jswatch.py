@@ -17,6 +17,8 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
+from processkit.failover import move_off, server_of
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,23 +58,11 @@ class JetStreamWatch:
             misses = 0
             await self._move()
 
-    def _where(self) -> str:
-        url = self._nc.connected_url
-        return url.netloc if url is not None else "?"
-
     async def _move(self) -> None:
-        """Reconnect until on a server other than this one (nats-py may pick it again)."""
-        left = self._where()
+        left = server_of(self._nc)
         if len(self._nc.servers) < 2:
             logger.warning("JetStream does not answer through %s (no other server)", left)
             return
         logger.warning("JetStream does not answer through %s: moving to another server", left)
         self.moves += 1
-        for _ in range(2 * len(self._nc.servers)):
-            await self._nc.force_reconnect()
-            for _ in range(50):  # wait for the reconnect to settle, 5 s at most
-                await asyncio.sleep(0.1)
-                if self._nc.is_connected:
-                    break
-            if self._where() != left:
-                return
+        await move_off(self._nc)
