@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from processkit.distribution import DISTRIBUTION
 
-OURS = frozenset({"schemas", "services", "bridge", "mdbridge", "tests"})
+OURS = frozenset({"schemas", "processkit", "services", "bridge", "mdbridge", "tests"})
 # command -> the extra that has what it imports (anything else: the adapter host's)
 EXTRA_OF_COMMAND = {"bridge": "bridge", "run": "run", "bench": "dev", "trace": "run"}
 

@@ -140,7 +140,7 @@ def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source")  # a clean copy: no build/ left in the worktree
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    for package in ("schemas", "services", "bridge", "mdbridge"):
+    for package in ("schemas", "processkit", "services", "bridge", "mdbridge"):
         shutil.copytree(REPO / package, source / package, ignore=CACHES)
     done = pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source))
     assert done.returncode == 0, done.stderr[-3000:]

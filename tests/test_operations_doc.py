@@ -37,6 +37,7 @@ def test_the_runbook_covers_what_operators_ask() -> None:
     assert headings == [
         "Sizing",
         "Upgrades without losing clients",
+        "Network faults: what happens, how fast, and what you see",
         "Backing up JetStream",
         "Security settings for production",
         "How backend services connect",

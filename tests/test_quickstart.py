@@ -45,6 +45,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+    proc.stdout.close()
 
 
 async def test_make_run_serves_the_documented_session(

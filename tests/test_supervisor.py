@@ -90,6 +90,9 @@ def launched(tmp_path: Path) -> Iterator[Launched]:
                 child.kill()
             stack.process.kill()
             stack.process.wait()
+        stack.reader.join(10)  # the pipe is at its end once the process is gone
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
 
 
 def fired_alerts(lines: list[str]) -> list[dict[str, Any]]:

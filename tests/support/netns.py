@@ -139,13 +139,16 @@ class Network:
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
-        if self._relay is not None and self._relay.poll() is None:
-            assert self._relay.stdin is not None
-            self._relay.stdin.close()  # the relay exits on EOF and its devices go with it
+        relay = self._relay
+        if relay is not None:
+            if relay.stdin is not None:
+                relay.stdin.close()  # the relay exits on EOF and its devices go with it
             try:
-                self._relay.wait(5)
+                relay.wait(5)
             except subprocess.TimeoutExpired:
-                self._relay.kill()
-                self._relay.wait(5)
+                relay.kill()
+                relay.wait(5)
+            if relay.stdout is not None:
+                relay.stdout.close()
         for namespace in self.namespaces.values():
             subprocess.run([IP, "netns", "del", namespace], capture_output=True)
