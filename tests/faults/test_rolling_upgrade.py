@@ -28,6 +28,9 @@ from tests.support.processes import BridgeProcess
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
 
+# A real 3-server cluster restarted server by server: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 SYMBOLS = ["600000.SH", "000001.SZ", "600519.SH", "300750.SZ"]
 STREAM = "MD_QUOTE"
 # The chart's lame-duck duration (nats-server's minimum, 30 s); its grace period (10 s) is

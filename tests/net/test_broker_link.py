@@ -13,12 +13,17 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from mdbridge.client import Backoff, MarketDataClient
 from tests.net.conftest import SYMBOLS, Build, market
 from tests.net.hosts import nats_url, ready, start_bridge, start_nats, ws_url
 from tests.support.feeder import Feeder
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
+
+# Real processes on test hosts in namespaces: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CUT_S = 10.0
 CLIENTS = 3

@@ -23,6 +23,9 @@ READER = """
 import asyncio, json, sys
 import websockets
 
+# Real processes on test hosts in namespaces: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 async def main(url, symbols):
     async with websockets.connect(url, ping_interval=None) as ws:
         request = {"type": "subscribe", "id": "s", "data": {"symbols": symbols}}

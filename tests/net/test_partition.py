@@ -30,6 +30,9 @@ from tests.support.market import put_directory
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
 
+# Real processes on test hosts in namespaces: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 NODES = ["n1", "n2", "n3"]
 ROUTE_PORT = 6222
 STREAM = "MD_QUOTE"
