@@ -17,14 +17,14 @@ from tests.support.invariants import Received
 from tests.support.recorder import RecordingClient, verify
 from tests.support.waiting import until
 
+# Real processes on test hosts in namespaces: not in `make test-fast`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 PING_S = 2.0  # the bridge's WebSocket ping period and timeout in the half-open test
 
 READER = """
 import asyncio, json, sys
 import websockets
-
-# Real processes on test hosts in namespaces: not in `make test-fast`.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 async def main(url, symbols):
     async with websockets.connect(url, ping_interval=None) as ws:
