@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mdbridge.client import Backoff, DataMessage, MarketDataClient
 from tests.net.conftest import SYMBOLS, Build, market
 from tests.net.hosts import fetch, nats_url, open_sockets, start_bridge, start_nats, ws_url
