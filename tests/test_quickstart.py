@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from mdbridge.natsserver import free_port, wait_for_port
@@ -43,8 +45,18 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     assert f"nats://127.0.0.1:{nats_port}" in text, text
     yield f"ws://127.0.0.1:{port}/ws", proc
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        # As Ctrl-C: the launcher stops its components, which run in groups of their own and
+        # would outlive a killed launcher.
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            for child in children:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+            proc.kill()
+            proc.wait()
     proc.stdout.close()
 
 
