@@ -46,8 +46,8 @@ async def run_once(members: int, messages: int, batch: int) -> float:
         if seq % batch == 0:
             for outbox in outboxes:
                 for item in await outbox.take(batch):
-                    if item[1] is not None:  # what the writer does per item: its statistics
-                        seen += len(item[0]) + item[2]
+                    if item.channel is not None:  # what the writer does per item: statistics
+                        seen += len(item.text) + item.seq
     elapsed = time.process_time_ns() - began
     assert seen > 0
     return elapsed / (members * messages)

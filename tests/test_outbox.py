@@ -38,6 +38,27 @@ async def test_a_backlog_older_than_the_age_bound_keeps_the_newest_quote_per_key
     assert reports.calls == [({"a": 4, "b": 4}, "age")]
 
 
+async def test_a_resumed_channel_is_never_conflated_for_age_but_is_for_bytes() -> None:
+    reports = Reports()
+    outbox = Outbox(1 << 20, reports, max_age_s=0.02)
+    outbox.exact.add("a")  # the client resumed "a": it asked for every message
+    for seq in range(1, 4):
+        outbox.push(quote("a", seq))
+        outbox.push(quote("b", seq))
+    await asyncio.sleep(0.03)
+    batch = await outbox.take(100)
+    assert [item.text for item in batch if item.channel == "a"] == ["q1", "q2", "q3"]
+    assert [item.text for item in batch if item.channel == "b"] == ["q3"]
+    assert reports.calls == [({"b": 2}, "age")]
+
+    squeezed = Outbox(200, reports, max_age_s=0.02)
+    squeezed.exact.add("a")
+    for seq in range(1, 30):
+        squeezed.push(quote("a", seq, "x" * 20))
+    assert not squeezed.overflowed  # the byte bound still conflates it, announced
+    assert reports.calls[-1][1] == "bytes"
+
+
 async def test_a_young_backlog_is_sent_whole() -> None:
     reports = Reports()
     outbox = Outbox(1 << 20, reports, max_age_s=10.0)

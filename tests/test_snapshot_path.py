@@ -43,7 +43,7 @@ async def test_latest_many_keeps_the_order_and_skips_subjects_never_published(
         )
         seqs[subjects[1]] = ack.seq
         async with asyncio.timeout(10):
-            while not any(item[2] == ack.seq for item in await outbox.take(100)):
+            while not any(item.seq == ack.seq for item in await outbox.take(100)):
                 pass
 
         asked = [subjects[2], data_subject(DataType.QUOTE, UNPUBLISHED), subjects[1], subjects[0]]

@@ -20,31 +20,50 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple
+from typing import Any
 
 _monotonic = time.monotonic
 
 
-class Item(NamedTuple):
-    """One queued frame; one Item is shared by every member of a channel."""
+class Item:
+    """One queued frame; one Item is shared by every member of a channel, so it is never
+    changed after it is made (:meth:`with_text` makes another).
 
-    text: str
-    channel: Any  # the Channel it belongs to; None for control frames
-    seq: int  # stream sequence; 0 for control frames
-    conflate_key: Hashable | None  # None: never conflated (trades, klines, control)
-    subject: str
-    born: float  # monotonic time it was encoded: a queue's age is its oldest item's
+    A slotted class rather than a NamedTuple: CPython 3.11+ specialises attribute loads on
+    slots but not indexing a tuple subclass, and the per-delivery path reads every item
+    (scripts/bench_hotpath.py: 262-266 ns a delivery as a NamedTuple, see docs/benchmarks.md).
+    """
 
+    __slots__ = ("born", "channel", "conflate_key", "seq", "subject", "text")
 
-# Item(...) runs a Python-level __new__ (~220 ns); this builds the same NamedTuple in ~110 ns,
-# once per channel message (scripts/bench_hotpath.py).
-_new_item = tuple.__new__
+    def __init__(
+        self,
+        text: str,
+        channel: Any,  # the Channel it belongs to; None for control frames
+        seq: int,  # stream sequence; 0 for control frames
+        conflate_key: Hashable | None,  # None: never conflated (trades, klines, control)
+        subject: str,
+        born: float,  # monotonic time it was encoded: a queue's age is its oldest item's
+    ) -> None:
+        self.text = text
+        self.channel = channel
+        self.seq = seq
+        self.conflate_key = conflate_key
+        self.subject = subject
+        self.born = born
+
+    def with_text(self, text: str) -> Item:
+        """The same item with other text (a traced copy), born when this one was."""
+        return Item(text, self.channel, self.seq, self.conflate_key, self.subject, self.born)
+
+    def __repr__(self) -> str:
+        return f"Item(seq={self.seq}, subject={self.subject!r}, text={self.text[:40]!r})"
 
 
 def make_item(
     text: str, channel: Any, seq: int, conflate_key: Hashable | None, subject: str
 ) -> Item:
-    return _new_item(Item, (text, channel, seq, conflate_key, subject, _monotonic()))
+    return Item(text, channel, seq, conflate_key, subject, _monotonic())
 
 
 def control_item(text: str) -> Item:
@@ -70,6 +89,7 @@ class Outbox:
         "_on_overflow",
         "_wakeup",
         "dropped",
+        "exact",
         "overflow_reason",
         "overflowed",
     )
@@ -91,6 +111,9 @@ class Outbox:
         self._on_conflated = on_conflated
         self._on_overflow = on_overflow
         self._drain_waiters: list[tuple[int, asyncio.Event]] = []
+        # channels a client resumed: it asked for every message, so their items are never
+        # conflated for age (the byte bound still conflates them, announced, or closes)
+        self.exact: set[Any] = set()
         self.overflowed = False
         self.dropped = 0  # items discarded after an overflow (the connection is closing)
         self.overflow_reason = ""
@@ -117,7 +140,7 @@ class Outbox:
             self.dropped += 1
             return
         self._items.append(item)
-        self._bytes += len(item[0])  # item.text; indexing is the faster on the per-delivery path
+        self._bytes += len(item.text)
         if self._bytes > self._max_bytes:
             self._relieve("bytes")
         self._wakeup.set()
@@ -136,9 +159,10 @@ class Outbox:
         seen: set[Hashable] = set()
         kept: deque[Item] = deque()
         dropped: dict[Any, int] = {}
+        exact = self.exact if reason == "age" else ()
         for item in reversed(self._items):
             key = item.conflate_key
-            if key is not None:
+            if key is not None and item.channel not in exact:
                 if key in seen:
                     dropped[item.channel] = dropped.get(item.channel, 0) + 1
                     continue

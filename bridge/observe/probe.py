@@ -121,5 +121,5 @@ class WriterProbe:
                 "traceparent": hop[1] if hop else None,
             }
             text = text[:-2] + ',"trace":' + orjson.dumps(trace).decode() + "}}"
-            out.append(item._replace(text=text))
+            out.append(item.with_text(text))
         return out

@@ -64,7 +64,7 @@ class BarHistory:
         for bar in closed:
             subject, seq, broker_ms, payload = bar.stored
             extra = f',"history":true,"stream":"{bar.stream}"'
-            text = channel.encode(subject, seq, broker_ms, payload.decode(), stamp, extra)[0]
+            text = channel.encode(subject, seq, broker_ms, payload.decode(), stamp, extra).text
             member.outbox.push(make_item(text, channel, 0, None, subject))  # not a live position
         if forming is not None:
             subject, seq, broker_ms, payload = forming.stored

@@ -139,6 +139,9 @@ class Guarantees:
     async def resume(self, member: Membership, resume: ResumeFrom, position: int) -> None:
         if self._reliability is None:
             return
+        # Every message from the resume point on, with no gap: the age bound, which keeps
+        # live viewers fresh by conflating, would cut into the catch-up it queues behind.
+        self._outbox.exact.add(member.channel)
         try:
             result = await self._reliability.replayer.resume(
                 member, resume, position, self._send_snapshot

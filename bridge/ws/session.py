@@ -421,6 +421,7 @@ class Session:
         member = self.memberships.pop(key, None)
         if member is None:
             return False
+        self.outbox.exact.discard(member.channel)
         if not self.guarantees.release(key):
             self._hub.leave(member)
         return True
