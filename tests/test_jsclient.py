@@ -48,15 +48,20 @@ async def _publish_until(nats_url: str, stop: asyncio.Event, seqs: dict[str, lis
         await nc.drain()
 
 
+async def _market_ready(url: str) -> None:
+    """The streams and the test symbols' directory, as an adapter would leave them."""
+    nc = await nats.connect(url)
+    await ensure_streams(nc.jetstream())
+    await put_directory(nc.jetstream(), SYMBOLS)
+    await nc.drain()
+
+
 async def test_js_client_resumes_with_no_gap_after_its_socket_is_cut(
     nats_server: NatsServer,
 ) -> None:
     node = shutil.which("node")
     assert node, "the JS client test needs Node.js (make install provides npm and node)"
-    nc = await nats.connect(nats_server.url)
-    await ensure_streams(nc.jetstream())
-    await put_directory(nc.jetstream(), SYMBOLS)
-    await nc.drain()
+    await _market_ready(nats_server.url)
     seqs: dict[str, list[int]] = {data_subject(DataType.QUOTE, s): [] for s in SYMBOLS}
     stop = asyncio.Event()
     async with running_bridge(nats_server.url) as bridge:
@@ -111,10 +116,7 @@ async def test_js_client_requests_and_its_heartbeat_watchdog(nats_server: NatsSe
     """Replies by request id, an error reply rejects; a silent network trips the watchdog."""
     node = shutil.which("node")
     assert node
-    nc = await nats.connect(nats_server.url)
-    await ensure_streams(nc.jetstream())
-    await put_directory(nc.jetstream(), SYMBOLS)
-    await nc.drain()
+    await _market_ready(nats_server.url)
     seqs: dict[str, list[int]] = {data_subject(DataType.QUOTE, s): [] for s in SYMBOLS}
     stop = asyncio.Event()
     async with running_bridge(nats_server.url, heartbeat_interval_s=0.3) as bridge:
@@ -185,10 +187,7 @@ async def test_js_client_connects_with_a_token_and_gives_up_on_a_refused_one(
 ) -> None:
     node = shutil.which("node")
     assert node
-    nc = await nats.connect(nats_server.url)
-    await ensure_streams(nc.jetstream())
-    await put_directory(nc.jetstream(), SYMBOLS)
-    await nc.drain()
+    await _market_ready(nats_server.url)
     good = mint_token(HS, "js-client", scopes=["md:read"])
     bad = mint_token(hmac_signing_key(b"another-secret-0123456789abcdef-0123"), "js-client")
     async with running_bridge(nats_server.url, auth_enabled=True, auth_secret=SECRET) as bridge:
