@@ -17,6 +17,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from nats.aio.client import Client as NatsClient
@@ -51,6 +52,16 @@ def reached(clients: list[RecordingClient], count: int) -> bool:
     return delivered(clients) >= count
 
 
+async def listed(bridge: BridgeProcess, symbols: list[str], timeout: float = 30) -> None:
+    """Until the bridge's directory has the symbols the simulator writes at its start."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=bridge.http_url, timeout=5) as http:
+        for symbol in symbols:
+            while (await http.get("/v1/symbols", params={"q": symbol})).json().get("total", 0) < 1:
+                assert time.monotonic() < deadline, f"{symbol} never reached the directory"
+                await asyncio.sleep(0.25)
+
+
 async def replicas_current(reader: NatsClient) -> bool:
     """The stream has a leader and both of its other replicas are caught up."""
     with contextlib.suppress(Exception):
@@ -83,6 +94,7 @@ async def test_a_rolling_upgrade_in_lame_duck_mode_loses_nothing(tmp_path: Path)
         bridge = BridgeProcess(
             cluster.url, logs, "bridge", nats_user="bridge", nats_password=PASSWORDS["bridge"]
         ).start()
+        await listed(bridge, SYMBOLS)
         for i in range(2):
             client = RecordingClient(
                 MarketDataClient(bridge.ws_url, backoff=Backoff(0.1, 1.0), dedupe=False)
