@@ -10,6 +10,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bridge.core.frames import error_frame, status_frame
+from bridge.core.framesink import SINK_EXTENSION
 from bridge.core.sockets import TRANSPORT_EXTENSION, SocketLedger
 from bridge.errors import AccessDeniedError, PolicyViolationError, SlowConsumerError
 from bridge.observe.observability import watch
@@ -63,6 +64,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:  # noqa: C901 (one f
         )
     )
     guard.bind(session)
+    sink = websocket.scope.get("extensions", {}).get(SINK_EXTENSION)
+    if sink is not None:
+        session.go_direct(sink, runtime.flusher)
     watch(websocket, session)  # metrics, log context, control-path spans; before the tasks
     writer = asyncio.create_task(session.run_writer())
     reader = asyncio.create_task(_read(websocket, session, runtime, guard))
@@ -72,6 +76,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:  # noqa: C901 (one f
     close_code: int | None = None
     try:
         done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        session.stop_direct()  # closing: what is left goes out through the writer task
         if ended in done:  # the server closes: slow consumer, dead peer or shutdown
             close_code, reason = ended.result()
             await _end(websocket, session, writer, close_code, reason)

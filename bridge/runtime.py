@@ -16,6 +16,7 @@ from bridge.core import natsclient
 from bridge.core.frames import status_frame
 from bridge.core.hub import Hub
 from bridge.core.jswatch import JetStreamWatch
+from bridge.core.outbox import Flusher
 from bridge.errors import BridgeError
 from bridge.market.directory import SymbolDirectory
 from bridge.market.sources import SourceHealth
@@ -74,6 +75,7 @@ class Runtime:
     symbol_status: SymbolStatusForwarder | None = None
     broker_down_since: float | None = None  # when NATS was lost (epoch s), until it is back
     jetstream_watch: JetStreamWatch | None = None
+    flusher: Flusher = field(default_factory=Flusher)  # direct writes after each fan-out
 
     @property
     def ready(self) -> bool:

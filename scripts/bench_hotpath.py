@@ -1,12 +1,20 @@
-"""The bridge's per-message hot path in one process: encode once, push to every member, take.
+"""The bridge's per-message hot path in one process: encode once, push to every member, write.
 
-Run: ``.venv/bin/python scripts/bench_hotpath.py --members 20 --messages 200000``
+Run: ``.venv/bin/python scripts/bench_hotpath.py --members 20 --messages 200000 [--mode M]``
 
-No sockets and no broker: a channel with N members (one outbox each) encodes M quotes and
-fans each out; every ``--batch`` messages each outbox is drained the way the writer drains
-it (``take`` and a walk over the items, as ``Session.run_writer`` updates its statistics).
-Reports CPU ns per delivery (best of ``--repeats``), the figure a change to queue items,
-the outbox or the channel moves; the socket send is left out on purpose.
+No sockets and no broker: a channel with N members encodes M quotes and fans each out; every
+``--batch`` messages (one read from NATS) the members' queues are drained:
+
+* ``--mode queue``: each outbox drained the way the writer task drained it (``take`` and a
+  walk over the items, as ``Session.run_writer`` updates its statistics), the socket send
+  left out: the figure a change to queue items, the outbox or the channel moves, comparable
+  with versions before the direct write;
+* ``--mode direct`` (default): N real ``Session`` writers on the direct path
+  (bridge/core/framesink.py): the flusher runs after the batch and each session builds or
+  reuses the frame and writes it to a sink that only counts bytes, so everything but the
+  ``send`` system call itself is in the figure.
+
+Reports CPU ns per delivery (best of ``--repeats``).
 """
 
 from __future__ import annotations
@@ -16,14 +24,17 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import orjson
 
 from bridge.core.channel import Channel, Membership
-from bridge.core.outbox import Outbox
+from bridge.core.framesink import FrameSink
+from bridge.core.outbox import Flusher, Outbox
+from bridge.settings import BridgeSettings
+from bridge.ws.session import Session
 from schemas import DataType
 from tests.support.market import payload_for
 
@@ -53,19 +64,66 @@ async def run_once(members: int, messages: int, batch: int) -> float:
     return elapsed / (members * messages)
 
 
+class CountingSink(FrameSink):
+    """A sink that is always open and writable and only counts what it is given."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:  # no protocol behind it
+        self.written = 0
+
+    @property
+    def usable(self) -> bool:
+        return True
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+    def write(self, frame: bytes) -> None:
+        self.written += len(frame)
+
+
+async def run_direct(members: int, messages: int, batch: int) -> float:
+    channel = Channel(DataType.QUOTE, "600000.SH", "tick", None)
+    settings, flusher = BridgeSettings(), Flusher()
+    sinks = [CountingSink() for _ in range(members)]
+    for sink in sinks:
+        session = Session(_never_send, cast(Any, None), cast(Any, None), settings)
+        session.go_direct(sink, flusher)
+        member = Membership(channel, session.outbox)
+        session.memberships[channel.key] = member
+        channel.members.append(member)
+    payload = orjson.dumps(payload_for(DataType.QUOTE, "600000.SH", 10)).decode()
+    subject, stamp = channel.subject, "2026-12-05T09:30:00.000+08:00"
+    began = time.process_time_ns()
+    for seq in range(1, messages + 1):
+        channel.deliver(channel.encode(subject, seq, 1_700_000_000_000, payload, stamp))
+        if seq % batch == 0:
+            await asyncio.sleep(0)  # the flusher runs: every member written once
+    elapsed = time.process_time_ns() - began
+    assert all(sink.written > 0 for sink in sinks)
+    return elapsed / (members * messages)
+
+
+async def _never_send(text: str) -> None:
+    raise AssertionError("the direct path must not use the ASGI send")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=20, help="messages per take")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mode", choices=("direct", "queue"), default="direct")
     args = parser.parse_args()
-    runs = [
-        asyncio.run(run_once(args.members, args.messages, args.batch)) for _ in range(args.repeats)
-    ]
+    run = run_direct if args.mode == "direct" else run_once
+    runs = [asyncio.run(run(args.members, args.messages, args.batch)) for _ in range(args.repeats)]
     print(
         orjson.dumps(
             {
+                "mode": args.mode,
                 "members": args.members,
                 "messages": args.messages,
                 "batch": args.batch,

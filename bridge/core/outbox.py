@@ -10,6 +10,13 @@ reader gets fresh and what it costs small:
 * bytes: past ``max_bytes`` the same conflation runs at once; if the queue is still over,
   the connection is a slow consumer and must be closed (trades and klines end up here).
 
+A connection that can write frames synchronously (:meth:`Outbox.go_direct`) is not woken per
+item: a push marks its outbox in the process's :class:`Flusher`, which, once the current
+callback is done (a whole read from NATS fanned out), has each marked outbox written at once.
+Only when that cannot be done (the socket's buffer is full, a send is in progress) is the
+writer task woken, and it waits for the socket before it takes from the queue, so what waits
+stays here, where it can be conflated.
+
 Each conflation is reported once, with the count per channel, so the owner can tell the
 client *ahead* of the data (:meth:`push_first`).
 """
@@ -17,10 +24,13 @@ client *ahead* of the data (:meth:`push_first`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 _monotonic = time.monotonic
 
@@ -34,7 +44,7 @@ class Item:
     (scripts/bench_hotpath.py: 262-266 ns a delivery as a NamedTuple, see docs/benchmarks.md).
     """
 
-    __slots__ = ("born", "channel", "conflate_key", "seq", "subject", "text")
+    __slots__ = ("born", "channel", "conflate_key", "frame", "seq", "subject", "text")
 
     def __init__(
         self,
@@ -51,6 +61,9 @@ class Item:
         self.conflate_key = conflate_key
         self.subject = subject
         self.born = born
+        # the WebSocket frame of ``text``, built by the first member's writer and reused by
+        # the others (derived from ``text``, so sharing it keeps the item unchanged in effect)
+        self.frame: bytes | None = None
 
     def with_text(self, text: str) -> Item:
         """The same item with other text (a traced copy), born when this one was."""
@@ -77,16 +90,43 @@ def _ignore(reason: str) -> None:
     return None
 
 
+class Flusher:
+    """Writes every outbox marked during one event-loop callback, once, right after it.
+
+    One ``call_soon`` per batch of pushes for the whole process, instead of one task wake-up
+    per connection per item: a fan-out of one NATS read to a thousand connections costs a
+    thousand direct writes, not a thousand task switches.
+    """
+
+    __slots__ = ("_dirty",)
+
+    def __init__(self) -> None:
+        self._dirty: list[Outbox] = []
+
+    def mark(self, outbox: Outbox) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(outbox)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for outbox in dirty:
+            outbox.flush()
+
+
 class Outbox:
     __slots__ = (
         "_age_checked",
         "_bytes",
+        "_direct",
         "_drain_waiters",
+        "_flusher",
         "_items",
         "_max_age_s",
         "_max_bytes",
         "_on_conflated",
         "_on_overflow",
+        "_pending",
         "_wakeup",
         "dropped",
         "exact",
@@ -111,6 +151,9 @@ class Outbox:
         self._on_conflated = on_conflated
         self._on_overflow = on_overflow
         self._drain_waiters: list[tuple[int, asyncio.Event]] = []
+        self._direct: Callable[[], bool] | None = None
+        self._flusher: Flusher | None = None
+        self._pending = False  # marked in the flusher, not yet flushed
         # channels a client resumed: it asked for every message, so their items are never
         # conflated for age (the byte bound still conflates them, announced, or closes)
         self.exact: set[Any] = set()
@@ -129,6 +172,44 @@ class Outbox:
     def max_bytes(self) -> int:
         return self._max_bytes
 
+    def go_direct(self, write: Callable[[], bool], flusher: Flusher) -> None:
+        """Have ``write`` send what is queued, synchronously, after each batch of pushes.
+
+        ``write`` returns False when it could not empty the queue; the writer task (waiting
+        in :meth:`take`) is woken then.
+        """
+        self._direct = write
+        self._flusher = flusher
+
+    def stop_direct(self) -> None:
+        """Back to waking the writer task for every push (the connection is closing)."""
+        self._direct = None
+        self._wakeup.set()
+
+    def flush(self) -> None:
+        """The flusher's call: write directly, else wake the writer task."""
+        self._pending = False
+        if not self._items:
+            return
+        direct = self._direct
+        if direct is None:
+            self._wakeup.set()
+            return
+        try:
+            done = direct()
+        except Exception:
+            logger.exception("direct write failed; the writer task takes over")
+            done = False
+        if not done:
+            self._wakeup.set()
+
+    def _wake(self) -> None:
+        if self._direct is None:
+            self._wakeup.set()
+        elif not self._pending:
+            self._pending = True
+            self._flusher.mark(self)  # type: ignore[union-attr]  # set with _direct
+
     def age(self, now: float | None = None) -> float:
         """Seconds the oldest queued item has waited; 0 when empty."""
         if not self._items:
@@ -143,7 +224,7 @@ class Outbox:
         self._bytes += len(item.text)
         if self._bytes > self._max_bytes:
             self._relieve("bytes")
-        self._wakeup.set()
+        self._wake()
 
     def push_first(self, item: Item) -> None:
         """Queue ahead of everything: notices about the connection itself jump the queue."""
@@ -152,7 +233,7 @@ class Outbox:
             return
         self._items.appendleft(item)
         self._bytes += len(item.text)
-        self._wakeup.set()
+        self._wake()
 
     def _relieve(self, reason: str) -> None:
         """Keep only the newest item per conflation key; overflow if that is not enough."""
@@ -186,17 +267,29 @@ class Outbox:
             event.set()
         self._on_overflow(reason)
 
+    async def wait(self) -> None:
+        """Until something is queued (or the queue failed)."""
+        while not self._items and not self.overflowed:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
     async def take(self, max_items: int, max_bytes: int = 1 << 62) -> list[Item]:
-        """Wait for at least one item, then return up to ``max_items`` in order.
+        """Wait for at least one item, then :meth:`take_now`."""
+        while not self._items:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self.take_now(max_items, max_bytes)
+
+    def take_now(self, max_items: int, max_bytes: int = 1 << 62) -> list[Item]:
+        """Up to ``max_items`` queued items in order; [] when none.
 
         The batch stops before ``max_bytes`` (one item always goes, whatever its size), which
         bounds what one frame puts in flight. A backlog older than the age bound is conflated
         first, at most once per age period (a pass is linear in the queue).
         """
-        while not self._items:
-            self._wakeup.clear()
-            await self._wakeup.wait()
         items = self._items
+        if not items:
+            return []
         if self._max_age_s:
             now = _monotonic()
             if now - items[0].born > self._max_age_s and now >= self._age_checked:

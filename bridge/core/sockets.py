@@ -14,7 +14,9 @@ complete request within ``handshake_timeout_s``, and aborted when it has been cl
 ``close_timeout_s``. The WebSocket protocol also bounds what a connection holds in socket
 buffers (``send_buffer_bytes``: the transport's high-water mark plus the kernel's
 ``TCP_NOTSENT_LOWAT``) and hands its transport to the app (:data:`TRANSPORT_EXTENSION`), so
-the endpoint can abort a close that does not go through.
+the endpoint can abort a close that does not go through, and, for uvicorn's
+``websockets-sansio`` protocol, a :class:`~bridge.core.framesink.FrameSink` to write pre-built
+frames through.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import logging
 import socket
 from collections import Counter
 from typing import Any
+
+from bridge.core.framesink import SINK_EXTENSION, FrameSink
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +150,15 @@ class SocketLedger:
                 sock.setsockopt(socket.IPPROTO_TCP, lowat, half)
 
 
+def _hand_over(protocol: Any) -> None:
+    """Put the WebSocket's transport (and frame sink, when it can have one) in its scope."""
+    extensions = protocol.scope.setdefault("extensions", {})
+    extensions[TRANSPORT_EXTENSION] = protocol.transport
+    sink = FrameSink.of(protocol)
+    if sink is not None:
+        extensions[SINK_EXTENSION] = sink
+
+
 def guarded_protocols(
     http: type[asyncio.Protocol], ws: type[asyncio.Protocol], ledger: SocketLedger
 ) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -180,7 +193,7 @@ def guarded_protocols(
         ledger.bound_buffers(transport)
 
     async def ws_run_asgi(self: Any) -> None:
-        self.scope.setdefault("extensions", {})[TRANSPORT_EXTENSION] = self.transport
+        _hand_over(self)
         await ws.run_asgi(self)  # type: ignore[attr-defined]
 
     def ws_lost(self: Any, exc: Exception | None) -> None:

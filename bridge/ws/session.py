@@ -16,8 +16,9 @@ from bridge.access.admission import TokenBucket
 from bridge.access.principal import ANONYMOUS, Principal
 from bridge.core.channel import Channel, Membership, subscription_key
 from bridge.core.frames import CLOCK, batch_frame, control_frame, error_frame
+from bridge.core.framesink import FrameSink, text_frame
 from bridge.core.hub import Hub
-from bridge.core.outbox import Item, Outbox, control_item
+from bridge.core.outbox import Flusher, Item, Outbox, control_item
 from bridge.errors import RequestError, SlowConsumerError
 from bridge.market.aliases import market_wildcard
 from bridge.market.directory import SymbolDirectory
@@ -122,6 +123,9 @@ class Session:
         self.peer_ip = ""  # the client's address (the gate sets it): scopes anonymous durables
         self.on_auth: Handler | None = None  # the gate's auth-frame handler
         self.sending_since = 0.0  # monotonic start of a send still in progress; 0 when idle
+        self._sink: FrameSink | None = None  # set by go_direct: frames written synchronously
+        self.direct_writes = 0  # writes made by the flusher rather than the writer task
+        self.socket_waits = 0  # times the writer task waited for a full socket buffer
         self._ended: asyncio.Future[tuple[int, str]] | None = None
         self._suggest_left = 0
         self._suggest_bucket = TokenBucket(
@@ -169,38 +173,113 @@ class Session:
         """A control frame ahead of everything queued (a slow-consumer notice)."""
         self.outbox.push_first(control_item(text))
 
+    def go_direct(self, sink: FrameSink, flusher: Flusher) -> None:
+        """Write frames straight to ``sink`` after each fan-out (bridge/core/framesink.py)."""
+        self._sink = sink
+        self.outbox.go_direct(self._write_direct, flusher)
+
+    def stop_direct(self) -> None:
+        """From now on only the writer task writes, through the ASGI path (closing)."""
+        self._sink = None
+        self.outbox.stop_direct()
+
+    def _write_direct(self) -> bool:
+        """The flusher's call: write all that is queued now; False when the task must."""
+        sink = self._sink
+        if sink is None or self.sending_since or not sink.writable or not sink.usable:
+            return False
+        outbox, settings = self.outbox, self._settings
+        limit, max_bytes = settings.batch_max_messages, settings.batch_max_bytes
+        while len(outbox):
+            if not sink.writable:
+                return False
+            items = outbox.take_now(limit, max_bytes)
+            if outbox.overflowed:
+                return False  # the writer task raises; the endpoint closes
+            self._write_frames(sink, items)
+            self.direct_writes += 1
+        return True
+
+    def _write_frames(self, sink: FrameSink, items: list[Item]) -> None:
+        """One frame per item (each built once per channel, shared), or one ``batch``."""
+        if self.probe is not None:
+            items = self.probe(items)
+        if len(items) == 1 or not self.batch_ok:
+            nbytes = 0
+            for item in items:
+                frame = item.frame
+                if frame is None:
+                    frame = item.frame = text_frame(item.text.encode())
+                sink.write(frame)
+                nbytes += len(item.text)
+        else:
+            text = batch_frame([item.text for item in items])
+            sink.write(text_frame(text.encode()))
+            nbytes = len(text)
+        self._sent(items, nbytes)
+
     async def run_writer(self) -> None:
-        """Send what is queued, coalescing a backlog into one ``batch`` frame."""
+        """Send what the direct path could not (or everything, with no sink), in order.
+
+        With a sink, wait for the socket first and take from the queue after, so a backlog
+        waits in the queue (where it is conflated by age), not in this task's hands.
+        """
         outbox, settings = self.outbox, self._settings
         limit, max_bytes = settings.batch_max_messages, settings.batch_max_bytes
         while True:
-            items = await outbox.take(limit, max_bytes)
-            if outbox.overflowed:
-                raise SlowConsumerError(f"send queue passed {settings.queue_max_bytes} bytes")
-            if self.probe is not None:
-                items = self.probe(items)
-            self.sending_since = time.monotonic()  # the watchdog closes a send that hangs
-            if len(items) == 1 or not self.batch_ok:
-                for item in items:
-                    await self._send(item.text)
-                    self.bytes_out += len(item.text)
+            await outbox.wait()
+            sink = self._sink
+            if sink is not None and sink.usable:
+                if not sink.writable:
+                    self.socket_waits += 1
+                    self.sending_since = time.monotonic()  # the watchdog closes a stalled peer
+                    await sink.wait_writable()
+                    self.sending_since = 0.0
+                items = outbox.take_now(limit, max_bytes)
+                if outbox.overflowed:
+                    raise SlowConsumerError(f"send queue passed {settings.queue_max_bytes} bytes")
+                if items and sink.usable:
+                    self._write_frames(sink, items)
+                    continue
             else:
-                text = batch_frame([item.text for item in items])
-                await self._send(text)
-                self.bytes_out += len(text)
-            self.sending_since = 0.0
-            self.frames_out += len(items)
-            sent_at = time.time()
-            memberships = self.memberships
+                items = outbox.take_now(limit, max_bytes)
+                if outbox.overflowed:
+                    raise SlowConsumerError(f"send queue passed {settings.queue_max_bytes} bytes")
+            if items:
+                await self._send_items(items)
+
+    async def _send_items(self, items: list[Item]) -> None:
+        """The ASGI path: one ``send`` per frame, or one for a ``batch``."""
+        if self.probe is not None:
+            items = self.probe(items)
+        self.sending_since = time.monotonic()  # the watchdog closes a send that hangs
+        if len(items) == 1 or not self.batch_ok:
+            nbytes = 0
             for item in items:
-                channel = item.channel
-                if channel is not None:
-                    member = memberships.get(channel.key)
-                    if member is not None:
-                        member.messages += 1
-                        member.bytes += len(item.text)
-                        member.last_seq = item.seq
-                        member.last_update = sent_at
+                await self._send(item.text)
+                nbytes += len(item.text)
+        else:
+            text = batch_frame([item.text for item in items])
+            await self._send(text)
+            nbytes = len(text)
+        self.sending_since = 0.0
+        self._sent(items, nbytes)
+
+    def _sent(self, items: list[Item], nbytes: int) -> None:
+        """Connection and per-subscription statistics for frames just written."""
+        self.bytes_out += nbytes
+        self.frames_out += len(items)
+        sent_at = time.time()
+        memberships = self.memberships
+        for item in items:
+            channel = item.channel
+            if channel is not None:
+                member = memberships.get(channel.key)
+                if member is not None:
+                    member.messages += 1
+                    member.bytes += len(item.text)
+                    member.last_seq = item.seq
+                    member.last_update = sent_at
 
     # -- incoming ------------------------------------------------------------------------
 
