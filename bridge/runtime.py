@@ -166,6 +166,7 @@ class Runtime:
             reliability,
             status_board,
             owns_nc=host_nc is None,
+            flusher=Flusher(settings.write_linger_ms / 1000, settings.write_pace_max_ms / 1000),
         )
         holder["rt"] = runtime
         if host_nc is None:  # a lent connection is its host's to move

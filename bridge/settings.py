@@ -37,6 +37,20 @@ class BridgeSettings(NatsOptions, ProcessSettings):
         description="a send queue older than this keeps only the newest quote/depth per subject"
         " (0: on bytes only)",
     )
+    write_linger_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=20,
+        description="wait at least this long after the first queued message before writing,"
+        " so more messages share one write (0: write after each fan-out)",
+    )
+    write_pace_max_ms: float = Field(
+        default=20.0,
+        ge=0,
+        le=100,
+        description="under load, wait before writing as long as the previous write round took,"
+        " up to this (0: never wait)",
+    )
     batch_max_messages: int = Field(default=256, ge=1, description="messages per batch frame")
     batch_max_bytes: int = Field(
         default=32 * 1024, ge=1024, description="bytes per batch frame (one message always fits)"

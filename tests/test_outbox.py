@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
-from bridge.core.outbox import Item, Outbox, control_item, make_item
+from bridge.core.outbox import Flusher, Item, Outbox, control_item, make_item
 
 
 def quote(key: str, seq: int, text: str = "q") -> Item:
@@ -108,3 +109,65 @@ async def test_a_batch_stops_at_its_byte_bound_but_always_takes_one() -> None:
     second = await outbox.take(100, 1000)
     assert len(second) == 9  # 9 x 100 bytes fit in 1000
     assert outbox.queued_bytes == 0
+
+
+class Writer:
+    """A direct writer that records when it ran and takes ``cost_s`` doing it."""
+
+    def __init__(self, outbox: Outbox, cost_s: float = 0.0, ok: bool = True) -> None:
+        self.outbox, self.cost_s, self.ok = outbox, cost_s, ok
+        self.rounds: list[tuple[float, list[str]]] = []
+
+    def __call__(self) -> bool:
+        began = asyncio.get_running_loop().time()
+        texts = [item.text for item in self.outbox.take_now(1000)] if self.ok else []
+        self.rounds.append((began, texts))
+        time.sleep(self.cost_s)  # a round that takes time, as one over many sockets does
+        return self.ok
+
+
+async def test_the_flusher_writes_one_callbacks_pushes_in_one_round_without_the_task() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    writer = Writer(outbox)
+    outbox.go_direct(writer, Flusher())
+    for seq in range(1, 4):
+        outbox.push(quote("a", seq))
+    assert writer.rounds == []  # not before the callback that pushed is done
+    await asyncio.sleep(0)
+    assert [texts for _, texts in writer.rounds] == [["q1", "q2", "q3"]]
+    assert not outbox._wakeup.is_set()  # the writer task was never woken
+
+
+async def test_a_direct_write_that_cannot_finish_wakes_the_writer_task() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    outbox.go_direct(Writer(outbox, ok=False), Flusher())
+    outbox.push(quote("a", 1))
+    await asyncio.sleep(0)
+    assert [item.text for item in await asyncio.wait_for(outbox.take(10), 1)] == ["q1"]
+
+
+async def test_after_a_long_round_the_next_waits_as_long_so_writes_carry_more() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    writer = Writer(outbox, cost_s=0.03)
+    outbox.go_direct(writer, Flusher(pace_max_s=0.5))
+    outbox.push(quote("a", 1))
+    await asyncio.sleep(0)  # round 1 at once (no round before it), taking 30 ms
+    ended = asyncio.get_running_loop().time()
+    for seq in range(2, 5):
+        outbox.push(quote("a", seq))
+        await asyncio.sleep(0)  # separate callbacks: without pacing, three rounds
+    async with asyncio.timeout(5):
+        while len(writer.rounds) < 2:  # noqa: ASYNC110 (rounds are what is observed)
+            await asyncio.sleep(0.005)
+    assert [texts for _, texts in writer.rounds] == [["q1"], ["q2", "q3", "q4"]]
+    assert writer.rounds[1][0] - ended >= 0.025  # waited about as long as round 1 took
+
+
+async def test_pacing_is_capped_and_off_when_zero() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    writer = Writer(outbox, cost_s=0.03)
+    outbox.go_direct(writer, Flusher(pace_max_s=0.0))
+    for seq in range(1, 3):
+        outbox.push(quote("a", seq))
+        await asyncio.sleep(0)
+    assert [texts for _, texts in writer.rounds] == [["q1"], ["q2"]]

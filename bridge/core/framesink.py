@@ -9,8 +9,8 @@ server: the WebSocket protocol class (:func:`bridge.core.sockets.guarded_protoco
 :class:`FrameSink` to the app in the ASGI scope (:data:`SINK_EXTENSION`).
 
 Only uvicorn's ``websockets-sansio`` protocol is supported (its ``conn``, ``writable`` and
-``close_sent`` are read, hence uvicorn's upper bound in pyproject.toml), and only while no
-extension (permessage-deflate) is negotiated; otherwise there is no sink and frames take the
+``close_sent`` are read, hence uvicorn's upper bound in pyproject.toml), and only when no
+extension (permessage-deflate) was negotiated; otherwise there is no sink and frames take the
 ASGI path.
 """
 
@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from websockets.protocol import Protocol, State
+from websockets.protocol import Protocol
 
 SINK_EXTENSION = "mdbridge.sink"  # scope["extensions"] key: the connection's FrameSink
-_OPEN = State.OPEN
 _HEAD_7 = bytes([0x81])  # FIN + text opcode
 _HEAD_16 = bytes([0x81, 126])
 _HEAD_64 = bytes([0x81, 127])
@@ -50,28 +49,32 @@ class FrameSink:
 
     @classmethod
     def of(cls, protocol: Any) -> FrameSink | None:
-        """A sink for ``protocol`` when it is the kind this module knows, else None."""
-        known = isinstance(getattr(protocol, "conn", None), Protocol) and all(
+        """A sink for ``protocol`` when it is the kind this module knows and its frames need
+        no transformation (no extension negotiated: extensions are settled by the handshake's
+        response, before the app runs); else None."""
+        conn = getattr(protocol, "conn", None)
+        known = isinstance(conn, Protocol) and all(
             hasattr(protocol, name) for name in ("writable", "close_sent", "transport")
         )
-        return cls(protocol) if known else None
+        return cls(protocol) if known and not conn.extensions else None  # type: ignore[union-attr]
 
     @property
     def usable(self) -> bool:
-        """Open, not closing, and frames need no transformation (no extension negotiated)."""
-        protocol = self._protocol
-        conn = protocol.conn
-        return (
-            conn.state is _OPEN
-            and not conn.extensions
-            and not protocol.close_sent
-            and not self._transport.is_closing()
-        )
+        """Neither closed by the app nor closing (peer gone, close under way)."""
+        return not self._protocol.close_sent and not self._transport.is_closing()
 
     @property
     def writable(self) -> bool:
         """False while the transport's buffer is over its high-water mark (flow control)."""
         return self._writable.is_set()
+
+    def ready(self) -> bool:
+        """Usable and writable: one call on the per-flush path."""
+        return (
+            self._writable.is_set()
+            and not self._protocol.close_sent
+            and not self._transport.is_closing()
+        )
 
     async def wait_writable(self) -> None:
         await self._writable.wait()

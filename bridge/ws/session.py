@@ -186,18 +186,21 @@ class Session:
     def _write_direct(self) -> bool:
         """The flusher's call: write all that is queued now; False when the task must."""
         sink = self._sink
-        if sink is None or self.sending_since or not sink.writable or not sink.usable:
+        if sink is None or self.sending_since or not sink.ready():
             return False
         outbox, settings = self.outbox, self._settings
         limit, max_bytes = settings.batch_max_messages, settings.batch_max_bytes
-        while len(outbox):
-            if not sink.writable:
-                return False
-            items = outbox.take_now(limit, max_bytes)
+        items = outbox.take_now(limit, max_bytes)
+        while items:
             if outbox.overflowed:
                 return False  # the writer task raises; the endpoint closes
             self._write_frames(sink, items)
             self.direct_writes += 1
+            if not len(outbox):
+                return True
+            if not sink.writable:
+                return False
+            items = outbox.take_now(limit, max_bytes)
         return True
 
     def _write_frames(self, sink: FrameSink, items: list[Item]) -> None:
