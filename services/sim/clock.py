@@ -46,6 +46,17 @@ class SimClock:
         """Sim epoch ms at a monotonic instant (``loop.time()`` uses the same clock)."""
         return int(self._start_ms + (mono - self._mono0) * self.speed * 1000.0)
 
+    def mono_of(self, ts_ms: int) -> float:
+        """The monotonic instant at which the sim clock reads ``ts_ms`` (or the ms after it:
+        ``at`` truncates, so one ms of margin keeps ``at(mono_of(t)) >= t``)."""
+        return self._mono0 + (ts_ms + 1 - self._start_ms) / (self.speed * 1000.0)
+
+    def next_bell_ms(self, after_ms: int) -> int | None:
+        """The next phase change after ``after_ms`` in the real session mode; else None."""
+        if self.session == "always_open":
+            return None
+        return self.calendar.next_change_ms(after_ms)
+
     def now_ms(self) -> int:
         return self.at(self._monotonic())
 
