@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
 
+from mdbridge.cli import build_parser
+from mdbridge.launcher import _child_env
 from mdbridge.natsserver import NatsServer
 from schemas import SHANGHAI
+from services.calendar import TradingCalendar
 from services.settings import AdapterSettings
 from services.sim.adapter import _ring
+from services.sim.clock import start_instant
 from tests.test_sim_runtime import last_seqs, ours, read_since, run_for
 
 SYMBOLS = 8
@@ -118,3 +122,35 @@ def test_a_bell_rings_every_symbol_within_the_window_then_each_rejoins_its_slot(
         slots[int(after - 100.0)].append(after)
     # Rejoined, the symbols are spread over the period again, not bunched as at the bell.
     assert max(len(v) for v in slots.values()) <= count // 3 + 1
+
+
+def test_a_time_alone_starts_on_the_latest_trading_day() -> None:
+    calendar = TradingCalendar.of([date(2026, 11, 20)])  # that Friday a holiday
+    sunday = date(2026, 11, 22)
+    bell = datetime(2026, 11, 19, 9, 14, 30, tzinfo=SHANGHAI)
+    assert start_instant(time(9, 14, 30), calendar, sunday) == bell
+    monday = date(2026, 11, 23)
+    assert start_instant(time(9, 14, 30), calendar, monday) == bell.replace(day=23)
+    assert start_instant(bell, calendar, monday) == bell
+    assert start_instant(None, calendar) is None
+
+
+def test_run_passes_start_to_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run ARGS="--session real --start 09:14:30 --speed 10"` reaches the sim's settings."""
+    args = build_parser().parse_args(
+        ["run", "--session", "real", "--start", "09:14:30", "--speed", "10"]
+    )
+    env = _child_env(args, "nats://127.0.0.1:4222", "127.0.0.1", 8000)
+    for name in ("MDBRIDGE_SIM_START", "MDBRIDGE_SIM_SESSION", "MDBRIDGE_SIM_SPEED"):
+        monkeypatch.setenv(name, env[name])
+    settings = AdapterSettings()
+    assert (settings.sim_start, settings.sim_session, settings.sim_speed) == (
+        time(9, 14, 30),
+        "real",
+        10.0,
+    )
+    adapter_args = build_parser().parse_args(["adapter", "sim", "--start", "2026-11-19T09:14:30"])
+    assert adapter_args.sim_start == "2026-11-19T09:14:30"
+    assert AdapterSettings(sim_start=adapter_args.sim_start).sim_start == datetime(
+        2026, 11, 19, 9, 14, 30
+    )

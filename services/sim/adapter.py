@@ -28,7 +28,7 @@ from services.kline import KLineAggregator, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
 from services.settings import AdapterSettings
-from services.sim.clock import SimClock
+from services.sim.clock import SimClock, start_instant
 from services.sim.market import SymbolMarket
 from services.sim.universe import build_universe
 from services.symbolstatus import SymbolStatusTracker
@@ -71,11 +71,12 @@ class SimAdapter:
 
     def _new_clock(self) -> SimClock:
         settings = self._settings
+        calendar = TradingCalendar.of(local_holidays(settings.sim_holidays))
         return SimClock(
             settings.sim_speed,
-            settings.sim_start,
+            start_instant(settings.sim_start, calendar),
             session=settings.sim_session,
-            calendar=TradingCalendar.of(local_holidays(settings.sim_holidays)),
+            calendar=calendar,
         )
 
     @property

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Literal
 
 from schemas import SHANGHAI, TradingPhase
 from services.calendar import TradingCalendar
 
 SessionMode = Literal["always_open", "real"]
+_LOOK_BACK_DAYS = 31  # longer than any exchange holiday
+
+
+def start_instant(
+    start: datetime | time_of_day | None, calendar: TradingCalendar, today: date | None = None
+) -> datetime | None:
+    """The instant a sim starts at: a time of day alone is that time on the latest trading day
+    (today when it trades), so ``--start 09:14:30`` replays an opening bell on a weekend too."""
+    if not isinstance(start, time_of_day):
+        return start
+    day = today or datetime.now(SHANGHAI).date()
+    for _ in range(_LOOK_BACK_DAYS):
+        if calendar.is_trading_day(day):
+            break
+        day -= timedelta(days=1)
+    return datetime.combine(day, start, tzinfo=start.tzinfo or SHANGHAI)
 
 
 class SimClock:
