@@ -58,7 +58,7 @@ async def test_opening_bell(nc: Client, nats_server: NatsServer) -> None:
     """09:15-09:25 indicative quotes, one result per symbol at 09:25, quiet until 09:30, then
     every symbol within the first second."""
     quotes, trades = await published(
-        nc, nats_server, "simbell", datetime(2026, 11, 19, 9, 14, 50, tzinfo=SHANGHAI), 120, 8.0
+        nc, nats_server, "simbell", datetime(2026, 11, 19, 9, 14, 50, tzinfo=SHANGHAI), 120, 9.0
     )
     assert not [q for q in quotes if clock(q) < "09:15:00"], "nothing before the auction"
     auction = [q for q in quotes if q["phase"] == "opening_auction"]
@@ -99,7 +99,7 @@ async def test_lunch_break_is_silent_and_the_afternoon_rings(
 ) -> None:
     """午间休市: no quote, no trade from 11:30 to 13:00; at 13:00 every symbol at once."""
     quotes, trades = await published(
-        nc, nats_server, "simlunch", datetime(2026, 11, 19, 11, 29, 50, tzinfo=SHANGHAI), 1200, 5.5
+        nc, nats_server, "simlunch", datetime(2026, 11, 19, 11, 29, 50, tzinfo=SHANGHAI), 1200, 6.5
     )
     assert symbols_within(quotes, "11:29:50", "11:30:00"), "the morning's last quotes"
     assert not symbols_within(quotes, "11:30:00", "13:00:00")
