@@ -195,6 +195,18 @@ def test_auctions_show_the_indicative_match_and_the_gaps_stay_quiet(
     assert [t for t in times if "11:30:00" <= t < "13:00:00"] == []
 
 
+def test_every_stock_trades_when_continuous_trading_opens(infos: list[SymbolInfo]) -> None:
+    """The bell's first step (09:30, 13:00) always trades: the day's busiest second."""
+    for info in infos:
+        opens = [
+            s
+            for s in real_day(SymbolMarket(info, seed=42))
+            if s.quote["timestamp"][11:19] in {"09:30:00", "13:00:00"}
+        ]
+        assert len(opens) == 2
+        assert all(s.trades for s in opens), info.symbol
+
+
 def test_a_new_day_rolls_prev_close_and_limits(infos: list[SymbolInfo]) -> None:
     info = infos[0]
     market = SymbolMarket(info, seed=42)

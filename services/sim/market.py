@@ -249,11 +249,17 @@ class SymbolMarket:
         self._fill(ts_ms, price, lots * LOT, direction, trades)
 
     def _trade(self, ts_ms: int, target: int, trades: list[dict[str, Any]]) -> None:
-        """0-3 trades walking the last price to ``target``; direction by the tick rule."""
+        """0-3 trades walking the last price to ``target``; direction by the tick rule.
+
+        At the bell that (re)opens continuous trading every symbol trades: the orders queued
+        since the auction (or the break) meet at once, the busiest second of the day.
+        """
         rng = self._rng
         r = rng.random()
         p_trades = self._p_trades
         count = 0 if r < p_trades[0] else 1 if r < p_trades[1] else 2 if r < p_trades[2] else 3
+        if count == 0 and ts_ms == self._resumed_ms:
+            count = 1
         last = self._last
         spacing = self._interval_ms // 4
         for k in range(1, count + 1):
