@@ -88,6 +88,7 @@ async def test_opening_bell(nc: Client, nats_server: NatsServer) -> None:
     assert not [q for q in quotes if "09:25:01" <= clock(q) < "09:30:00"], "09:25-09:30 quiet"
 
     assert len(symbols_within(quotes, "09:30:00", "09:30:01")) == SYMBOLS, "the 09:30 burst"
+    assert len(symbols_within(trades, "09:30:00", "09:30:01")) == SYMBOLS, "every stock trades"
     continuous = [q for q in quotes if q["phase"] == "continuous"]
     assert all(clock(q) >= "09:30:00" for q in continuous)
     assert max(clock(q) for q in continuous) > "09:30:30", "then the normal cadence goes on"
