@@ -59,6 +59,7 @@ def _child_env(args: argparse.Namespace, nats_url: str, host: str, port: int) ->
         ("sim_speed", "MDBRIDGE_SIM_SPEED"),
         ("sim_seed", "MDBRIDGE_SIM_SEED"),
         ("sim_session", "MDBRIDGE_SIM_SESSION"),
+        ("sim_start", "MDBRIDGE_SIM_START"),
     ]:
         value = getattr(args, flag, None)
         if value is not None:

@@ -106,6 +106,12 @@ def add_sim_flags(parser: argparse.ArgumentParser) -> None:
         choices=["always_open", "real"],
         help="always_open (demo) or real A-share trading hours",
     )
+    parser.add_argument(
+        "--start",
+        dest="sim_start",
+        help="sim clock start, Shanghai time: 2026-11-20T09:14:30, or 09:14:30 alone for "
+        "that time on the latest trading day (default now)",
+    )
 
 
 def add_adapter_commands(adapter: argparse.ArgumentParser) -> None:

@@ -92,6 +92,18 @@ class TradingCalendar:
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         return phase_of_day_ms((local - midnight) // timedelta(milliseconds=1))
 
+    def next_change_ms(self, ts_ms: int, *, within_days: int = 31) -> int | None:
+        """The first phase boundary of a trading day strictly after ``ts_ms`` (epoch ms), or
+        None when no trading day starts within ``within_days``."""
+        day, day_ms = divmod(ts_ms + SHANGHAI_OFFSET_MS, DAY_MS)
+        for ahead in range(within_days + 1):
+            if not self.is_trading_day(day_to_date(day + ahead)):
+                continue
+            for start, _ in SCHEDULE[1:]:
+                if ahead > 0 or start > day_ms:
+                    return (day + ahead) * DAY_MS + start - SHANGHAI_OFFSET_MS
+        return None
+
     def phase_at_ms(self, ts_ms: int) -> TradingPhase:
         """Phase at an epoch-ms instant: the hot-path form (no datetime per call)."""
         local = ts_ms + SHANGHAI_OFFSET_MS

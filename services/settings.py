@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -74,9 +74,12 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
             "real: A-share sessions on the sim clock in Asia/Shanghai"
         ),
     )
-    sim_start: datetime | None = Field(
+    sim_start: datetime | time | None = Field(
         default=None,
-        description="sim clock start (naive: Asia/Shanghai), default now; 09:14 shows a whole day",
+        description=(
+            "sim clock start (naive: Asia/Shanghai), default now; a time of day alone "
+            "(09:14:30) is that time on the latest trading day: the opening bell, a whole day"
+        ),
     )
     sim_holidays: tuple[date, ...] = Field(
         default=(), description="exchange holidays (closed all day) for the real session mode"

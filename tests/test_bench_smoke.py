@@ -86,6 +86,25 @@ def test_burst_delivers_what_was_published(report: dict[str, Any]) -> None:
         assert row["drain_s"] > 0
 
 
+def test_opening_bell_carries_every_phase_for_every_target(report: dict[str, Any]) -> None:
+    bell = report["scenarios"]["opening_bell"]
+    assert set(bell) == set(TARGETS)
+    for row in bell.values():
+        assert row["errors"] == 0
+        for phase in ("auction", "bell", "cadence"):
+            window = row[phase]
+            assert window["expected"] > 0, phase
+            assert window["delivered"] == window["expected"], phase  # nothing conflated here
+            assert set(window["latency_ms"]) == LATENCY_KEYS
+            assert window["latency_ms"]["count"] == window["delivered"]
+            assert window["staleness_ms"]["count"] > 0, phase
+        updates = BenchConfig().smoke().opening_bell.bell_updates
+        assert row["bell"]["updates"] == row["market"] * updates  # the whole market rings
+        assert 0 < row["bell"]["drain_s"] < 60
+    summary = (Path(report["meta"]["config"]["out"]) / "summary.md").read_text()
+    assert "## Opening bell" in summary
+
+
 def test_resume_and_ack_through_the_bridge_and_their_raw_limits(report: dict[str, Any]) -> None:
     resume, ack = report["scenarios"]["resume"], report["scenarios"]["ack"]
     for raw in (resume["raw_ordered"], resume["raw_pull"]):

@@ -80,3 +80,29 @@ def test_clock_runs_at_speed_from_its_start() -> None:
     assert SimClock(1.0, at(12, 0)).phase() is TradingPhase.CONTINUOUS  # always open
     with pytest.raises(ValueError, match="positive"):
         SimClock(0.0)
+
+
+def test_next_change_walks_the_day_and_skips_closed_days() -> None:
+    calendar = TradingCalendar.of([date(2026, 11, 23)])  # a Monday holiday
+
+    def ms(when: datetime) -> int:
+        return int(when.timestamp() * 1000)
+
+    friday = date(2026, 11, 20)
+    bells = [(9, 15), (9, 25), (9, 30), (11, 30), (13, 0), (14, 57), (15, 0)]
+    instant = ms(at(8, 0, day=friday))
+    for hour, minute in bells:
+        instant = calendar.next_change_ms(instant) or 0
+        assert instant == ms(at(hour, minute, day=friday))
+    # After Friday's close: the weekend and the holiday pass, Tuesday's auction is next.
+    assert calendar.next_change_ms(instant) == ms(at(9, 15, day=date(2026, 11, 24)))
+    assert TradingCalendar.of([friday]).next_change_ms(instant, within_days=2) is None
+
+
+def test_clock_maps_a_sim_instant_back_to_the_monotonic_clock() -> None:
+    clock = SimClock(60.0, at(9, 14, 30), session="real", monotonic=lambda: 50.0)
+    bell = int(at(9, 30).timestamp() * 1000)
+    assert clock.at(clock.mono_of(bell)) >= bell
+    assert clock.at(clock.mono_of(bell)) - bell <= 1
+    assert clock.next_bell_ms(bell - 1) == bell
+    assert SimClock(60.0, at(9, 14)).next_bell_ms(bell) is None, "always open: no bells"

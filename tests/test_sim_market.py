@@ -24,6 +24,7 @@ from services.sim.universe import build_universe
 
 OPEN_DAY = int(datetime(2026, 11, 20, 9, 10, tzinfo=SHANGHAI).timestamp() * 1000)
 INTERVAL_MS = 3000
+AUCTIONS = {"opening_auction", "closing_auction"}
 
 
 def real_day(
@@ -116,7 +117,14 @@ def test_payloads_validate_and_respect_the_market_rules(infos: list[SymbolInfo])
             )
             assert [lv[0] for lv in depth["asks"]] == sorted(lv[0] for lv in depth["asks"])
             if depth["bids"] and depth["asks"]:
-                assert depth["bids"][0][0] < depth["asks"][0][0]
+                if quote["phase"] in AUCTIONS:  # one level each side: the indicative match
+                    assert (
+                        depth["bids"]
+                        == depth["asks"]
+                        == [[quote["bid_price"], quote["bid_volume"]]]
+                    )
+                else:
+                    assert depth["bids"][0][0] < depth["asks"][0][0]
             same_day = previous is not None and (
                 previous.quote["timestamp"][:10] == quote["timestamp"][:10]
             )
@@ -149,6 +157,54 @@ def test_trading_day_shape(infos: list[SymbolInfo]) -> None:
     assert final.quote["phase"] == "closed"
     assert len(final.trades) == 1
     assert sum(s.final for s in snapshots) == 1
+
+
+def test_auctions_show_the_indicative_match_and_the_gaps_stay_quiet(
+    infos: list[SymbolInfo],
+) -> None:
+    """集合竞价: best bid = best ask = the indicative price with the matched volume; that volume
+    trades at 09:25 and 15:00; 09:25-09:30 shows the result once; no trade in a break."""
+    snapshots = list(real_day(SymbolMarket(infos[0], seed=42)))
+    by_phase: dict[str, list[Snapshot]] = {}
+    for snapshot in snapshots:
+        by_phase.setdefault(snapshot.quote["phase"], []).append(snapshot)
+    for phase in AUCTIONS:
+        for snapshot in by_phase[phase]:
+            quote = snapshot.quote
+            assert quote["bid_price"] == quote["ask_price"] > 0
+            assert quote["bid_volume"] == quote["ask_volume"] > 0
+    opening = [s.quote for s in by_phase["opening_auction"]]
+    assert all(q["last_price"] == q["bid_price"] for q in opening)
+    no_cancels = [q["bid_volume"] for q in opening if q["timestamp"][11:16] >= "09:20"]
+    assert no_cancels == sorted(no_cancels), "from 09:20 the matched volume only grows"
+    assert len(set(no_cancels)) > 1
+    [result] = by_phase["pre_continuous"]  # the 09:25 result, then nothing until 09:30
+    assert result.trades[0]["volume"] == opening[-1]["bid_volume"]
+    assert result.trades[0]["price"] == opening[-1]["bid_price"]
+    closing = [s.quote for s in by_phase["closing_auction"]]
+    last_continuous = by_phase["continuous"][-1].quote["last_price"]
+    assert all(q["last_price"] == last_continuous for q in closing), "no trade in the auction"
+    [final_trade] = snapshots[-1].trades
+    assert (final_trade["price"], final_trade["volume"]) == (
+        closing[-1]["bid_price"],
+        closing[-1]["bid_volume"],
+    )
+    times = [t["timestamp"][11:23] for s in snapshots for t in s.trades]
+    assert times == sorted(times)
+    assert [t for t in times if "09:25:01" < t < "09:30:00"] == []
+    assert [t for t in times if "11:30:00" <= t < "13:00:00"] == []
+
+
+def test_every_stock_trades_when_continuous_trading_opens(infos: list[SymbolInfo]) -> None:
+    """The bell's first step (09:30, 13:00) always trades: the day's busiest second."""
+    for info in infos:
+        opens = [
+            s
+            for s in real_day(SymbolMarket(info, seed=42))
+            if s.quote["timestamp"][11:19] in {"09:30:00", "13:00:00"}
+        ]
+        assert len(opens) == 2
+        assert all(s.trades for s in opens), info.symbol
 
 
 def test_a_new_day_rolls_prev_close_and_limits(infos: list[SymbolInfo]) -> None:

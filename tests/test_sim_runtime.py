@@ -196,6 +196,12 @@ async def test_real_session_closes_the_day(nc: Client, nats_server: NatsServer) 
     assert phases["closing_auction"] > 0
     assert phases["continuous"] > 0
     assert phases["closed"] == 8, "one final snapshot per symbol"
+    for _, quote in quotes:
+        if quote["phase"] == "closing_auction":  # 收盘集合竞价: the indicative match
+            assert quote["bid_price"] == quote["ask_price"] > 0
+            assert quote["bid_volume"] == quote["ask_volume"] > 0
+        elif quote["phase"] == "closed":  # every close result in the bell's first second
+            assert "T15:00:00." in quote["timestamp"], quote["timestamp"]
     trades = ours(await read_since(js, "MD_TRADE", before["MD_TRADE"], "md.trade.>"), source)
     assert not [p for _, p in trades if "T14:57" in p["timestamp"] or "T14:58" in p["timestamp"]]
     klines = ours(await read_since(js, "MD_KLINE", before["MD_KLINE"], "md.kline.>"), source)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 # Every scenario, in the order a run takes them (hold first: it wants fresh processes).
 SCENARIOS = (
-    "hold", "fanout", "throughput", "burst", "resume", "ack",
+    "hold", "fanout", "throughput", "burst", "opening_bell", "resume", "ack",
     "compression", "ws_impl", "event_loop", "workers", "gc", "profile",
 )  # fmt: skip
 TARGETS = ("mdbridge", "nats_ws", "broadcaster")
@@ -22,6 +22,20 @@ class FanoutCase:
     symbols_per_client: int
     rate: float  # published quotes per second, over the publishing set
     pool: int = 0  # clients pick from the first ``pool`` symbols (0: the whole universe)
+
+
+@dataclass(frozen=True)
+class BellShape:
+    """The opening bell, compressed (mdbridge/bench/openingbell.py): seconds, not minutes."""
+
+    clients: int = 1000
+    symbols: int = 20
+    auction_rate: float = 540.0  # 集合竞价: every symbol about every 10 s
+    auction_s: float = 5.0
+    quiet_s: float = 2.0  # 09:25-09:30: nothing
+    bell_updates: int = 2  # the whole market twice within the bell: the day's busiest second
+    bell_within_s: float = 1.0
+    cadence_s: float = 5.0  # then every symbol every 3 s
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class BenchConfig:
     burst_symbols: int = 20
     burst_count: int = 10_000
     burst_within_s: float = 1.0
+    opening_bell: BellShape = BellShape()
     warmup_s: float = 3.0
     window_s: float = 10.0
     settle_s: float = 1.0  # after connecting, before measuring
@@ -90,6 +105,16 @@ class BenchConfig:
             burst_symbols=5,
             burst_count=600,
             burst_within_s=0.5,
+            opening_bell=BellShape(
+                clients=8,
+                symbols=5,
+                auction_rate=200.0,
+                auction_s=0.5,
+                quiet_s=0.2,
+                bell_updates=1,
+                bell_within_s=0.5,
+                cadence_s=0.5,
+            ),
             warmup_s=0.3,
             window_s=1.0,
             settle_s=0.2,

@@ -20,7 +20,7 @@ from typing import Any
 
 import nats
 
-from mdbridge.bench import replay, scenarios, tuning
+from mdbridge.bench import openingbell, replay, scenarios, tuning
 from mdbridge.bench._proc import Child
 from mdbridge.bench.config import SCENARIOS, BenchConfig
 from mdbridge.bench.load import Bench
@@ -43,6 +43,7 @@ PER_TARGET: dict[str, PerTarget] = {
     "fanout": scenarios.fanout,
     "throughput": scenarios.throughput,
     "burst": scenarios.burst,
+    "opening_bell": openingbell.opening_bell,
 }
 WHOLE: dict[str, Whole] = {
     "resume": replay.resume,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mdbridge.bench.openingbell import summary_lines
+
 PEERS = ("nats_ws", "broadcaster")
 
 # (key, description, threshold, higher is better)
@@ -260,6 +262,7 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901 (one flow, top to bot
               b["latency_ms"]["max"], _queued_kb(b.get("start_state")), b["errors"]]
              for b in burst.values() if "error" not in b],
         )  # fmt: skip
+    lines += summary_lines(results.get("opening_bell"))
     for scenario in ("resume", "ack"):
         section = results.get(scenario)
         if isinstance(section, dict) and section and "error" not in section:

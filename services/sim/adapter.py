@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from services.kline import KLineAggregator, quote_bars
 from services.msgid import depth_id, quote_id, trade_id
 from services.publisher import Publisher
 from services.settings import AdapterSettings
-from services.sim.clock import SimClock
+from services.sim.clock import SimClock, start_instant
 from services.sim.market import SymbolMarket
 from services.sim.universe import build_universe
 from services.symbolstatus import SymbolStatusTracker
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 YIELD_EVERY = 64  # snapshots between forced yields, so acks and heartbeats keep flowing
 ERROR_BACKOFF_S = 1.0  # after a failed publish (NATS away): pause instead of spinning
 LAG_WARNING_EVERY_S = 10.0
+BELL_WINDOW_S = 1.0  # sim seconds in which every symbol shows itself after a phase change
 _SHORT_SLEEP_S = 0.02  # below this a plain sleep; above, a wait that stop can cut short
 
 
@@ -69,11 +71,12 @@ class SimAdapter:
 
     def _new_clock(self) -> SimClock:
         settings = self._settings
+        calendar = TradingCalendar.of(local_holidays(settings.sim_holidays))
         return SimClock(
             settings.sim_speed,
-            settings.sim_start,
+            start_instant(settings.sim_start, calendar),
             session=settings.sim_session,
-            calendar=TradingCalendar.of(local_holidays(settings.sim_holidays)),
+            calendar=calendar,
         )
 
     @property
@@ -162,29 +165,46 @@ class SimAdapter:
     async def _schedule(
         self, feeds: list[_Feed], publisher: Publisher, stop: asyncio.Event
     ) -> None:
-        """One loop over a heap of (due, symbol): staggered, each symbol every interval."""
+        """One loop over a heap of (due, symbol): staggered, each symbol every interval.
+
+        At a phase change of the real session (a bell: 09:15, 09:25, 09:30, 13:00, 14:57,
+        15:00...) every symbol steps within the bell's first sim second, as the exchange's
+        first snapshot after it shows the whole market: the 09:25 auction results, the 09:30
+        burst. Each symbol then rejoins its own staggered slot.
+        """
         loop = asyncio.get_running_loop()
-        period = self._clock.wall_seconds(self._settings.sim_interval_s)
+        clock = self._clock
+        period = clock.wall_seconds(self._settings.sim_interval_s)
+        window = clock.wall_seconds(BELL_WINDOW_S)
         start = loop.time()
         count = len(feeds)
         heap = [(start + period * i / count, i) for i in range(count)]  # sorted: a valid heap
+        rejoin: dict[int, float] = {}  # after its bell step, a symbol's next regular slot
+        bell_ms = clock.next_bell_ms(clock.at(start))
+        bell_at = math.inf if bell_ms is None else clock.mono_of(bell_ms)
         since_yield = 0
         warned_at = 0.0
         while not stop.is_set():
             due, index = heap[0]
+            if due >= bell_at and bell_ms is not None:
+                heap, rejoin = _ring(heap, bell_at, window, period)
+                bell_ms = clock.next_bell_ms(bell_ms)
+                bell_at = math.inf if bell_ms is None else clock.mono_of(bell_ms)
+                continue
             now = loop.time()
             if due > now:
-                await _sleep(due - now, stop)
+                await _sleep(min(due, bell_at) - now, stop)
                 continue
             # When behind, skip rather than burst: the next snapshot supersedes a missed one.
-            heapq.heapreplace(heap, (max(due + period, now), index))
+            regular = rejoin.pop(index, due + period)
+            heapq.heapreplace(heap, (max(regular, now), index))
             if now - due > period and now - warned_at > LAG_WARNING_EVERY_S:
                 warned_at = now
                 logger.warning("sim is %.1f s behind its schedule; skipping snapshots", now - due)
             if now < self._paused_until:
                 continue
             try:
-                await self._emit(feeds[index], self._clock.at(due), publisher)
+                await self._emit(feeds[index], clock.at(due), publisher)
             except NatsError as exc:
                 logger.warning("publish failed (%r); pausing %.0f s", exc, ERROR_BACKOFF_S)
                 self._paused_until = now + ERROR_BACKOFF_S
@@ -221,6 +241,19 @@ class SimAdapter:
             if event.closed and self._history is not None:
                 await self._history.closed_bar(event.period, event.start_ms, event.payload)
         self.snapshots += 1
+
+
+def _ring(
+    heap: list[tuple[float, int]], bell_at: float, window: float, period: float
+) -> tuple[list[tuple[float, int]], dict[int, float]]:
+    """The schedule for a bell: every symbol due within ``window`` of ``bell_at``, and for each
+    the regular slot it rejoins after (its current one, or the next when that is too close)."""
+    count = len(heap)
+    bells = [(bell_at + window * i / count, i) for i in range(count)]  # sorted: a valid heap
+    rejoin = {
+        index: due if due - bells[index][0] >= period / 2 else due + period for due, index in heap
+    }
+    return bells, rejoin
 
 
 async def _sleep(delay: float, stop: asyncio.Event) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas import Kind, SymbolInfo, TradingPhase
 from schemas.symbols import band_prices, has_price_limit, limit_pct
-from services.calendar import day_to_date, shanghai_day
+from services.calendar import DAY_MS, SHANGHAI_OFFSET_MS, day_to_date, shanghai_day
 from services.isotime import MinuteIso
 from services.sim._book import LEVELS, LOT, side, touch
 
@@ -27,6 +27,11 @@ JUMP_SIZE = 0.025  # log-size of an occasional news jump
 JUMPS_PER_DAY = 0.4
 # Without a price limit (an index, a new listing) the walk still needs a band to stay in.
 UNLIMITED_BAND = Decimal("0.30")
+# From 09:20 the opening auction takes no cancellations: its matched volume only grows.
+NO_CANCEL_DAY_MS = (9 * 60 + 20) * 60_000
+# Mean growth of an auction's matched volume per 3 s, in trade sizes: ~1-2 % of a day's
+# volume meets at the open, as in the real market.
+AUCTION_GROWTH = 1.0
 
 # Enum attribute look-ups cost ~100 ns each on this path; bind the members once.
 _CONTINUOUS = TradingPhase.CONTINUOUS
@@ -55,9 +60,9 @@ class SymbolMarket:
         "_amount", "_anchor", "_bookless", "_closed", "_day", "_day_tag", "_dir", "_dn",
         "_dn_f", "_high", "_indicative", "_info", "_info_update", "_interval_ms", "_iso",
         "_jump_p", "_kappa", "_last", "_level_lots", "_lf", "_limit_pct", "_listing_day",
-        "_ln_dn", "_ln_up", "_low", "_max_spread", "_open", "_p_trades", "_prev", "_prev_f",
-        "_rng", "_scale", "_seq", "_sigma", "_source", "_symbol", "_trade_lots", "_up",
-        "_up_f", "_volume",
+        "_ln_dn", "_ln_up", "_low", "_matched", "_max_spread", "_open", "_p_trades", "_prev",
+        "_prev_f", "_resumed_ms", "_rng", "_scale", "_seq", "_sigma", "_source", "_symbol",
+        "_trade_lots", "_up", "_up_f", "_volume",
     )  # fmt: skip
 
     def __init__(
@@ -84,6 +89,7 @@ class SymbolMarket:
         self._trade_lots = max(1.0, self._level_lots / 4)
         self._max_spread = max(1, int(price_ticks // 20_000))  # wider in ticks for dear stocks
         self._day = -1
+        self._resumed_ms = 0  # when continuous trading last (re)started: no trade before it
         self._day_tag = ""
         self._bookless = info.kind is Kind.INDEX  # an index: a level, no book, no trades
         # Day 1 is the first sim day for a listing the universe dated (listed then).
@@ -120,25 +126,33 @@ class SymbolMarket:
         if day != self._day:
             self._roll_day(day)
         trades: list[dict[str, Any]] = []
+        if phase is not _CONTINUOUS:
+            self._resumed_ms = 0
+            return self._outside_continuous(ts_ms, phase, trades)
+        if not self._resumed_ms:
+            self._resumed_ms = ts_ms
+        if self._open == 0:
+            self._open_match(ts_ms, trades)
+        else:
+            self._trade(ts_ms, self._walk(), trades)
+        return self._snapshot(ts_ms, phase, trades, False)
+
+    def _outside_continuous(
+        self, ts_ms: int, phase: TradingPhase, trades: list[dict[str, Any]]
+    ) -> Snapshot | None:
+        """The auctions (集合竞价), their results, and the phases that show nothing."""
         final = False
-        if phase is _CONTINUOUS:
-            if self._open == 0:
-                self._open_match(ts_ms, trades)
-            else:
-                self._trade(ts_ms, self._walk(), trades)
-        elif phase is _OPENING_AUCTION:
-            if self._open != 0:
-                return None  # cannot happen on one clock; be safe rather than rewind
-            self._indicate()
-        elif phase is _PRE_CONTINUOUS or phase is _CLOSING_AUCTION:
-            if self._open == 0:
-                self._open_match(ts_ms, trades)
-            elif phase is _CLOSING_AUCTION:
-                self._indicate()
-        elif phase is _CLOSED and self._open != 0 and not self._closed:
+        opened = self._open != 0
+        if phase is _OPENING_AUCTION and not opened:
+            self._indicate(ts_ms)
+        elif (phase is _PRE_CONTINUOUS or phase is _CLOSING_AUCTION) and not opened:
+            self._open_match(ts_ms, trades)  # the 09:25 result (or a sim started after it)
+        elif phase is _CLOSING_AUCTION:
+            self._indicate(ts_ms)
+        elif phase is _CLOSED and opened and not self._closed:
             self._close_match(ts_ms, trades)
             final = True
-        else:  # pre-open, lunch, closed for the day, halts: nothing to show
+        else:  # pre-open, 09:25-09:30 after the result, lunch, closed for the day, halts
             return None
         return self._snapshot(ts_ms, phase, trades, final)
 
@@ -159,7 +173,7 @@ class SymbolMarket:
     def _reset_day(self) -> None:
         self._open = self._high = self._low = 0
         self._last = self._prev
-        self._indicative = 0
+        self._indicative = self._matched = 0
         self._volume = self._amount = self._seq = 0
         self._dir = "neutral"
         self._closed = False
@@ -196,48 +210,65 @@ class SymbolMarket:
         self._lf = lf = min(max(lf, self._ln_dn - OVERSHOOT), self._ln_up + OVERSHOOT)
         return self._clamp(int(math.exp(lf) + 0.5))
 
-    def _indicate(self) -> None:
-        """Move the auction's indicative price: a gap at the open, a drift at the close."""
+    def _indicate(self, ts_ms: int) -> None:
+        """Move the auction's indicative price (a gap at the open, a drift at the close) and
+        its matched volume: it grows as orders arrive, and may shrink only while they can
+        still be cancelled (the opening auction before 09:20)."""
         rng = self._rng
+        growth = self._trade_lots * AUCTION_GROWTH * self._interval_ms / 3000
         if self._indicative == 0:  # first auction snapshot: the overnight gap or the close's
             opening = self._open == 0
             base = self._lf if opening else math.log(self._last)
             daily_vol = self._sigma * math.sqrt(SESSION_S * 1000 / self._interval_ms)
             self._lf = base + rng.gauss(0.0, daily_vol * (0.4 if opening else 0.1))
+            self._matched = 1 + int(growth * rng.random())
         else:
             self._lf += self._sigma * rng.gauss(0.0, 1.0)
+            cancels = self._open == 0 and (ts_ms + SHANGHAI_OFFSET_MS) % DAY_MS < NO_CANCEL_DAY_MS
+            change = int(growth * (2.5 * rng.random() - 0.5 if cancels else 2 * rng.random()))
+            self._matched = max(1, self._matched + change)
         self._indicative = self._clamp(int(math.exp(self._lf) + 0.5))
         self._lf = math.log(self._indicative)
 
     def _open_match(self, ts_ms: int, trades: list[dict[str, Any]]) -> None:
         price = self._indicative or self._clamp(int(math.exp(self._lf) + 0.5))
         self._open = self._high = self._low = price
-        self._indicative = 0
+        # The auction's last matched volume trades at its price; without an auction (a sim
+        # started after 09:25) a size of the same order.
+        lots = self._matched or 1 + int(self._trade_lots * (5 + 20 * self._rng.random()))
+        self._indicative = self._matched = 0
         self._lf = math.log(price)
-        lots = 1 + int(self._trade_lots * (5 + 20 * self._rng.random()))
         self._fill(ts_ms, price, lots * LOT, "neutral", trades)
 
     def _close_match(self, ts_ms: int, trades: list[dict[str, Any]]) -> None:
         price = self._indicative or self._last
-        self._indicative = 0
+        lots = self._matched or 1 + int(self._trade_lots * (3 + 10 * self._rng.random()))
+        self._indicative = self._matched = 0
         self._closed = True
-        lots = 1 + int(self._trade_lots * (3 + 10 * self._rng.random()))
         direction = "buy" if price > self._last else "sell" if price < self._last else "neutral"
         self._fill(ts_ms, price, lots * LOT, direction, trades)
 
     def _trade(self, ts_ms: int, target: int, trades: list[dict[str, Any]]) -> None:
-        """0-3 trades walking the last price to ``target``; direction by the tick rule."""
+        """0-3 trades walking the last price to ``target``; direction by the tick rule.
+
+        At the bell that (re)opens continuous trading every symbol trades: the orders queued
+        since the auction (or the break) meet at once, the busiest second of the day.
+        """
         rng = self._rng
         r = rng.random()
         p_trades = self._p_trades
         count = 0 if r < p_trades[0] else 1 if r < p_trades[1] else 2 if r < p_trades[2] else 3
+        if count == 0 and ts_ms == self._resumed_ms:
+            count = 1
         last = self._last
         spacing = self._interval_ms // 4
         for k in range(1, count + 1):
             price = last + (target - last) * k // count
             direction = "buy" if price > self._last else "sell" if price < self._last else self._dir
             lots = 1 + int(self._trade_lots * rng.random() * rng.random() * 4)
-            self._fill(ts_ms - (count - k) * spacing, price, lots * LOT, direction, trades)
+            # A snapshot's trades happened since the one before, but not before the bell.
+            stamp = max(ts_ms - (count - k) * spacing, self._resumed_ms or ts_ms)
+            self._fill(stamp, price, lots * LOT, direction, trades)
 
     def _fill(
         self, ts_ms: int, price: int, shares: int, direction: str, trades: list[dict[str, Any]]
@@ -271,6 +302,12 @@ class SymbolMarket:
     def _book(self, auction: bool) -> tuple[list[list[float]], list[list[float]]]:
         if self._bookless:
             return [], []
+        if auction and self._indicative:
+            # Level-1 in a call auction: best bid = best ask = the indicative price, both
+            # showing the volume that would match there (the exchanges' zero-price levels
+            # holding the unmatched rest are dropped, as the xtquant adapter drops them).
+            level = [self._indicative / self._scale, self._matched * LOT]
+            return [level], [list(level)]
         up, dn, rand = self._up, self._dn, self._rng.random
         last = self._indicative or self._last
         spread = 1 if self._max_spread == 1 else 1 + int(rand() * self._max_spread)
