@@ -115,10 +115,10 @@ class LoadRun:
         if sum(int(e["ready"]) for e in ready) == 0 and self.conns:
             raise BenchError(f"{self.label}: no connection became ready")
 
-    async def measure(self) -> None:
-        await asyncio.gather(
-            *(w.request({"cmd": "measure"}, "measuring", 30) for w in self.workers)
-        )
+    async def measure(self, interval_s: float = 0.0) -> None:
+        """Start the window; ``interval_s``: each symbol's update interval (for "behind")."""
+        command = {"cmd": "measure", "interval_us": round(interval_s * 1e6)}
+        await asyncio.gather(*(w.request(command, "measuring", 30) for w in self.workers))
         self.start_cpu()
 
     def start_cpu(self) -> None:
@@ -184,11 +184,13 @@ class LoadRun:
 
 
 def merge(reports: list[dict[str, Any]], cpu: dict[str, float], procs: int) -> dict[str, Any]:
-    hist, stale = Histogram(), Histogram()
+    hist, stale, behind = Histogram(), Histogram(), Histogram()
     for report in reports:
         hist.merge(Histogram.from_json(report["hist"]))
         if "stale" in report:
             stale.merge(Histogram.from_json(report["stale"]))
+        if "behind" in report:
+            behind.merge(Histogram.from_json(report["behind"]))
     window = max((float(r["window_s"]) for r in reports), default=0.0) or 1e-9
     msgs = sum(int(r["msgs"]) for r in reports)
     firsts = [int(r["first_ns"]) for r in reports if r["first_ns"]]
@@ -204,6 +206,7 @@ def merge(reports: list[dict[str, Any]], cpu: dict[str, float], procs: int) -> d
         "wire_bytes_per_s": round(sum(int(r["wire_bytes"]) for r in reports) / window),
         "latency_ms": hist.summary_ms(),
         "staleness_ms": stale.summary_ms(),
+        "behind_ms": behind.summary_ms(),
         "cdf_ms": [[round(v / 1000, 4), round(f, 5)] for v, f in cdf[::step]],
         "cpu_pct": cpu,
         "client_procs": procs,

@@ -90,7 +90,7 @@ async def fanout_case(
         await run.open()
         bench.publisher.send({"cmd": "rate", "rate": case.rate, "symbols": published})
         await asyncio.sleep(config.warmup_s)
-        await run.measure()
+        await run.measure(interval_s=len(published) / case.rate)
         tick_before = bench.publisher.latest.get("tick", {})
         if on_window is not None:
             await on_window()

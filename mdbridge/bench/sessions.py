@@ -42,6 +42,12 @@ class Tally:
         # staleness: for every (connection, symbol), the age of the newest value it holds,
         # sampled through the window (sample_staleness)
         self.stale = Histogram()
+        # behind: for the same samples, how long ago the value held was superseded at the
+        # source (0 while it is the newest published): staleness without its floor, the
+        # update interval. Needs the publisher's interval per symbol (``interval_us``, a
+        # round-robin at a fixed rate); 0: not sampled.
+        self.behind = Histogram()
+        self.interval_us = 0
         self.holders: list[dict[bytes, bytes]] = []  # per connection: symbol -> newest stamp
         self.msgs = 0
         self.frames = 0
@@ -65,6 +71,7 @@ class Tally:
     def reset_window(self) -> None:
         self.hist = Histogram()
         self.stale = Histogram()
+        self.behind = Histogram()
         self.msgs = self.frames = self.payload_bytes = 0
         self.first_ns = self.last_ns = 0
         self.heartbeats = self.acked = 0
@@ -81,10 +88,15 @@ class Tally:
             done()
 
     def sample_staleness(self, now_us: int) -> None:
-        add = self.stale.add
+        add, interval = self.stale.add, self.interval_us
+        behind = self.behind.add if interval else None
         for held in self.holders:
             for stamp in held.values():
-                add(now_us - int(stamp))
+                age = now_us - int(stamp)
+                add(age)
+                if behind is not None:
+                    # the next value of this symbol was published one interval after this one
+                    behind(age - interval if age > interval else 0)
 
     def record(self, stamps: list[bytes], recv_ns: int) -> None:
         """Latency of each stamped message received at ``recv_ns``."""

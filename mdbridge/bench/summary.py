@@ -11,13 +11,22 @@ PEERS = ("nats_ws", "broadcaster")
 # (key, description, threshold, higher is better)
 TARGETS: tuple[tuple[str, str, float, bool], ...] = (
     ("hold_connections", "concurrent connections on one bridge process", 10_000, True),
-    ("hold_rss_kb", "RSS per idle connection (KB)", 50, False),
+    ("hold_rss_kb", "RSS per idle connection (KB)", 30, False),
     ("fanout_p50_ms", "1,000 clients x 20 symbols, whole market: p50 (ms)", 2, False),
     ("fanout_p99_ms", "1,000 clients x 20 symbols, whole market: p99 (ms)", 20, False),
     ("throughput", "delivered msgs/s, one bridge process, coalescing", 200_000, True),
-    ("resume", "resume replay msgs/s", 50_000, True),
+    ("resume", "resume replay msgs/s", 150_000, True),
     ("ratio_nats_ws", "throughput vs nats-server WebSocket", 0.5, True),
     ("ratio_broadcaster", "throughput vs Starlette + broadcaster", 3, True),
+    # issue 20: fresh under overload ("behind": how long ago the value a client holds was
+    # superseded at the source; staleness without its floor, the update interval)
+    ("x10_behind_p99_ms", "accelerated x10, 1,000 x 20: behind p99 (ms)", 100, False),
+    ("hot_behind_p99_ms", "hot pool 1,000 x 20 (400k/s offered): behind p99 (ms)", 100, False),
+    ("recovery_p99_ms", "burst right after the hot pool: p99 (ms)", 50, False),
+    ("recovery_vs_nats_ws", "burst right after the hot pool: p99 vs nats_ws", 2, False),
+    ("x10_delivered_ratio", "accelerated x10: delivered / offered", 0.95, True),
+    ("x10_cpu_us", "accelerated x10: bridge CPU per delivered message (µs)", 10, False),
+    ("cadence_p99_vs_nats_ws", "real cadence 1,000 x 20: p99 vs nats_ws", 2, False),
 )
 
 
@@ -128,6 +137,60 @@ def measured(results: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
         if best is not None and other is not None:
             ratio = _div(best["delivered_per_s"], other["delivered_per_s"])
             out[f"ratio_{peer}"] = (ratio, f"{other['delivered_per_s']:.0f} msgs/s for the peer")
+    out.update(_overload(results))
+    return out
+
+
+def _case(results: dict[str, Any], scenario: str, target: str, label: str) -> dict[str, Any] | None:
+    rows = good_rows(results.get(scenario), target)
+    fitting = [r for r in rows if r["case"] == label and r["clients"] == 1000]
+    return fitting[0] if fitting else None
+
+
+def _behind_note(row: dict[str, Any], peer: dict[str, Any] | None) -> str:
+    note = (
+        f"staleness p99 {row['staleness_ms']['p99']:.0f} ms, floor {row['update_interval_ms']:.0f}"
+    )
+    if peer is not None and peer.get("behind_ms"):
+        note += f"; nats_ws behind p99 {peer['behind_ms']['p99']:.1f} ms"
+    return note
+
+
+def _overload(results: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
+    """Issue 20's rows, each beside nats_ws from the same run."""
+    out: dict[str, tuple[float | None, str]] = {}
+    for key, scenario, label in (
+        ("x10", "fanout", "accelerated x10"),
+        ("hot", "throughput", "hot 100"),
+    ):
+        row = _case(results, scenario, "mdbridge", label)
+        if row is None or not row.get("behind_ms", {}).get("count"):
+            continue
+        peer = _case(results, scenario, "nats_ws", label)
+        out[f"{key}_behind_p99_ms"] = (row["behind_ms"]["p99"], _behind_note(row, peer))
+        if key == "x10":
+            out["x10_delivered_ratio"] = (row["delivered_ratio"], f"{row['delivered_per_s']:.0f}/s")
+            per_cpu = row.get("delivered_per_cpu_s") or 0
+            out["x10_cpu_us"] = (
+                round(1e6 / per_cpu, 2) if per_cpu else None,
+                f"{row['cpu_pct']['target']:.0f} % CPU for {row['delivered_per_s']:.0f}/s",
+            )
+    burst = results.get("burst") or {}
+    mine, theirs = burst.get("mdbridge"), burst.get("nats_ws")
+    if _ok(mine) and mine:
+        p99 = mine["latency_ms"]["p99"]
+        out["recovery_p99_ms"] = (p99, f"drained in {mine['drain_s']} s")
+        if _ok(theirs) and theirs:
+            their = theirs["latency_ms"]["p99"]
+            out["recovery_vs_nats_ws"] = (_div(p99, their), f"nats_ws p99 {their:.1f} ms")
+    calm = _fanout_row(results, "mdbridge", 1000)
+    calm_peer = _fanout_row(results, "nats_ws", 1000)
+    if calm is not None and calm_peer is not None:
+        mine_p99, their_p99 = calm["latency_ms"]["p99"], calm_peer["latency_ms"]["p99"]
+        out["cadence_p99_vs_nats_ws"] = (
+            _div(mine_p99, their_p99),
+            f"{mine_p99:.1f} ms vs {their_p99:.1f} ms",
+        )
     return out
 
 
@@ -183,6 +246,8 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
             r.get("staleness_ms", {}).get("p50"),
             r.get("staleness_ms", {}).get("p99"),
             r.get("update_interval_ms"),
+            r.get("behind_ms", {}).get("p50"),
+            r.get("behind_ms", {}).get("p99"),
             _queued_kb(r.get("start_state")),
             r["cpu_pct"]["target"],
             r["cpu_pct"]["nats"],
@@ -195,7 +260,8 @@ def _load_rows(rows: list[dict[str, Any]], first: str) -> list[list[Any]]:
 
 LOAD_HEADERS = [
     "in/s", "expected/s", "delivered/s", "per CPU-s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-    "stale p50 ms", "stale p99 ms", "update every ms", "queued at start kB",
+    "stale p50 ms", "stale p99 ms", "update every ms", "behind p50 ms", "behind p99 ms",
+    "queued at start kB",
     "CPU % target", "CPU % nats", "CPU % clients", "errors",
 ]  # fmt: skip
 

@@ -91,8 +91,9 @@ class Worker:
     def wire_bytes(self) -> int:
         return sum(p.bytes_in for p in self.protocols)
 
-    def measure(self) -> None:
+    def measure(self, interval_us: int = 0) -> None:
         self.tally.reset_window()
+        self.tally.interval_us = interval_us
         self.window_started = time.monotonic()
         self.wire_base = self.wire_bytes()
 
@@ -108,6 +109,7 @@ class Worker:
             "last_ns": t.last_ns,
             "hist": t.hist.to_json(),
             "stale": t.stale.to_json(),
+            "behind": t.behind.to_json(),
             "errors": t.errors,
             "error_samples": t.error_samples,
             "heartbeats": t.heartbeats,
@@ -169,7 +171,7 @@ async def main() -> None:
         while (command := await io.read()) is not None:
             cmd = command.get("cmd")
             if cmd == "measure":
-                worker.measure()
+                worker.measure(int(command.get("interval_us", 0)))
                 io.emit("measuring")
             elif cmd == "report":
                 io.emit("report", **worker.report())
