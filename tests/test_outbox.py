@@ -171,3 +171,19 @@ async def test_pacing_is_capped_and_off_when_zero() -> None:
         outbox.push(quote("a", seq))
         await asyncio.sleep(0)
     assert [texts for _, texts in writer.rounds] == [["q1"], ["q2"]]
+
+
+async def test_a_direct_writer_that_raises_is_dropped_for_the_writer_task() -> None:
+    outbox = Outbox(1 << 20, Reports())
+    calls: list[int] = []
+
+    def broken() -> bool:
+        calls.append(1)
+        raise RuntimeError("a bug in the direct path")
+
+    outbox.go_direct(broken, Flusher())
+    for seq in range(1, 4):
+        outbox.push(quote("a", seq))
+        await asyncio.sleep(0)
+    assert calls == [1]  # tried once, then the task's: no error per round
+    assert [item.text for item in await asyncio.wait_for(outbox.take(10), 1)] == ["q1", "q2", "q3"]

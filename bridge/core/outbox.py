@@ -216,7 +216,9 @@ class Outbox:
         try:
             done = direct()
         except Exception:
+            # once, not per round: from now on the writer task writes for this connection
             logger.exception("direct write failed; the writer task takes over")
+            self._direct = None
             done = False
         if not done:
             self._wakeup.set()
