@@ -4,7 +4,8 @@ Run: ``.venv/bin/python scripts/bench_fanout.py --clients 20 --messages 50000``
 
 Starts its own nats-server and a ``mdbridge bridge`` subprocess, subscribes N clients to the
 same symbols, publishes M quotes as fast as core NATS takes them (the stream stores them) and
-reports how long it took until every client had every message (messages/s, deliveries/s).
+reports how long it took until every client had every message (messages/s, deliveries/s)
+and the bridge process's CPU time per delivery (user + system, from /proc: Linux only).
 Clients only count messages, so the bridge, not the test process, is what is measured.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -29,6 +31,12 @@ from services.provision import ensure_streams
 from tests.support.market import payload_for, put_directory
 from tests.support.processes import BridgeProcess
 from tests.support.wsclient import WsClient
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def count_until(client: WsClient, total: int, done: list[float]) -> None:
@@ -49,7 +57,12 @@ async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
             await ensure_streams(js)
             universe = [f"{600000 + i:06d}.SH" for i in range(symbols)]
             await put_directory(js, universe)
-            bridge = BridgeProcess(server.url, Path(tmp), log_level="WARNING").start()
+            # every message counted: no conflation for age (a flood would conflate quotes)
+            bridge = BridgeProcess(
+                server.url, Path(tmp), log_level="WARNING", queue_max_age_ms=0
+            ).start()
+            assert bridge.process is not None
+            pid = bridge.process.pid
             url = bridge.ws_url
             conns = [await WsClient.open(url) for _ in range(clients)]
             for ws in conns:
@@ -60,7 +73,7 @@ async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
                 (data_subject(DataType.QUOTE, s), orjson.dumps(payload_for(DataType.QUOTE, s, 10)))
                 for s in universe
             ]
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), cpu_seconds(pid)
             for i in range(messages):  # core publishes: the stream stores them, no ack wait
                 subject, body = bodies[i % len(bodies)]
                 await nc.publish(subject, body)
@@ -70,6 +83,7 @@ async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
             published = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*readers), 120)
             elapsed = max(done) - started
+            cpu = cpu_seconds(pid) - cpu_before
             for ws in conns:
                 await ws.close()
             await nc.close()
@@ -80,6 +94,8 @@ async def run(clients: int, messages: int, symbols: int) -> dict[str, float]:
                 "deliver_s": round(elapsed, 3),
                 "msgs_per_s": round(messages / elapsed),
                 "deliveries_per_s": round(messages * clients / elapsed),
+                "bridge_cpu_s": round(cpu, 3),
+                "bridge_cpu_us_per_delivery": round(cpu * 1e6 / (messages * clients), 2),
             }
         finally:
             if bridge is not None:
