@@ -17,11 +17,21 @@ from ``go`` to their last frame. Variants:
 
 * ``starlette``: today's bridge shape: uvicorn (websockets-sansio, uvloop) + Starlette, one
   writer task per connection awaiting ``websocket.send_text`` for each queued message;
-* ``direct``: the same app and server, but the producer builds each frame's bytes once
-  (server frames are unmasked) and writes them to every connection's transport, reached as
-  the bridge reaches it (the ``mdbridge.transport`` scope extension, bridge/core/sockets.py);
+* ``direct-task``: the same app and server and the same writer tasks, but each frame's bytes
+  are built once (server frames are unmasked) and the writer writes them to its connection's
+  transport, one write per frame, reached as the bridge reaches it (the
+  ``mdbridge.transport`` scope extension, bridge/core/sockets.py): what the ASGI send costs;
+* ``direct``: the producer writes the frame straight to every transport that is writable and
+  has no backlog; a paused or behind connection queues it, and its writer task sends the
+  whole backlog in one write when the transport resumes (the "frame once" design of issue 20);
+* ``direct-burst``: as ``direct``, but a connection's frames of one producer turn (20
+  messages) go out in one write: the kernel's share when writes are coalesced, no protocol
+  change (the client still reads one frame per message);
 * ``granian``: the ``starlette`` app served by granian (ASGI, one worker, uvloop);
-* ``picows``: picows' own server, ``WSTransport.send`` per connection.
+* ``picows``: picows' own server, ``WSTransport.send`` per connection, held while paused.
+
+Every variant honours the transport's flow control (uvloop's default 64 KiB high-water
+mark: a paused connection is not written to) and keeps any further backlog in user space.
 
 ``nats``: a raw-socket publisher process pushes M core-NATS messages at full speed, once
 plain (MSG) and once with the two headers adapters send (HMSG, ``Nats-Msg-Id`` and
@@ -60,12 +70,11 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # mdbridge and bridge, when run as a script
 
-WS_VARIANTS = ("starlette", "direct", "granian", "picows")
+WS_VARIANTS = ("starlette", "direct-task", "direct", "direct-burst", "granian", "picows")
 NATS_VARIANTS = ("natspy", "bridge", "natscore")
-TODAY_WS = ("starlette", "direct")  # need only the bridge's own packages
-TODAY_NATS = ("natspy", "bridge")
 NEEDS = {"granian": "granian", "picows": "picows", "natscore": "nats.client"}
 TRANSPORT_EXTENSION = "mdbridge.transport"  # as bridge/core/sockets.py names it
+WRITABLE_EXTENSION = "bench.writable"  # uvicorn's flow-control event, for the direct writers
 BURST = 20  # messages handed out per event-loop turn
 MAX_UNSENT = 1 << 20  # bytes (or queued bytes) per connection before the producer waits
 SUBJECT = "bench.stacks.quote"
@@ -124,85 +133,150 @@ def available(variant: str) -> bool:
 class Member:
     """One connection of the uvicorn/granian app: a queue and a writer, as the bridge has."""
 
-    __slots__ = ("items", "queued", "ready", "transport")
+    __slots__ = ("items", "mode", "queued", "ready", "transport", "writable")
 
-    def __init__(self, transport: Any) -> None:
-        self.items: deque[str] = deque()
+    def __init__(self, mode: str, transport: Any, writable: asyncio.Event | None) -> None:
+        self.mode = mode  # a value of APP_MODES
+        self.items: deque[Any] = deque()  # str to send_text, or frame bytes to write
         self.queued = 0
         self.ready = asyncio.Event()
         self.transport = transport  # None: write through the ASGI send
+        self.writable = writable  # uvicorn's: cleared while the transport is paused
 
     def unsent(self) -> int:
-        if self.transport is not None:
-            return int(self.transport.get_write_buffer_size())
-        return self.queued
+        if self.transport is None:
+            return self.queued
+        return self.queued + int(self.transport.get_write_buffer_size())
+
+    def push(self, item: str | bytes) -> None:
+        self.items.append(item)
+        self.queued += len(item)
+        self.ready.set()
 
 
+APP_MODES = {
+    "starlette": "send",
+    "direct": "direct",
+    "direct-task": "direct-task",
+    "direct-burst": "direct-burst",
+}
 MEMBERS: set[Member] = set()
+BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 async def produce(
-    frames: int, hand_out: Callable[[bytes], None], unsent: Callable[[], int]
+    frames: int,
+    hand_out: Callable[[bytes], None],
+    unsent: Callable[[], int],
+    flush: Callable[[], None] | None = None,
 ) -> None:
     for seq in range(frames):
         hand_out(quote(seq))
-        if seq % BURST == BURST - 1:
+        if seq % BURST == BURST - 1 or seq == frames - 1:
+            if flush is not None:
+                flush()
             await asyncio.sleep(0)
             # every variant polls its own measure of unsent bytes: one rule for all
             while unsent() > MAX_UNSENT:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
 
 
-def start_broadcast(frames: int) -> None:
-    members = list(MEMBERS)
-
-    def hand_out(payload: bytes) -> None:
-        if members and members[0].transport is not None:
-            frame = server_frame(payload)  # built once, written to every socket
-            for member in members:
-                if not member.transport.is_closing():
-                    member.transport.write(frame)
-            return
-        text = payload.decode()
-        for member in members:
-            member.items.append(text)
-            member.queued += len(payload)
-            member.ready.set()
-
-    def unsent() -> int:
-        return max((m.unsent() for m in members), default=0)
-
-    task = asyncio.get_running_loop().create_task(produce(frames, hand_out, unsent))
+def spawn(coroutine: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
     BACKGROUND.add(task)
     task.add_done_callback(BACKGROUND.discard)
 
 
-BACKGROUND: set[asyncio.Task[None]] = set()
+def start_broadcast(frames: int) -> None:
+    members = list(MEMBERS)
+    mode = members[0].mode if members else "send"
+
+    def write_or_queue(payload: bytes) -> None:
+        frame = server_frame(payload)  # built once, written to every socket
+        for member in members:
+            assert member.writable is not None
+            if member.items or not member.writable.is_set():
+                member.push(frame)  # paused, or behind: its writer sends the backlog
+            elif not member.transport.is_closing():
+                member.transport.write(frame)
+
+    def queue_each(payload: bytes) -> None:
+        item = payload.decode() if mode == "send" else server_frame(payload)
+        for member in members:
+            member.push(item)
+
+    def queue_frames(payload: bytes) -> None:
+        frame = server_frame(payload)
+        for member in members:
+            member.items.append(frame)
+            member.queued += len(frame)
+
+    def flush_bursts() -> None:
+        for member in members:
+            assert member.writable is not None
+            if not member.items:
+                continue
+            if member.writable.is_set() and not member.transport.is_closing():
+                member.transport.write(b"".join(member.items))  # the turn's frames at once
+                member.items.clear()
+                member.queued = 0
+            else:
+                member.ready.set()  # paused: its writer sends the backlog on resume
+
+    def unsent() -> int:
+        return max((m.unsent() for m in members), default=0)
+
+    if mode == "direct-burst":
+        spawn(produce(frames, queue_frames, unsent, flush_bursts))
+    else:
+        spawn(produce(frames, write_or_queue if mode == "direct" else queue_each, unsent))
 
 
 async def write_loop(websocket: Any, member: Member) -> None:
+    """The connection's writer; every mode waits while the transport is paused."""
+    transport, writable, items = member.transport, member.writable, member.items
     while True:
         await member.ready.wait()
         member.ready.clear()
-        while member.items:
-            text = member.items.popleft()
-            member.queued -= len(text)
-            await websocket.send_text(text)
+        if writable is None:  # send: uvicorn's send waits for writable itself
+            while items:
+                text = items.popleft()
+                member.queued -= len(text)
+                await websocket.send_text(text)
+        elif member.mode == "direct-task":  # one write per frame, as send_text does
+            while items:
+                await writable.wait()
+                frame = items.popleft()
+                member.queued -= len(frame)
+                if not transport.is_closing():
+                    transport.write(frame)
+        else:  # direct: the backlog in one write once the socket takes more
+            while items:
+                await writable.wait()
+                backlog = b"".join(items)
+                items.clear()
+                member.queued = 0
+                if not transport.is_closing():
+                    transport.write(backlog)
 
 
-def make_app(direct: bool) -> Any:
+def make_app(mode: str) -> Any:
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
 
     async def fanout(websocket: WebSocket) -> None:
         await websocket.accept()
-        transport = websocket.scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
-        if direct and transport is None:
-            raise RuntimeError("direct variant without the transport extension")
-        member = Member(transport if direct else None)
+        transport = writable = None
+        if mode != "send":
+            extensions = websocket.scope.get("extensions", {})
+            transport = extensions.get(TRANSPORT_EXTENSION)
+            writable = extensions.get(WRITABLE_EXTENSION)
+            if transport is None or writable is None:
+                raise RuntimeError(f"{mode} needs the {TRANSPORT_EXTENSION} scope extension")
+        member = Member(mode, transport, writable)
         MEMBERS.add(member)
-        writer = None if direct else asyncio.create_task(write_loop(websocket, member))
+        writer = asyncio.create_task(write_loop(websocket, member))
         try:
             while True:
                 message = await websocket.receive()
@@ -213,16 +287,15 @@ def make_app(direct: bool) -> Any:
                     start_broadcast(int(text[3:]))
         finally:
             MEMBERS.discard(member)
-            if writer is not None:
-                writer.cancel()
+            writer.cancel()
 
     return Starlette(routes=[WebSocketRoute("/ws", fanout)])
 
 
-app = make_app(direct=False)  # granian imports this one: `bench_stacks:app`
+app = make_app("send")  # granian imports this one: `bench_stacks:app`
 
 
-def serve_uvicorn(port: int, direct: bool) -> None:
+def serve_uvicorn(port: int, mode: str) -> None:
     import uvicorn
     import uvloop
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -232,11 +305,13 @@ def serve_uvicorn(port: int, direct: bool) -> None:
 
         async def run_asgi(self) -> None:
             scope: Any = self.scope
-            scope.setdefault("extensions", {})[TRANSPORT_EXTENSION] = self.transport
+            extensions = scope.setdefault("extensions", {})
+            extensions[TRANSPORT_EXTENSION] = self.transport
+            extensions[WRITABLE_EXTENSION] = self.writable  # set/cleared on resume/pause
             await super().run_asgi()
 
     config = uvicorn.Config(
-        make_app(direct=direct),
+        make_app(mode),
         host="127.0.0.1",
         port=port,
         ws=TransportProtocol,
@@ -251,33 +326,51 @@ def serve_picows(port: int) -> None:
     import uvloop
 
     picows: Any = importlib.import_module("picows")
-    connected: set[Any] = set()
+    connected: set[Any] = set()  # listeners, one per connection
+    text_type = picows.WSMsgType.TEXT
 
     def on_connected(self: Any, transport: Any) -> None:
-        connected.add(transport)
+        self.transport, self.paused, self.backlog, self.queued = transport, False, deque(), 0
+        connected.add(self)
 
     def on_disconnected(self: Any, transport: Any) -> None:
-        connected.discard(transport)
+        connected.discard(self)
+
+    def pause_writing(self: Any) -> None:
+        self.paused = True
+
+    def resume_writing(self: Any) -> None:
+        self.paused = False
+        while self.backlog and not self.paused:
+            payload = self.backlog.popleft()
+            self.queued -= len(payload)
+            self.transport.send(text_type, payload)
+
+    def hand_out_to(members: list[Any]) -> Callable[[bytes], None]:
+        def hand_out(payload: bytes) -> None:
+            for member in members:
+                if member.paused or member.backlog:
+                    member.backlog.append(payload)  # sent from resume_writing
+                    member.queued += len(payload)
+                else:
+                    member.transport.send(text_type, payload)
+
+        return hand_out
 
     def on_frame(self: Any, transport: Any, frame: Any) -> None:
-        if frame.msg_type == picows.WSMsgType.TEXT:
+        if frame.msg_type == text_type:
             text = frame.get_payload_as_ascii_text()
             if text.startswith("go "):
-                frames = int(text[3:])
                 members = list(connected)
-                text_type = picows.WSMsgType.TEXT
-
-                def hand_out(payload: bytes) -> None:
-                    for member in members:
-                        member.send(text_type, payload)
 
                 def unsent() -> int:
-                    sizes = (m.underlying_transport.get_write_buffer_size() for m in members)
+                    sizes = (
+                        m.queued + m.transport.underlying_transport.get_write_buffer_size()
+                        for m in members
+                    )
                     return max(sizes, default=0)
 
-                task = asyncio.get_running_loop().create_task(produce(frames, hand_out, unsent))
-                BACKGROUND.add(task)
-                task.add_done_callback(BACKGROUND.discard)
+                spawn(produce(int(text[3:]), hand_out_to(members), unsent))
         elif frame.msg_type == picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code())
             transport.disconnect()
@@ -289,6 +382,8 @@ def serve_picows(port: int) -> None:
             "on_ws_connected": on_connected,
             "on_ws_disconnected": on_disconnected,
             "on_ws_frame": on_frame,
+            "pause_writing": pause_writing,
+            "resume_writing": resume_writing,
         },
     )
 
@@ -430,6 +525,8 @@ async def nats_subscribe(variant: str, url: str, count: int, timeout: float) -> 
         async def consume() -> None:
             async for message in subscription:
                 seen(message.data, message.headers)
+                if done.is_set():
+                    break  # not cancelled: its cancel path needs Python 3.13 too
 
         consumer = asyncio.create_task(consume())
     else:
@@ -689,7 +786,7 @@ def main() -> None:
         if variant == "picows":
             serve_picows(port)
         else:
-            serve_uvicorn(port, direct=variant == "direct")
+            serve_uvicorn(port, APP_MODES[variant])
         return
     if role in ("_load", "_sub"):
         import uvloop

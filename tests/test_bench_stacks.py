@@ -21,7 +21,7 @@ from websockets.frames import Frame, Opcode
 pytestmark = [pytest.mark.slow]
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_stacks.py"
-WS_VARIANTS = ["starlette", "direct"]  # uvicorn + Starlette: send_text, and the transport
+WS_VARIANTS = ["starlette", "direct-task", "direct", "direct-burst"]  # uvicorn + Starlette
 NATS_VARIANTS = ["natspy", "bridge"]  # nats-py, and nats-py with the bridge's parser
 
 
