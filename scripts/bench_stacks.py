@@ -40,7 +40,8 @@ the subscriber's. Variants: ``natspy`` (nats-py 2.x, callback), ``bridge`` (nats
 bridge's parser, bridge/core/natsclient.py), ``natscore`` (the new official client,
 nats-core's ``nats.client``, ``async for`` over the subscription).
 
-Prints one JSON line per run, then a Markdown table of medians.
+Prints one JSON line per run, then a Markdown table of medians. Results and decisions:
+docs/benchmarks.md, "Stacks compared (issue 20), 2026-12-05".
 """
 
 from __future__ import annotations
