@@ -9,8 +9,9 @@ Run (each case under the machine's bench lock, rounds alternate the variants):
 
 ``ws``: one server process, N clients (one load-generator process: the bench's own cheap
 client, mdbridge/bench/_wire.py) that all receive the same M ~300-byte JSON text frames.
-A client's ``go M`` starts the broadcast; the producer hands out 20 messages per loop turn and
-waits while a connection holds more than 1 MiB unsent, the same rule for every variant.
+A client's ``go M B`` starts the broadcast; the producer hands out B messages per event-loop
+turn (``--burst``, 20 by default: how many frames a connection gets per turn) and waits while
+a connection holds more than 1 MiB unsent, the same rule for every variant.
 Server CPU (utime+stime from /proc, the server's whole process tree) is read just before
 ``go`` and once the last frame has arrived; delivered frames/s is measured by the clients
 from ``go`` to their last frame. Variants:
@@ -24,7 +25,7 @@ from ``go`` to their last frame. Variants:
 * ``direct``: the producer writes the frame straight to every transport that is writable and
   has no backlog; a paused or behind connection queues it, and its writer task sends the
   whole backlog in one write when the transport resumes (the "frame once" design of issue 20);
-* ``direct-burst``: as ``direct``, but a connection's frames of one producer turn (20
+* ``direct-burst``: as ``direct``, but a connection's frames of one producer turn (B
   messages) go out in one write: the kernel's share when writes are coalesced, no protocol
   change (the client still reads one frame per message);
 * ``granian``: the ``starlette`` app served by granian (ASGI, one worker, uvloop);
@@ -76,7 +77,7 @@ NATS_VARIANTS = ("natspy", "bridge", "natscore")
 NEEDS = {"granian": "granian", "picows": "picows", "natscore": "nats.client"}
 TRANSPORT_EXTENSION = "mdbridge.transport"  # as bridge/core/sockets.py names it
 WRITABLE_EXTENSION = "bench.writable"  # uvicorn's flow-control event, for the direct writers
-BURST = 20  # messages handed out per event-loop turn
+BURST = 20  # messages handed out per event-loop turn (--burst)
 MAX_UNSENT = 1 << 20  # bytes (or queued bytes) per connection before the producer waits
 SUBJECT = "bench.stacks.quote"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -167,13 +168,14 @@ BACKGROUND: set[asyncio.Task[None]] = set()
 
 async def produce(
     frames: int,
+    burst: int,
     hand_out: Callable[[bytes], None],
     unsent: Callable[[], int],
     flush: Callable[[], None] | None = None,
 ) -> None:
     for seq in range(frames):
         hand_out(quote(seq))
-        if seq % BURST == BURST - 1 or seq == frames - 1:
+        if seq % burst == burst - 1 or seq == frames - 1:
             if flush is not None:
                 flush()
             await asyncio.sleep(0)
@@ -188,7 +190,7 @@ def spawn(coroutine: Any) -> None:
     task.add_done_callback(BACKGROUND.discard)
 
 
-def start_broadcast(frames: int) -> None:
+def start_broadcast(frames: int, burst: int) -> None:
     members = list(MEMBERS)
     mode = members[0].mode if members else "send"
 
@@ -228,9 +230,10 @@ def start_broadcast(frames: int) -> None:
         return max((m.unsent() for m in members), default=0)
 
     if mode == "direct-burst":
-        spawn(produce(frames, queue_frames, unsent, flush_bursts))
+        spawn(produce(frames, burst, queue_frames, unsent, flush_bursts))
     else:
-        spawn(produce(frames, write_or_queue if mode == "direct" else queue_each, unsent))
+        hand_out = write_or_queue if mode == "direct" else queue_each
+        spawn(produce(frames, burst, hand_out, unsent))
 
 
 async def write_loop(websocket: Any, member: Member) -> None:
@@ -285,7 +288,7 @@ def make_app(mode: str) -> Any:
                     break
                 text = message.get("text") or ""
                 if text.startswith("go "):
-                    start_broadcast(int(text[3:]))
+                    start_broadcast(*map(int, text.split()[1:]))
         finally:
             MEMBERS.discard(member)
             writer.cancel()
@@ -371,7 +374,8 @@ def serve_picows(port: int) -> None:
                     )
                     return max(sizes, default=0)
 
-                spawn(produce(int(text[3:]), hand_out_to(members), unsent))
+                frames, burst = map(int, text.split()[1:])
+                spawn(produce(frames, burst, hand_out_to(members), unsent))
         elif frame.msg_type == picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code())
             transport.disconnect()
@@ -447,10 +451,10 @@ async def load(port: int, clients: int, timeout: float) -> None:
     await asyncio.gather(*(open_one() for _ in range(clients)))
     await asyncio.sleep(0.2)  # let the server register the last sessions
     emit("connected", clients=len(protocols))
-    frames = int((await reader.readline()).split()[1])
-    counter.want = frames * clients
+    start = (await reader.readline()).decode().strip()  # go <frames> <burst>
+    counter.want = int(start.split()[1]) * clients
     began, cpu_began = time.time_ns(), time.process_time()
-    protocols[0].send_text(f"go {frames}")
+    protocols[0].send_text(start)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(counter.done.wait(), timeout)
     window_s = max(counter.last_ns - began, 1) / 1e9
@@ -650,7 +654,7 @@ def server_argv(variant: str, port: int) -> list[str]:
     return [sys.executable, __file__, f"_serve-{variant}", str(port)]
 
 
-def run_ws(variant: str, clients: int, frames: int, timeout: float) -> dict[str, Any]:
+def run_ws(variant: str, clients: int, frames: int, burst: int, timeout: float) -> dict[str, Any]:
     from mdbridge.natsserver import free_port
 
     port = free_port()
@@ -663,7 +667,7 @@ def run_ws(variant: str, clients: int, frames: int, timeout: float) -> dict[str,
         connected = load_gen.wait_event("connected", 120)
         assert connected["clients"] == clients, connected
         cpu0, wall0 = tree_cpu_s(server.process.pid), time.monotonic()
-        load_gen.send(f"go {frames}")
+        load_gen.send(f"go {frames} {burst}")
         done = load_gen.wait_event("done", timeout + 30)
         cpu = tree_cpu_s(server.process.pid) - cpu0
         wall = time.monotonic() - wall0
@@ -673,7 +677,7 @@ def run_ws(variant: str, clients: int, frames: int, timeout: float) -> dict[str,
         server.stop()
     delivered = int(done["frames"])
     return {
-        "case": "ws",
+        "case": f"ws, {burst} per turn",
         "variant": variant,
         "clients": clients,
         "frames": frames,
@@ -753,10 +757,11 @@ def parent(args: argparse.Namespace) -> None:
     if args.case == "ws":
         variants = check_variants(args.variants.split(","), WS_VARIANTS)
         for _ in range(args.rounds):
-            for variant in variants:
-                result = run_ws(variant, args.clients, args.frames, args.timeout)
-                print(json.dumps(result), flush=True)
-                results.append(result)
+            for burst in (int(b) for b in args.burst.split(",")):
+                for variant in variants:
+                    result = run_ws(variant, args.clients, args.frames, burst, args.timeout)
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
         columns: tuple[str, ...] = (
             "frames_per_s",
             "server_cpu_us_per_frame",
@@ -806,6 +811,9 @@ def main() -> None:
     ws.add_argument("--clients", type=int, default=200)
     ws.add_argument("--frames", type=int, default=2000, help="messages each client receives")
     ws.add_argument("--variants", default=default_variants(WS_VARIANTS))
+    ws.add_argument(
+        "--burst", default=str(BURST), help="messages per producer turn (a list: 1,4,20)"
+    )
     nats = cases.add_parser("nats", help="NATS subscribers")
     nats.add_argument("--messages", type=int, default=100_000)
     nats.add_argument("--variants", default=default_variants(NATS_VARIANTS))

@@ -58,17 +58,20 @@ def test_direct_writes_the_frames_websockets_builds() -> None:
 
 def test_websocket_variants_deliver_every_frame() -> None:
     rows, out = _run(
-        "ws", "--clients", "3", "--frames", "40", "--rounds", "1",
+        "ws", "--clients", "3", "--frames", "40", "--rounds", "1", "--burst", "1,7",
         "--variants", ",".join(WS_VARIANTS),
     )  # fmt: skip
-    assert [row["variant"] for row in rows] == WS_VARIANTS
+    cases = ["ws, 1 per turn", "ws, 7 per turn"]
+    assert [(row["case"], row["variant"]) for row in rows] == [
+        (case, variant) for case in cases for variant in WS_VARIANTS
+    ]
     for row in rows:
         assert row["delivered"] == row["wanted"] == 3 * 40, row
         assert row["bad"] == 0
         assert row["frames_per_s"] > 0
         assert row["server_cpu_us_per_frame"] >= 0
     for variant in WS_VARIANTS:
-        assert f"| ws | {variant} | 1 |" in out
+        assert f"| ws, 7 per turn | {variant} | 1 |" in out
 
 
 def test_nats_variants_receive_every_message_with_and_without_headers() -> None:
