@@ -35,11 +35,12 @@ Every variant honours the transport's flow control (uvloop's default 64 KiB high
 mark: a paused connection is not written to) and keeps any further backlog in user space.
 
 ``nats``: a raw-socket publisher process pushes M core-NATS messages at full speed, once
-plain (MSG) and once with the two headers adapters send (HMSG, ``Nats-Msg-Id`` and
-``traceparent``); the subscriber process counts them. CPU is
-the subscriber's. Variants: ``natspy`` (nats-py 2.x, callback), ``bridge`` (nats-py with the
-bridge's parser, bridge/core/natsclient.py), ``natscore`` (the new official client,
-nats-core's ``nats.client``, ``async for`` over the subscription).
+plain (MSG) and once as a JetStream push delivery looks (HMSG: the two headers adapters send,
+``Nats-Msg-Id`` and ``traceparent``, and a reply subject as long as a ``$JS.ACK`` one); the
+subscriber process counts them. CPU is the subscriber's. Variants: ``natspy`` (nats-py 2.x,
+callback), ``bridge`` (nats-py with the bridge's parser, bridge/core/natsclient.py),
+``natscore`` (the new official client, nats-core's ``nats.client``, ``async for`` over the
+subscription).
 
 Prints one JSON line per run, then a Markdown table of medians. Results and decisions:
 docs/benchmarks.md, "Stacks compared (issue 20), 2026-12-05".
@@ -483,9 +484,10 @@ def nats_publish(url: str, count: int, headers: bool) -> None:
         if headers:
             head = f"NATS/1.0\r\nNats-Msg-Id: q{i}\r\ntraceparent: {TRACEPARENT}\r\n\r\n".encode()
             size = len(head) + len(body)
-            commands.append(
-                f"HPUB {SUBJECT} {len(head)} {size}\r\n".encode() + head + body + b"\r\n"
-            )
+            # a JetStream ack subject's length ($JS.ACK... itself is refused to a publisher)
+            reply = f"_INBOX.JSACK.MD_QUOTE.c1.1.{i + 1}.{i + 1}.1764900000000000000.0"
+            line = f"HPUB {SUBJECT} {reply} {len(head)} {size}\r\n"
+            commands.append(line.encode() + head + body + b"\r\n")
         else:
             commands.append(f"PUB {SUBJECT} {len(body)}\r\n".encode() + body + b"\r\n")
     chunk = b"".join(commands)
@@ -502,19 +504,23 @@ def nats_publish(url: str, count: int, headers: bool) -> None:
         seen = b""
         while seen.count(b"PONG") < 2:
             seen += sock.recv(65536)
+        if b"-ERR" in seen:
+            raise SystemExit(f"nats-server refused the publisher: {seen[-300:]!r}")
 
 
 async def nats_subscribe(variant: str, url: str, count: int, timeout: float) -> None:
     done = asyncio.Event()
-    state = {"n": 0, "bytes": 0, "headers": 0, "first": 0, "last": 0}
+    state = {"n": 0, "bytes": 0, "headers": 0, "replies": 0, "first": 0, "last": 0}
 
-    def seen(data: bytes, headers: Any) -> None:
+    def seen(data: bytes, headers: Any, reply: Any) -> None:
         n = state["n"] = state["n"] + 1
         if n == 1:
             state["first"] = time.perf_counter_ns()
         state["bytes"] += len(data)
         if headers:
             state["headers"] += 1
+        if reply:
+            state["replies"] += 1
         if n >= count:
             state["last"] = time.perf_counter_ns()
             done.set()
@@ -529,7 +535,7 @@ async def nats_subscribe(variant: str, url: str, count: int, timeout: float) -> 
 
         async def consume() -> None:
             async for message in subscription:
-                seen(message.data, message.headers)
+                seen(message.data, message.headers, message.reply)
                 if done.is_set():
                     break  # not cancelled: its cancel path needs Python 3.13 too
 
@@ -542,7 +548,7 @@ async def nats_subscribe(variant: str, url: str, count: int, timeout: float) -> 
         client = await connect(servers=[url])
 
         async def on_message(message: Any) -> None:
-            seen(message.data, message.headers)
+            seen(message.data, message.headers, message.reply)
 
         await client.subscribe(SUBJECT, cb=on_message)
     await client.flush()
@@ -550,7 +556,13 @@ async def nats_subscribe(variant: str, url: str, count: int, timeout: float) -> 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout)
     window_s = max(state["last"] - state["first"], 1) / 1e9
-    emit("done", received=state["n"], with_headers=state["headers"], window_s=window_s)
+    emit(
+        "done",
+        received=state["n"],
+        with_headers=state["headers"],
+        with_reply=state["replies"],
+        window_s=window_s,
+    )
     if consumer is not None:
         consumer.cancel()
         # nats-core's close() calls asyncio.Queue.shutdown, new in Python 3.13: on 3.11 it
@@ -723,6 +735,7 @@ def run_nats(variant: str, messages: int, headers: bool, timeout: float) -> dict
         "messages": messages,
         "received": received,
         "with_headers": done["with_headers"],
+        "with_reply": done["with_reply"],
         "msgs_per_s": round(received / done["window_s"]),
         "cpu_us_per_msg": round(cpu * 1e6 / max(received, 1), 2),
     }
@@ -778,6 +791,13 @@ def parent(args: argparse.Namespace) -> None:
                     results.append(result)
         columns = ("msgs_per_s", "cpu_us_per_msg")
     print(table(results, columns))
+    short = [
+        r
+        for r in results
+        if r.get("delivered", r.get("received")) != r.get("wanted", r.get("messages"))
+    ]
+    if short:
+        raise SystemExit(f"{len(short)} run(s) did not deliver everything: see their lines above")
 
 
 def default_variants(known: tuple[str, ...]) -> str:
