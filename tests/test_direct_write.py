@@ -91,11 +91,13 @@ async def test_with_deflate_negotiated_frames_take_the_asgi_path(
         assert session.frames_out >= 20
 
 
+@pytest.mark.parametrize("batch", [True, False])  # one batch frame, or frames in one write
 async def test_a_reader_that_stalls_gets_every_trade_in_order_once_it_reads(
-    nc: NatsClient, bridge: BridgeHandle
+    nc: NatsClient, bridge: BridgeHandle, batch: bool
 ) -> None:
     reader = await SlowReader.open(bridge.ws_url, rcvbuf=4096)
-    await reader.send("subscribe", {"symbol": SYMBOL, "data_type": "trade", "snapshot": False})
+    asked = {"symbol": SYMBOL, "data_type": "trade", "snapshot": False, "batch": batch}
+    await reader.send("subscribe", asked)
     while (reply := await reader.recv()) is not None and reply["type"] != "subscribe":
         pass
     await publish(nc, DataType.TRADE, 3000)  # ~1 MB: more than the socket buffers hold

@@ -81,3 +81,7 @@ class FrameSink:
 
     def write(self, frame: bytes) -> None:
         self._transport.write(frame)
+
+    def write_many(self, frames: list[bytes]) -> None:
+        """Several frames in one call (one system call when the socket takes them)."""
+        self._transport.writelines(frames)

@@ -207,14 +207,22 @@ class Session:
         """One frame per item (each built once per channel, shared), or one ``batch``."""
         if self.probe is not None:
             items = self.probe(items)
-        if len(items) == 1 or not self.batch_ok:
-            nbytes = 0
+        if len(items) == 1:
+            item = items[0]
+            frame = item.frame
+            if frame is None:
+                frame = item.frame = text_frame(item.text.encode())
+            sink.write(frame)
+            nbytes = len(item.text)
+        elif not self.batch_ok:
+            frames, nbytes = [], 0
             for item in items:
                 frame = item.frame
                 if frame is None:
                     frame = item.frame = text_frame(item.text.encode())
-                sink.write(frame)
+                frames.append(frame)
                 nbytes += len(item.text)
+            sink.write_many(frames)  # one write for the turn, not one per frame
         else:
             text = batch_frame([item.text for item in items])
             sink.write(text_frame(text.encode()))
