@@ -183,7 +183,7 @@ def test_ack_tokens_read_both_reply_layouts() -> None:
         assert tokens[STREAM_SEQ] == b"345"
         assert tokens[TIMESTAMP_NS] == b"1764920000123456789"
         assert tokens[PENDING] == b"7"
-    for bad in (b"_INBOX.abc.def", b"$JS.ACK.MD_QUOTE.c1.2"):
+    for bad in (b"_INBOX.abc.def", b"$JS.ACK.MD_QUOTE.c1.2", b"_INBOX.a.b.c.d.e.f.g.h.i.j"):
         with pytest.raises(ValueError, match="not a JetStream message reply"):
             ack_tokens(bad)
 

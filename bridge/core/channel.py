@@ -7,16 +7,19 @@ so a message is encoded once per channel and the same text goes to every member.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
 
-from bridge.core.outbox import Item, Outbox, make_item
+from bridge.core.outbox import Item, Outbox
 from schemas import DATA_MESSAGE_TYPE, DataType, data_subject
 from schemas.filtering import kept_fields
 from schemas.messages import parse_throttle_ms
 from schemas.timefmt import SHANGHAI
+
+_monotonic = time.monotonic
 
 CONFLATABLE = frozenset({DataType.QUOTE, DataType.DEPTH})
 
@@ -157,7 +160,7 @@ class Channel:
             if self.conflatable and conflate
             else None
         )
-        return make_item(text, self, seq, conflate_key, subject)
+        return Item(text, self, seq, conflate_key, subject, _monotonic())  # make_item, inlined
 
     def _project(self, payload: str) -> str:
         fields = self.fields or frozenset()

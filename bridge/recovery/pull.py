@@ -38,13 +38,13 @@ def ack_tokens(reply: bytes) -> list[bytes]:
 
     The v2 layout adds ``<domain>.<account hash>`` after ``$JS.ACK`` (and a random token at
     the end); dropping those two gives v1's indices. Raises ValueError for anything else.
+    Only pulls' own inboxes are read, so nine tokens are taken as v1 without more checks.
     """
     tokens = reply.split(b".")
-    if reply.startswith(_ACK_PREFIX):
-        if len(tokens) == _V1_TOKENS:
-            return tokens
-        if len(tokens) >= _V1_TOKENS + 2:
-            return tokens[:2] + tokens[4:]
+    if len(tokens) == _V1_TOKENS:
+        return tokens
+    if len(tokens) >= _V1_TOKENS + 2 and reply.startswith(_ACK_PREFIX):
+        return tokens[:2] + tokens[4:]
     raise ValueError(f"not a JetStream message reply: {reply[:80]!r}")
 
 
