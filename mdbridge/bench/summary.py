@@ -13,7 +13,7 @@ TARGETS: tuple[tuple[str, str, float, bool], ...] = (
     ("fanout_p50_ms", "1,000 clients x 20 symbols, whole market: p50 (ms)", 2, False),
     ("fanout_p99_ms", "1,000 clients x 20 symbols, whole market: p99 (ms)", 20, False),
     ("throughput", "delivered msgs/s, one bridge process, coalescing", 200_000, True),
-    ("resume", "resume replay msgs/s", 50_000, True),
+    ("resume", "resume replay msgs/s", 150_000, True),
     ("ratio_nats_ws", "throughput vs nats-server WebSocket", 0.5, True),
     ("ratio_broadcaster", "throughput vs Starlette + broadcaster", 3, True),
 )
