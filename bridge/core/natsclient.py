@@ -181,10 +181,11 @@ def _raw_headers(msg: Msg) -> bytes | None:
 
 
 async def subscribe_raw(nc: Client, subject: str, sink: RawSink) -> RawSubscription:
-    """Subscribe ``sink`` to ``subject``: called in order, from the read loop, per message.
+    """Subscribe ``sink`` to ``subject``: called in order, from the read loop, with runs.
 
-    On the bridge's own client the parser calls it directly; on another client (a host app's
-    lent connection) a ``Msg`` callback adapts each message.
+    On the bridge's own client the parser calls it directly with each read's run of the
+    subscription's messages; on another client (a host app's lent connection) a ``Msg``
+    callback adapts each message into a run of one.
     """
     parser = nc._ps if isinstance(nc._ps, MessageParser) else None
     if parser is not None:
