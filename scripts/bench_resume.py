@@ -1,6 +1,7 @@
 """Resume throughput: one client resumes a subscription N messages behind.
 
 Run: ``.venv/bin/python scripts/bench_resume.py --messages 100000``
+(``--profile out.txt`` records the bridge with py-spy during the replay, collapsed stacks)
 
 Starts its own nats-server and a ``mdbridge bridge`` subprocess, stores N quotes of one
 symbol (with the headers adapters send), then a client subscribes with ``resume_from`` at
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ import nats
 import orjson
 import uvloop
 
+from mdbridge.bench.monitor import cpu_seconds
 from mdbridge.natsserver import NatsServer, free_port
 from schemas import DataType, data_subject
 from services.provision import ensure_streams
@@ -32,7 +35,13 @@ from tests.support.wsclient import WsClient
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-async def run(messages: int) -> dict[str, float]:
+def _profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "--native", "-r", "200", "-f", "raw", "-o", out]
+    return subprocess.Popen([*command, "-p", str(pid)], stdout=subprocess.DEVNULL)
+
+
+async def run(messages: int, profile: str = "") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(store_dir=Path(tmp) / "js", port=free_port()).start()
         bridge = None
@@ -56,6 +65,12 @@ async def run(messages: int) -> dict[str, float]:
             bridge = BridgeProcess(server.url, Path(tmp), log_level="WARNING").start()
             client = await WsClient.open(bridge.ws_url)
             epoch = orjson.loads(await client.conn.recv())["data"]["epochs"]["MD_QUOTE"]
+            profiler = None
+            if profile and bridge.process is not None:
+                profiler = _profiler(bridge.process.pid, profile)
+                await asyncio.sleep(1.0)  # py-spy attaches
+            pids = [bridge.process.pid] if bridge.process is not None else []
+            cpu_before = cpu_seconds(pids)
             started = time.perf_counter()
             await client.send(
                 "subscribe", {"symbol": "600000.SH", "resume_from": {"seq": 0, "epoch": epoch}}
@@ -67,6 +82,10 @@ async def run(messages: int) -> dict[str, float]:
                 if '"event":"recovered"' in raw:
                     break
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(pids) - cpu_before
+            if profiler is not None:
+                profiler.send_signal(2)  # SIGINT: py-spy writes what it recorded
+                profiler.wait(30)
             await client.close()
             await nc.close()
             replayed = count - 2  # the subscribe reply and the recovered status carry a seq too
@@ -74,6 +93,8 @@ async def run(messages: int) -> dict[str, float]:
                 "messages": replayed,
                 "seconds": round(elapsed, 3),
                 "msgs_per_s": round(replayed / elapsed),
+                "per_bridge_cpu_s": round(replayed / cpu) if cpu > 0 else 0,
+                "us_per_msg": round(cpu / replayed * 1e6, 2),
             }
         finally:
             if bridge is not None:
@@ -85,9 +106,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", default="", help="py-spy collapsed stacks to this file")
     args = parser.parse_args()
     for _ in range(args.runs):
-        print(orjson.dumps(uvloop.run(run(args.messages))).decode(), flush=True)
+        print(orjson.dumps(uvloop.run(run(args.messages, args.profile))).decode(), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from nats.aio.client import Client
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
-from bridge.core.natsclient import BridgeNatsClient, MessageParser, parse_header_lines
+from bridge.core.natsclient import BridgeNatsClient, MessageParser, RawMessage, parse_header_lines
 from mdbridge.natsserver import NatsServer
 from tests.support.servers import running_bridge
 
@@ -71,6 +72,7 @@ class Recorder:
         self.calls.append(("err", message))
 
 
+SIDS = [1, 2, 3, 17, 9999]  # few, so that runs of one subscription's messages occur
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.$_-", min_size=1, max_size=24)
 PAYLOAD = st.binary(max_size=300)
 HEADERS = st.sampled_from(
@@ -87,7 +89,7 @@ HEADERS = st.sampled_from(
 def operation(draw: st.DrawFn) -> bytes:
     kind = draw(st.sampled_from(["msg", "hmsg", "ping", "pong", "ok", "info", "err"]))
     if kind in ("msg", "hmsg"):
-        subject, sid, payload = draw(TOKEN), draw(st.integers(1, 9999)), draw(PAYLOAD)
+        subject, sid, payload = draw(TOKEN), draw(st.sampled_from(SIDS)), draw(PAYLOAD)
         reply = draw(st.none() | TOKEN)
         space = draw(st.sampled_from([b" ", b"  ", b"\t"]))
         head = [b"MSG" if kind == "msg" else b"HMSG", subject.encode(), b"%d" % sid]
@@ -109,13 +111,24 @@ def operation(draw: st.DrawFn) -> bytes:
     }[kind]
 
 
-async def _parse(parser_class: type[Parser], chunks: list[bytes]) -> list[tuple[object, ...]]:
+async def _parse(
+    parser_class: type[Parser], chunks: list[bytes], raw_sids: frozenset[int] = frozenset()
+) -> list[tuple[object, ...]]:
     recorder = Recorder()
     parser = parser_class(recorder)
+    for sid in raw_sids:  # these subscriptions' messages go to a raw sink, in runs
+        assert isinstance(parser, MessageParser)
+        parser.sinks[sid] = partial(_record_run, recorder.calls, sid)
     for chunk in chunks:
         await parser.parse(chunk)
     assert not parser.buf  # everything was complete, so everything was consumed
     return recorder.calls
+
+
+def _record_run(calls: list[tuple[object, ...]], sid: int, run: list[RawMessage]) -> None:
+    calls.extend(
+        ("msg", sid, subject, reply, data, headers) for subject, reply, headers, data in run
+    )
 
 
 @pytest.mark.slow
@@ -129,6 +142,9 @@ def test_the_message_parser_hands_over_what_nats_py_does(
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     expected = asyncio.run(_parse(Parser, [stream]))
     assert asyncio.run(_parse(MessageParser, chunks)) == expected
+    # raw sinks for some subscriptions: the same messages, in the same order among the rest
+    raw_sids = frozenset(data.draw(st.sets(st.integers(1, 9999) | st.sampled_from(SIDS))))
+    assert asyncio.run(_parse(MessageParser, chunks, raw_sids)) == expected
     assert len(expected) == sum(not op.startswith(b"+OK") for op in operations)
 
 

@@ -37,8 +37,11 @@ def live_times(text: str) -> tuple[int, float | None] | None:
     Snapshots, replays and acknowledged deliveries carry more metadata after ``broker_ms``
     and are skipped: their broker time is not when this send was caused.
     """
+    # a live frame ends with the broker_ms digits: skip replays (``true}}``) without a search
+    if not text.endswith("}}") or not text[-3:-2].isdigit():
+        return None
     at = text.rfind(_BROKER_KEY)
-    if at < 0 or not text.endswith("}}"):
+    if at < 0:
         return None
     digits = text[at + len(_BROKER_KEY) : -2]
     if not digits.isdigit():

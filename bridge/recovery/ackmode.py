@@ -25,17 +25,25 @@ import logging
 from collections.abc import Callable
 
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bridge.core.channel import Channel, Membership
+from bridge.core.frames import CLOCK
+from bridge.core.natsclient import RawMessage
 from bridge.core.outbox import Outbox
 from bridge.errors import AckLimitError, AckModeError
 from bridge.recovery.ackquota import CLIENT_DURABLE_PREFIX, DurableQuota, is_consumer_limit
-from bridge.recovery.pull import DELIVERED, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
+from bridge.recovery.pull import (
+    DELIVERED,
+    STREAM_SEQ,
+    ConsumerGoneError,
+    PullLoop,
+    ack_tokens,
+    encode_pulled,
+)
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, DataType
 
@@ -111,14 +119,16 @@ class AckSubscription:
                 logger.info("ack-mode pull on %s interrupted: %r", self.name, exc)
             await asyncio.sleep(RETRY_PAUSE_S)
 
-    def _deliver(self, msg: Msg, tokens: list[str]) -> bool:
-        seq, delivered = int(tokens[STREAM_SEQ]), int(tokens[DELIVERED])
-        self.pending[seq] = msg.reply
-        if delivered > 1:
-            self.redelivered += 1
-        self.member.outbox.push(
-            encode_pulled(self.member.channel, msg, tokens, f',"delivered":{delivered}')
-        )
+    def _deliver(self, messages: list[RawMessage]) -> bool:
+        channel, push, now = self.member.channel, self.member.outbox.push, CLOCK.now_iso()
+        for subject, reply, _, data in messages:
+            tokens = ack_tokens(reply)
+            seq, delivered = int(tokens[STREAM_SEQ]), int(tokens[DELIVERED])
+            self.pending[seq] = reply.decode()
+            if delivered > 1:
+                self.redelivered += 1
+            extra = f',"delivered":{delivered}'
+            push(encode_pulled(channel, subject, seq, tokens, data, now, extra))
         return True
 
     def kick(self) -> None:

@@ -18,19 +18,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bridge.core.channel import Membership
-from bridge.core.frames import status_frame
+from bridge.core.frames import CLOCK, status_frame
 from bridge.core.hub import Hub
+from bridge.core.natsclient import RawMessage
 from bridge.core.outbox import control_item
 from bridge.errors import BridgeError
 from bridge.recovery.ackquota import is_consumer_limit
-from bridge.recovery.pull import PENDING, STREAM_SEQ, ConsumerGoneError, PullLoop, encode_pulled
+from bridge.recovery.pull import (
+    PENDING,
+    STREAM_SEQ,
+    ConsumerGoneError,
+    PullLoop,
+    ack_tokens,
+    encode_pulled,
+)
 from bridge.settings import BridgeSettings
 from schemas import STREAM_BY_TYPE, ResumeFrom, StatusEvent
 
@@ -268,13 +275,21 @@ class Replayer:
         max_held = self._settings.resume_max_messages
         stall_s = self._settings.resume_timeout_s
 
-        def on_message(msg: Msg, tokens: list[str]) -> bool:
-            seq = int(tokens[STREAM_SEQ])
-            if seq > progress.last:  # a re-created consumer may overlap what was queued
-                progress.last = seq
-                progress.count += 1
-                outbox.push(encode_pulled(channel, msg, tokens, REPLAYED))
-            return seq < progress.target and tokens[PENDING] != "0"
+        def on_messages(messages: list[RawMessage]) -> bool:
+            now, push, last, target = CLOCK.now_iso(), outbox.push, progress.last, progress.target
+            more = True
+            for subject, reply, _, data in messages:
+                tokens = ack_tokens(reply)
+                seq = int(tokens[STREAM_SEQ])
+                if seq > last:  # a re-created consumer may overlap what was queued
+                    last = seq
+                    progress.count += 1
+                    push(encode_pulled(channel, subject, seq, tokens, data, now, REPLAYED))
+                if seq >= target or tokens[PENDING] == b"0":
+                    more = False
+                    break
+            progress.last = last
+            return more
 
         async def gate() -> bool:
             if isinstance(member.hold, list) and len(member.hold) > max_held:
@@ -289,7 +304,7 @@ class Replayer:
             self._nc,
             stream,
             consumer,
-            on_message,
+            on_messages,
             batch=self._settings.resume_batch,
             expires_s=5.0,
             gate=gate,

@@ -4,7 +4,9 @@ Used for the two per-client consumers the bridge ever makes: the short-lived eph
 that replays history on resume, and the durable one behind an ack-mode subscription. One
 pull request is outstanding at a time; the next is only sent once the connection's queue has
 drained below its low-water mark, so a slow reader slows its own pull, nobody else's.
-Messages arrive on a core inbox subscription (no per-message task, no per-message timeout).
+Messages arrive on a raw inbox subscription (bridge/core/natsclient.py): the parser hands
+over each read's messages as one list, from the read loop, with no ``Msg``, header dict,
+queue or task per message; the consumer encodes a whole run in one loop.
 """
 
 from __future__ import annotations
@@ -16,33 +18,59 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 
 from bridge.core.channel import Channel
-from bridge.core.frames import CLOCK
+from bridge.core.natsclient import RawMessage, status_of, subscribe_raw
 from bridge.core.outbox import Item
 from bridge.errors import BridgeError
 
 logger = logging.getLogger(__name__)
 
-# metadata tokens of a JetStream message (nats-py's normalized ack-subject fields)
+# metadata tokens of a JetStream message, in the v1 ack-subject layout
+# $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>
 DELIVERED, STREAM_SEQ, TIMESTAMP_NS, PENDING = 4, 5, 7, 8
+_V1_TOKENS = 9
+_ACK_PREFIX = b"$JS.ACK."
 
-# (message, its metadata tokens) -> False to stop pulling
-OnPulled = Callable[[Msg, list[str]], bool]
+
+def ack_tokens(reply: bytes) -> list[bytes]:
+    """The metadata tokens of a JetStream reply subject, v1 layout whatever the server sent.
+
+    The v2 layout adds ``<domain>.<account hash>`` after ``$JS.ACK`` (and a random token at
+    the end); dropping those two gives v1's indices. Raises ValueError for anything else.
+    Only pulls' own inboxes are read, so nine tokens are taken as v1 without more checks.
+    """
+    tokens = reply.split(b".")
+    if len(tokens) == _V1_TOKENS:
+        return tokens
+    if len(tokens) >= _V1_TOKENS + 2 and reply.startswith(_ACK_PREFIX):
+        return tokens[:2] + tokens[4:]
+    raise ValueError(f"not a JetStream message reply: {reply[:80]!r}")
 
 
-def encode_pulled(channel: Channel, msg: Msg, tokens: list[str], extra: str = "") -> Item:
+# JetStream deliveries in order (every one has a reply subject) -> False to stop pulling
+OnPulled = Callable[[list[RawMessage]], bool]
+
+
+def encode_pulled(
+    channel: Channel,
+    subject: bytes,
+    seq: int,
+    tokens: list[bytes],
+    payload: bytes,
+    now_iso: str,
+    extra: str = "",
+) -> Item:
     """A pulled message as the channel's frame, with the broker's sequence and time.
 
     Never conflated: history asked for in full (resume, ack mode) has no gaps.
     """
     return channel.encode(
-        msg.subject,
-        int(tokens[STREAM_SEQ]),
+        subject.decode(),
+        seq,
         int(tokens[TIMESTAMP_NS]) // 1_000_000,
-        msg.data.decode(),
-        CLOCK.now_iso(),
+        payload.decode(),
+        now_iso,
         extra,
         conflate=False,
     )
@@ -66,7 +94,7 @@ class PullLoop:
         nc: NatsClient,
         stream: str,
         consumer: str,
-        on_message: OnPulled,
+        on_messages: OnPulled,
         *,
         batch: int,
         expires_s: float,
@@ -74,7 +102,7 @@ class PullLoop:
     ) -> None:
         self._nc = nc
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-        self._on_message = on_message
+        self._on_messages = on_messages
         self._batch = batch
         self._expires_s = expires_s
         self._heartbeat_s = max(0.5, min(5.0, expires_s / 4))
@@ -95,9 +123,9 @@ class PullLoop:
         self._done.set()
 
     async def run(self) -> None:
-        """Pull until ``on_message`` returns False or :meth:`stop`; raises ConsumerGoneError."""
+        """Pull until ``on_messages`` returns False or :meth:`stop`; raises ConsumerGoneError."""
         inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(inbox, cb=self._deliver)
+        sub = await subscribe_raw(self._nc, inbox, self._deliver)
         try:
             while not self._stopped:
                 if not await self._gate():
@@ -138,25 +166,38 @@ class PullLoop:
                 logger.debug("pull request on %s went silent; sending another", self._next_subject)
                 return
 
-    async def _deliver(self, msg: Msg) -> None:
+    def _deliver(self, messages: list[RawMessage]) -> None:
         if self._stopped:
             return
         self._activity += 1
-        if not msg.reply:  # a status: heartbeat, request over, or consumer trouble
-            headers = msg.headers or {}
-            status = headers.get("Status", "")
-            if status in TERMINAL:
-                description = headers.get("Description", "").lower()
-                if status == NO_RESPONDERS or description.startswith(CONSUMER_GONE):
-                    self._gone = description or "no responders"
-                self._done.set()
-            elif status and status != HEARTBEAT:
-                logger.debug("pull status %s %s", status, headers.get("Description"))
-            return
-        self.received += 1
-        if not self._on_message(msg, msg._get_metadata_fields(msg.reply)):
+        first = 0  # messages[first:] are not handed over yet
+        for i, (_, reply, headers, _) in enumerate(messages):
+            if not reply:  # a status: heartbeat, request over, or consumer trouble
+                if i > first and not self._pulled(messages[first:i]):
+                    return
+                first = i + 1
+                self._status(headers)
+        if first < len(messages):
+            self._pulled(messages[first:] if first else messages)
+
+    def _pulled(self, messages: list[RawMessage]) -> bool:
+        if self._stopped:
+            return False
+        self.received += len(messages)
+        if not self._on_messages(messages):
             self.stop()
-            return
-        self._open -= 1
+            return False
+        self._open -= len(messages)
         if self._open <= 0:
             self._done.set()
+        return True
+
+    def _status(self, headers: bytes | None) -> None:
+        status, description = status_of(headers)
+        if status in TERMINAL:
+            description = description.lower()
+            if status == NO_RESPONDERS or description.startswith(CONSUMER_GONE):
+                self._gone = description or "no responders"
+            self._done.set()
+        elif status and status != HEARTBEAT:
+            logger.debug("pull status %s %s", status, description)
