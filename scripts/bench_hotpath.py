@@ -9,6 +9,8 @@ No sockets and no broker: a channel with N members encodes M quotes and fans eac
   walk over the items, as ``Session.run_writer`` updates its statistics), the socket send
   left out: the figure a change to queue items, the outbox or the channel moves, comparable
   with versions before the direct write;
+* ``--mode market``: the accelerated ×10 shape (``--sessions`` connections on
+  ``--per-session`` of ``--channels`` symbols each, random message order) on the direct path;
 * ``--mode direct`` (default): N real ``Session`` writers on the direct path
   (bridge/core/framesink.py): the flusher runs after the batch and each session builds or
   reuses the frame and writes it to a sink that only counts bytes, so everything but the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import time
 from pathlib import Path
@@ -109,6 +112,37 @@ async def run_direct(members: int, messages: int, batch: int) -> float:
     return elapsed / (members * messages)
 
 
+async def run_market(
+    sessions: int, per_session: int, channels: int, messages: int, batch: int
+) -> float:
+    """The accelerated ×10 shape: many sessions, each on a few of many channels (~3.7 members
+    per message at 1,000 × 20 of 5,400), messages in random channel order."""
+    rng = random.Random(1)
+    market = [
+        Channel(DataType.QUOTE, f"{600000 + i:06d}.SH", "tick", None) for i in range(channels)
+    ]
+    settings, flusher = BridgeSettings(), Flusher()
+    for _ in range(sessions):
+        session = Session(_never_send, cast(Any, None), cast(Any, None), settings)
+        session.go_direct(CountingSink(), flusher)
+        for channel in rng.sample(market, per_session):
+            member = Membership(channel, session.outbox)
+            session.memberships[channel.key] = member
+            channel.members.append(member)
+    payloads = [orjson.dumps(payload_for(DataType.QUOTE, c.symbol, 10)).decode() for c in market]
+    order = [rng.randrange(channels) for _ in range(messages)]
+    deliveries = sum(len(market[i].members) for i in order)
+    stamp = "2026-12-05T09:30:00.000+08:00"
+    began = time.process_time_ns()
+    for seq, i in enumerate(order, 1):
+        channel = market[i]
+        channel.deliver(channel.encode(channel.subject, seq, 1_700_000_000_000, payloads[i], stamp))
+        if seq % batch == 0:
+            await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return (time.process_time_ns() - began) / deliveries
+
+
 async def _never_send(text: str) -> None:
     raise AssertionError("the direct path must not use the ASGI send")
 
@@ -119,10 +153,24 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=20, help="messages per take")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--mode", choices=("direct", "queue"), default="direct")
+    parser.add_argument("--mode", choices=("direct", "queue", "market"), default="direct")
+    parser.add_argument("--sessions", type=int, default=1000, help="market: connections")
+    parser.add_argument("--per-session", type=int, default=20, help="market: symbols each")
+    parser.add_argument("--channels", type=int, default=5400, help="market: symbols in all")
     args = parser.parse_args()
-    run = run_direct if args.mode == "direct" else run_once
-    runs = [asyncio.run(run(args.members, args.messages, args.batch)) for _ in range(args.repeats)]
+    runs: list[float] = []
+    for _ in range(args.repeats):
+        if args.mode == "market":
+            runs.append(
+                asyncio.run(
+                    run_market(
+                        args.sessions, args.per_session, args.channels, args.messages, args.batch
+                    )
+                )
+            )
+        else:
+            run = run_direct if args.mode == "direct" else run_once
+            runs.append(asyncio.run(run(args.members, args.messages, args.batch)))
     print(
         orjson.dumps(
             {
