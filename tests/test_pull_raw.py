@@ -14,15 +14,19 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bridge.core import natsclient
-from bridge.core.natsclient import BridgeNatsClient, RawMessage, subscribe_raw
-from bridge.observe.probe import live_times
-from bridge.recovery.pull import (
+from bridge.core.natsclient import (
     PENDING,
     STREAM_SEQ,
     TIMESTAMP_NS,
+    BridgeNatsClient,
+    RawMessage,
+    ack_tokens,
+    subscribe_raw,
+)
+from bridge.observe.probe import live_times
+from bridge.recovery.pull import (
     ConsumerGoneError,
     PullLoop,
-    ack_tokens,
 )
 from mdbridge.natsserver import NatsServer
 from schemas import STREAM_BY_TYPE, DataType, data_subject

@@ -14,22 +14,23 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from bridge.core.natsclient import parse_header_lines
+from bridge.core.orderedpush import OrderedPush
 from schemas.subjects import subject_matches
 
 logger = logging.getLogger(__name__)
 
 # subject, stream sequence, broker timestamp (ms), payload
 OnMessage = Callable[[str, int, int, bytes], None]
-# stream, sequence, the message (headers included): set only while a connection is traced
-Tap = Callable[[str, int, Msg], None]
+# stream, sequence, the message's headers: set only while a connection is traced
+Tap = Callable[[str, int, dict[str, str] | None], None]
 
 IDLE_HEARTBEAT_S = 2.0
 DELETE_WAIT_S = 2.0
 RETRY_S = 1.0  # a consumer that could not be created is tried again this often
+INACTIVE_S = 10.0  # a consumer nobody reads (the bridge is gone) is deleted by the server
 
 
 class StreamFeed:
@@ -56,7 +57,8 @@ class StreamFeed:
         self._active_exact: frozenset[str] = frozenset()
         self._active_wild: tuple[str, ...] = ()
         self._uncovered: set[str] = set()  # referenced but not delivered by the consumer
-        self._sub: JetStreamContext.PushSubscription | None = None
+        self._sub: OrderedPush | None = None
+        self._replacing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._shrink_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
@@ -173,21 +175,17 @@ class StreamFeed:
                 info = await self._js.stream_info(self.stream)
                 self.last_seq = info.state.last_seq
             if desired:
-                config = ConsumerConfig(
-                    filter_subjects=list(desired),
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                    opt_start_seq=self.last_seq + 1,
-                    inactive_threshold=10.0,
+                push = OrderedPush(
+                    self._js._nc,  # the raw path reads this connection's parser
+                    self._js,
+                    self.stream,
+                    self._deliver,
+                    self._lost,
+                    IDLE_HEARTBEAT_S,
                 )
                 try:
-                    self._sub = await self._js.subscribe(
-                        desired[0],
-                        stream=self.stream,
-                        cb=self._deliver,
-                        ordered_consumer=True,
-                        idle_heartbeat=IDLE_HEARTBEAT_S,
-                        config=config,
-                    )
+                    await push.start(list(desired), self.last_seq + 1, INACTIVE_S)
+                    self._sub = push
                 except Exception as exc:
                     # Nothing is delivered now: say so (readiness), and let the next sync
                     # or restart try again from the same position (no gap for anyone).
@@ -248,8 +246,8 @@ class StreamFeed:
         if self._sub is not None:
             sub, self._sub = self._sub, None
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-            consumer = getattr(sub, "_consumer", None)
+                await sub.stop()
+            consumer = sub.consumer
             if consumer:  # don't leave the old ephemeral consumer to time out
                 task = asyncio.create_task(self._js.delete_consumer(self.stream, consumer))
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -257,15 +255,20 @@ class StreamFeed:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(asyncio.shield(task), DELETE_WAIT_S)
 
-    async def _deliver(self, msg: Msg) -> None:
-        tokens = msg._get_metadata_fields(msg.reply)
-        seq = int(tokens[5])
+    def _deliver(
+        self, subject: str, seq: int, broker_ms: int, data: bytes, headers: bytes | None
+    ) -> None:
         if seq <= self.last_seq:
             return
         self.last_seq = seq
         if self.tap is not None:
-            self.tap(self.stream, seq, msg)
-        self._on_message(msg.subject, seq, int(tokens[7]) // 1_000_000, msg.data)
+            self.tap(self.stream, seq, parse_header_lines(headers) if headers else None)
+        self._on_message(subject, seq, broker_ms, data)
+
+    def _lost(self, why: str) -> None:
+        """The consumer skipped or went silent: replace it from the last processed sequence."""
+        if self._replacing is None or self._replacing.done():
+            self._replacing = asyncio.create_task(self.restart())
 
     async def close(self) -> None:
         self._closed = True

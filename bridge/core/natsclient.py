@@ -46,6 +46,29 @@ RawMessage = tuple[bytes, bytes, "bytes | None", bytes]
 RawSink = Callable[[list[RawMessage]], None]
 
 
+# metadata tokens of a JetStream message, in the v1 ack-subject layout
+# $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>
+DELIVERED, STREAM_SEQ, CONSUMER_SEQ, TIMESTAMP_NS, PENDING = 4, 5, 6, 7, 8
+_V1_TOKENS = 9
+_ACK_PREFIX = b"$JS.ACK."
+
+
+def ack_tokens(reply: bytes) -> list[bytes]:
+    """The metadata tokens of a JetStream reply subject, v1 layout whatever the server sent.
+
+    The v2 layout adds ``<domain>.<account hash>`` after ``$JS.ACK`` (and a random token at
+    the end); dropping those two gives v1's indices. Raises ValueError for anything else.
+    Only the bridge's own inboxes are read, so nine tokens are taken as v1 without more
+    checks.
+    """
+    tokens = reply.split(b".")
+    if len(tokens) == _V1_TOKENS:
+        return tokens
+    if len(tokens) >= _V1_TOKENS + 2 and reply.startswith(_ACK_PREFIX):
+        return tokens[:2] + tokens[4:]
+    raise ValueError(f"not a JetStream message reply: {reply[:80]!r}")
+
+
 def parse_header_lines(raw: bytes) -> dict[str, str]:
     """``Name: Value`` lines to a dict, exactly as nats-py's ``_parse_header_lines``."""
     out: dict[str, str] = {}

@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from nats.aio.msg import Msg
-
 from bridge.core.feed import StreamFeed
 from schemas.headers import TRACEPARENT
 
@@ -43,8 +41,7 @@ class HopTap:
                 feed.tap = None
             self._hops.clear()
 
-    def record(self, stream: str, seq: int, msg: Msg) -> None:
-        headers = msg.headers
+    def record(self, stream: str, seq: int, headers: dict[str, str] | None) -> None:
         traceparent = headers.get(TRACEPARENT, "") if headers else ""
         hops = self._hops
         hops[(stream, seq)] = (time.time() * 1000, traceparent)

@@ -32,16 +32,13 @@ from nats.js.errors import NotFoundError
 
 from bridge.core.channel import Channel, Membership
 from bridge.core.frames import CLOCK
-from bridge.core.natsclient import RawMessage
+from bridge.core.natsclient import DELIVERED, STREAM_SEQ, RawMessage, ack_tokens
 from bridge.core.outbox import Outbox
 from bridge.errors import AckLimitError, AckModeError
 from bridge.recovery.ackquota import CLIENT_DURABLE_PREFIX, DurableQuota, is_consumer_limit
 from bridge.recovery.pull import (
-    DELIVERED,
-    STREAM_SEQ,
     ConsumerGoneError,
     PullLoop,
-    ack_tokens,
     encode_pulled,
 )
 from bridge.settings import BridgeSettings

@@ -26,16 +26,13 @@ from nats.js.errors import NotFoundError
 from bridge.core.channel import Membership
 from bridge.core.frames import CLOCK, status_frame
 from bridge.core.hub import Hub
-from bridge.core.natsclient import RawMessage
+from bridge.core.natsclient import PENDING, STREAM_SEQ, RawMessage, ack_tokens
 from bridge.core.outbox import control_item
 from bridge.errors import BridgeError
 from bridge.recovery.ackquota import is_consumer_limit
 from bridge.recovery.pull import (
-    PENDING,
-    STREAM_SEQ,
     ConsumerGoneError,
     PullLoop,
-    ack_tokens,
     encode_pulled,
 )
 from bridge.settings import BridgeSettings

@@ -20,33 +20,16 @@ import orjson
 from nats.aio.client import Client as NatsClient
 
 from bridge.core.channel import Channel
-from bridge.core.natsclient import RawMessage, status_of, subscribe_raw
+from bridge.core.natsclient import (
+    TIMESTAMP_NS,
+    RawMessage,
+    status_of,
+    subscribe_raw,
+)
 from bridge.core.outbox import Item
 from bridge.errors import BridgeError
 
 logger = logging.getLogger(__name__)
-
-# metadata tokens of a JetStream message, in the v1 ack-subject layout
-# $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>
-DELIVERED, STREAM_SEQ, TIMESTAMP_NS, PENDING = 4, 5, 7, 8
-_V1_TOKENS = 9
-_ACK_PREFIX = b"$JS.ACK."
-
-
-def ack_tokens(reply: bytes) -> list[bytes]:
-    """The metadata tokens of a JetStream reply subject, v1 layout whatever the server sent.
-
-    The v2 layout adds ``<domain>.<account hash>`` after ``$JS.ACK`` (and a random token at
-    the end); dropping those two gives v1's indices. Raises ValueError for anything else.
-    Only pulls' own inboxes are read, so nine tokens are taken as v1 without more checks.
-    """
-    tokens = reply.split(b".")
-    if len(tokens) == _V1_TOKENS:
-        return tokens
-    if len(tokens) >= _V1_TOKENS + 2 and reply.startswith(_ACK_PREFIX):
-        return tokens[:2] + tokens[4:]
-    raise ValueError(f"not a JetStream message reply: {reply[:80]!r}")
-
 
 # JetStream deliveries in order (every one has a reply subject) -> False to stop pulling
 OnPulled = Callable[[list[RawMessage]], bool]
