@@ -14,7 +14,7 @@ import sys
 
 import orjson
 
-from mdbridge.bench.ingest import MODES, IngestCase, ingest_run
+from mdbridge.bench.ingest import MODES, cases, ingest_run
 from mdbridge.bench.monitor import load_average
 
 
@@ -25,20 +25,15 @@ def main() -> None:
     parser.add_argument("--window", type=int, action="append", help="in flight (repeatable)")
     parser.add_argument("--mode", choices=MODES, action="append", help="(repeatable)")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), action="append")
-    parser.add_argument("--awaited-messages", type=int, default=20_000,
-                        help="the one-by-one loop is slow: fewer messages for it")  # fmt: skip
+    parser.add_argument("--raw-messages", type=int, default=40_000,
+                        help="raw nats-py is slow: fewer messages for it")  # fmt: skip
     args = parser.parse_args()
-    windows = args.window or [512]
-    cases = [
-        IngestCase(mode, 1 if mode == "awaited" else window, loop)
-        for loop in args.loop or ["uvloop"]
-        for mode in args.mode or MODES
-        for window in (windows if mode != "awaited" else [1])
-    ]
+    windows = tuple(args.window or [512])
+    loops = tuple(args.loop or ["uvloop"])
     load = load_average()
     rows = []
-    for case in cases:
-        count = args.awaited_messages if case.mode == "awaited" else args.messages
+    for case in cases(windows, loops, tuple(args.mode or MODES)):
+        count = args.messages if case.mode == "publisher" else args.raw_messages
         result = asyncio.run(ingest_run((case,), args.symbols, count))
         rows.extend(result["cases"])
         row = result["cases"][0]

@@ -37,6 +37,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from mdbridge.bench._proc import Child, ChildIO
+from mdbridge.bench.load import Bench
 from mdbridge.bench.monitor import cpu_seconds, load_average
 from mdbridge.eventloop import run
 from schemas import STREAM_BY_TYPE, DataType, TradingPhase, data_subject
@@ -261,6 +262,35 @@ async def ingest_run(
         finally:
             broker.server.stop()
     return {"symbols": symbols, "messages": count, "cpus": os.cpu_count(), "cases": rows}
+
+
+def cases(
+    windows: tuple[int, ...], loops: tuple[str, ...], modes: tuple[str, ...] = MODES
+) -> tuple[IngestCase, ...]:
+    """Each mode on each loop; the windowed modes at each window."""
+    return tuple(
+        IngestCase(mode, window, loop)
+        for loop in loops
+        for mode in modes
+        for window in (windows if mode != "awaited" else (1,))
+    )
+
+
+async def ingest(bench: Bench) -> dict[str, Any]:
+    """The ``ingest`` scenario of ``mdbridge bench``: every case against its own broker."""
+    config = bench.config
+    rows: list[dict[str, Any]] = []
+    for case in cases(config.ingest_windows, config.ingest_loops):
+        raw = case.mode != "publisher"
+        count = config.ingest_raw_messages if raw else config.ingest_messages
+        result = await ingest_run((case,), config.ingest_symbols, count)
+        row = result["cases"][0]
+        bench.say(
+            f"[ingest] {case.mode} {case.loop} window {case.window}: {row['msgs_per_s']} msgs/s, "
+            f"{row['stored_in_stream']}/{row['messages']} stored"
+        )
+        rows.append(row)
+    return {"symbols": config.ingest_symbols, "cpus": os.cpu_count(), "cases": rows}
 
 
 if __name__ == "__main__":
