@@ -22,13 +22,16 @@ from services.jswire import HEADER_LINE, header_block, send_hpub
 logger = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+_ZERO_TRACE, _ZERO_PARENT = "0" * 32, "0" * 16
 
 
 def new_traceparent() -> str:
     """A fresh W3C traceparent: one trace per message, not sampled (no span is recorded)."""
-    trace_id = random.getrandbits(128) or 1
-    parent_id = random.getrandbits(64) or 1
-    return f"00-{trace_id:032x}-{parent_id:016x}-00"
+    ids = random.randbytes(24).hex()  # noqa: S311 (unique, not secret; one call per message)
+    trace_id, parent_id = ids[:32], ids[32:]
+    if trace_id == _ZERO_TRACE or parent_id == _ZERO_PARENT:  # invalid in W3C; never in practice
+        return new_traceparent()
+    return f"00-{trace_id}-{parent_id}-00"
 
 
 class PublishObserver(Protocol):
@@ -58,13 +61,14 @@ class Publisher:
     retried: a retry would land after later messages of the same subject and reorder it. A
     re-publish of the same data (a restarted or backup adapter) is harmless: its id dedupes.
 
-    An ack that never comes (the server died with the message in flight) would hold its slot
-    forever: once every slot is taken, acks older than ``ack_timeout`` are given up (counted
-    as failed) so publishing resumes.
+    An ack that never comes (the server died with the message in flight, or stopped storing)
+    would hold its slot forever: acks older than ``ack_timeout`` are given up (counted as
+    failed) on the next publish, or after ``ack_timeout`` once every slot is taken, so
+    publishing resumes and a large window never delays noticing a failing server.
     """
 
     def __init__(
-        self, js: JetStreamContext, *, max_in_flight: int = 512, ack_timeout: float = 5.0
+        self, js: JetStreamContext, *, max_in_flight: int = 4096, ack_timeout: float = 5.0
     ) -> None:
         self._nc: Client = js._nc  # acks come back on our own inbox of this connection
         self._max_in_flight = max_in_flight
@@ -96,6 +100,8 @@ class Publisher:
         """Queue one message; returns once it is on the wire (its ack is awaited later)."""
         received = received_ms if received_ms is not None else time.time() * 1000
         data = orjson.dumps(payload)
+        if self._pending:
+            self._expire()
         if len(self._pending) >= self._max_in_flight or not self._prefix:
             await self._wait_for_slot()
         published = time.time() * 1000
@@ -116,6 +122,8 @@ class Publisher:
     async def publish_raw(self, subject: str, data: bytes, hdrs: dict[str, str] | None) -> None:
         """A payload already encoded, with its headers as given: a replay keeps the recorded
         ``Nats-Msg-Id``, trace context and hop times."""
+        if self._pending:
+            self._expire()
         if len(self._pending) >= self._max_in_flight or not self._prefix:
             await self._wait_for_slot()
         await self._send(subject, header_block(hdrs or {}), data)
@@ -150,9 +158,20 @@ class Publisher:
             await self._nc.subscribe(f"{inbox}.*", cb=self._on_reply)
             self._prefix = f"{inbox}.".encode()
 
+    def _expire(self) -> None:
+        """Give up on acks older than ``ack_timeout`` even while the window has room, so a
+        server that stopped storing is noticed (``failing_since``) at any publishing rate."""
+        oldest = next(iter(self._pending.values()))  # dicts keep order: the first sent first
+        if oldest <= time.monotonic() - self._ack_timeout:
+            self._give_up_stale()
+
     def _give_up_stale(self) -> None:
         deadline = time.monotonic() - self._ack_timeout
-        stale = [number for number, sent in self._pending.items() if sent <= deadline]
+        stale = []
+        for number, sent in self._pending.items():  # in send order: stop at the first fresh
+            if sent > deadline:
+                break
+            stale.append(number)
         if stale:
             logger.warning("%d publishes unacknowledged for %.0f s", len(stale), self._ack_timeout)
         for number in stale:

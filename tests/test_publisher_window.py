@@ -147,6 +147,24 @@ async def test_rejected_publishes_in_a_window_are_counted_as_failed(nc: NatsClie
     assert publisher.failed == 8
 
 
+async def test_lost_acks_are_given_up_while_the_window_still_has_room(nc: NatsClient) -> None:
+    """A large window at a low rate never fills: lost acks must still fail in time, or the
+    runner would not move off a server that stopped storing (FAILOVER_AFTER_S)."""
+    js = nc.jetstream()
+    tag = uuid.uuid4().hex[:10]
+    sink = await nc.subscribe(f"noack.{tag}.>")  # no stream, a plain subscriber: no ack ever
+    publisher = Publisher(js, max_in_flight=4096, ack_timeout=0.2)
+    try:
+        for n in range(8):
+            await publisher.publish(f"noack.{tag}.s", {"n": n}, f"win:noack:{n}")
+            await asyncio.sleep(0.05)
+        assert publisher.failing_since is not None
+        assert publisher.failed >= 1
+        assert publisher.in_flight < 8
+    finally:
+        await sink.unsubscribe()
+
+
 @pytest.mark.slow
 async def test_a_killed_server_fails_the_window_in_flight_then_publishing_resumes(
     fresh_nats_server: NatsServer,
