@@ -7,9 +7,10 @@ only what could break the framing (spaces, control characters) and writes one
 ``bytes %`` formatted frame through the client's own pending buffer, so its reconnect
 buffering and flusher behave exactly as for ``Client.publish``.
 
-Uses three private members of nats-py 2.16 (``_send_command``, ``_flush_pending``,
-``_flush_queue`` and the pending-size pair); pyproject pins nats-py below 2.17 for the
-bridge's parser already, and tests/test_publisher_window.py exercises every path here.
+Uses private members of nats-py 2.16 (``_send_command``, ``_flush_pending``, ``_flush_queue``,
+``_pending_data_size``, ``_max_pending_size``); pyproject pins nats-py below 2.17 for the
+bridge's parser already, and tests/test_publisher_window.py runs this path against a real
+server, through a killed server and its reconnect.
 """
 
 from __future__ import annotations

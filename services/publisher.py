@@ -180,7 +180,10 @@ class Publisher:
         self._room()
 
     async def _on_reply(self, msg: Msg) -> None:
-        number = int(msg.subject[len(self._prefix) :])
+        try:
+            number = int(msg.subject[len(self._prefix) :])
+        except ValueError:  # not an answer to one of ours
+            return
         sent = self._pending.pop(number, None)
         if sent is None:
             return  # given up on already (counted as failed)
