@@ -15,7 +15,8 @@ server, through a killed server and its reconnect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 
 from nats.aio.client import Client
 from nats.errors import (
@@ -77,3 +78,50 @@ async def send_hpub(nc: Client, subject: str, reply: bytes, header: bytes, data:
     await nc._send_command(frame)
     if nc._flush_queue is not None and nc._flush_queue.empty():
         await nc._flush_pending()
+
+
+ReplyHandler = Callable[[bytes, bytes, bytes], None]  # subject, payload, raw headers (or empty)
+
+
+class ReplyRouter:
+    """Replies to a publisher's inbox, handed straight from the parser to a plain function.
+
+    nats-py turns every incoming message into a ``Msg`` (header parsing included), queues it
+    and wakes the subscription's task to await its callback: about 2 µs per PubAck, a fifth of
+    the publisher's cost at full rate. The router sits in front of ``Client._process_msg``
+    (one per connection, installed on first use) and routes only its own subscriptions' sids;
+    every other message takes nats-py's usual path. Subscriptions keep their sid across
+    reconnects (nats-py resends the same ``SUB``), so the routing survives them.
+    """
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self._handlers: dict[int, ReplyHandler] = {}
+        self._next = nc._process_msg
+        nc._process_msg = self._process  # type: ignore[method-assign]
+
+    @classmethod
+    def of(cls, nc: Client) -> ReplyRouter:
+        router = _ROUTERS.get(nc)
+        if router is None:
+            router = _ROUTERS[nc] = cls(nc)
+        return router
+
+    async def subscribe(self, subject: str, handler: ReplyHandler) -> None:
+        sub = await self._nc.subscribe(subject)  # no callback: nats-py never sees its messages
+        self._handlers[sub._id] = handler
+
+    async def _process(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        handler = self._handlers.get(sid)
+        if handler is None:
+            await self._next(sid, subject, reply, data, headers)
+            return
+        stats = self._nc.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        handler(subject, data, headers)
+
+
+_ROUTERS: weakref.WeakKeyDictionary[Client, ReplyRouter] = weakref.WeakKeyDictionary()

@@ -12,12 +12,11 @@ from typing import Any, Protocol
 
 import orjson
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.errors import BadHeaderError
 from nats.js import JetStreamContext
 
 from schemas.headers import PUB_MS, RECV_MS, TRACEPARENT
-from services.jswire import HEADER_LINE, header_block, send_hpub
+from services.jswire import HEADER_LINE, ReplyRouter, header_block, send_hpub
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ class Publisher:
             if self._prefix:
                 return
             inbox = self._nc.new_inbox()
-            await self._nc.subscribe(f"{inbox}.*", cb=self._on_reply)
+            await ReplyRouter.of(self._nc).subscribe(f"{inbox}.*", self._on_reply)
             self._prefix = f"{inbox}.".encode()
 
     def _expire(self) -> None:
@@ -179,20 +178,23 @@ class Publisher:
             self._failed()
         self._room()
 
-    async def _on_reply(self, msg: Msg) -> None:
+    def _on_reply(self, subject: bytes, data: bytes, headers: bytes) -> None:
         try:
-            number = int(msg.subject[len(self._prefix) :])
+            number = int(subject[len(self._prefix) :])
         except ValueError:  # not an answer to one of ours
             return
         sent = self._pending.pop(number, None)
         if sent is None:
             return  # given up on already (counted as failed)
         self._room()
-        data = msg.data
         if not data:  # a status instead of a PubAck: 503, no stream stores this subject
             self._failed()
-            status = msg.headers.get("Status", "?") if msg.headers else "?"
-            logger.warning("publish failed: status %s (no stream for the subject?)", status)
+            status = (
+                headers[len(HEADER_LINE) - 2 :].split(b"\r\n", 1)[0].strip() if headers else b""
+            )
+            logger.warning(
+                "publish failed: status %s (no stream for the subject?)", status.decode() or "?"
+            )
             return
         ack = orjson.loads(data)
         error = ack.get("error")

@@ -147,6 +147,28 @@ async def test_rejected_publishes_in_a_window_are_counted_as_failed(nc: NatsClie
     assert publisher.failed == 8
 
 
+async def test_the_connection_s_other_subscriptions_and_publishers_are_untouched(
+    nc: NatsClient,
+) -> None:
+    """Acks skip nats-py's message path (services/jswire.py ReplyRouter); nothing else does."""
+    js = nc.jetstream()
+    name, prefix = await _stream(js)
+    first, second = Publisher(js, max_in_flight=8), Publisher(js, max_in_flight=8)
+    for n in range(20):
+        await first.publish(f"{prefix}.a", {"n": n}, f"win:first:{n}")
+        await second.publish(f"{prefix}.b", {"n": n}, f"win:second:{n}")
+    await first.flush()
+    await second.flush()
+    assert (first.published, second.published) == (20, 20)
+    plain = f"plain.{uuid.uuid4().hex}"
+    sub = await nc.subscribe(plain)
+    await nc.publish(plain, b"hi", headers={"K": "v"})
+    msg = await sub.next_msg(timeout=2)
+    assert (msg.data, msg.headers) == (b"hi", {"K": "v"})
+    await sub.unsubscribe()
+    assert (await js.stream_info(name)).state.messages == 40  # nats-py's own request path
+
+
 async def test_lost_acks_are_given_up_while_the_window_still_has_room(nc: NatsClient) -> None:
     """A large window at a low rate never fills: lost acks must still fail in time, or the
     runner would not move off a server that stopped storing (FAILOVER_AFTER_S)."""
