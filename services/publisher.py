@@ -130,10 +130,16 @@ class Publisher:
     async def _send(self, subject: str, header: bytes, data: bytes) -> None:
         number = self._next
         self._next = number + 1
-        await send_hpub(self._nc, subject, self._prefix + b"%d" % number, header, data)
-        # after the write: a refused publish (closed, no room to buffer) holds no slot
+        # in the window before the write: a forced flush inside it can yield, and the ack
+        # may be read before the write returns
         self._pending[number] = time.monotonic()
         self._drained.clear()
+        try:
+            await send_hpub(self._nc, subject, self._prefix + b"%d" % number, header, data)
+        except BaseException:  # refused (closed, no room to buffer): it holds no slot
+            self._pending.pop(number, None)
+            self._room()
+            raise
 
     async def _wait_for_slot(self) -> None:
         """Until the window has room; every ``ack_timeout`` without, give up on stale acks."""
@@ -174,7 +180,7 @@ class Publisher:
         if stale:
             logger.warning("%d publishes unacknowledged for %.0f s", len(stale), self._ack_timeout)
         for number in stale:
-            del self._pending[number]
+            self._pending.pop(number, None)
             self._failed()
         self._room()
 
