@@ -169,6 +169,24 @@ async def test_the_connection_s_other_subscriptions_and_publishers_are_untouched
     assert (await js.stream_info(name)).state.messages == 40  # nats-py's own request path
 
 
+async def test_every_ack_counts_when_each_publish_forces_a_flush(nats_server: NatsServer) -> None:
+    """A pending buffer smaller than a frame makes every write wait for nats-py's flusher:
+    the path on which an ack can be read before the write returns (the publish is entered in
+    the window first for that; the race itself is too narrow to force here)."""
+    nc = await nats.connect(nats_server.url, pending_size=64)
+    try:
+        js = nc.jetstream()
+        name, prefix = await _stream(js)
+        publisher = Publisher(js, max_in_flight=256)
+        for n in range(300):
+            await publisher.publish(f"{prefix}.s", {"n": n}, f"win:flush:{n}")
+        await publisher.flush(timeout=10)
+        assert (publisher.published, publisher.failed, publisher.in_flight) == (300, 0, 0)
+        assert (await js.stream_info(name)).state.messages == 300
+    finally:
+        await nc.close()
+
+
 async def test_lost_acks_are_given_up_while_the_window_still_has_room(nc: NatsClient) -> None:
     """A large window at a low rate never fills: lost acks must still fail in time, or the
     runner would not move off a server that stopped storing (FAILOVER_AFTER_S)."""
