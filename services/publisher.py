@@ -73,6 +73,7 @@ class Publisher:
         self._max_in_flight = max_in_flight
         self._ack_timeout = ack_timeout
         self._pending: dict[int, float] = {}  # reply number -> monotonic send time
+        self._expire_at = 0.0  # monotonic time of the next look for acks given up on
         self._next = 0
         self._prefix = b""  # b"<inbox>." once the reply subscription exists
         self._starting: asyncio.Lock | None = None
@@ -99,7 +100,7 @@ class Publisher:
         """Queue one message; returns once it is on the wire (its ack is awaited later)."""
         received = received_ms if received_ms is not None else time.time() * 1000
         data = orjson.dumps(payload)
-        if self._pending:
+        if self._pending and time.monotonic() >= self._expire_at:
             self._expire()
         if len(self._pending) >= self._max_in_flight or not self._prefix:
             await self._wait_for_slot()
@@ -121,7 +122,7 @@ class Publisher:
     async def publish_raw(self, subject: str, data: bytes, hdrs: dict[str, str] | None) -> None:
         """A payload already encoded, with its headers as given: a replay keeps the recorded
         ``Nats-Msg-Id``, trace context and hop times."""
-        if self._pending:
+        if self._pending and time.monotonic() >= self._expire_at:
             self._expire()
         if len(self._pending) >= self._max_in_flight or not self._prefix:
             await self._wait_for_slot()
@@ -165,9 +166,15 @@ class Publisher:
 
     def _expire(self) -> None:
         """Give up on acks older than ``ack_timeout`` even while the window has room, so a
-        server that stopped storing is noticed (``failing_since``) at any publishing rate."""
+        server that stopped storing is noticed (``failing_since``) at any publishing rate.
+
+        Looked at every quarter ``ack_timeout``, not per publish: finding the oldest entry
+        walks past the dict's holes left by acked entries (a tenth of the CPU per message).
+        """
+        now = time.monotonic()
+        self._expire_at = now + self._ack_timeout / 4
         oldest = next(iter(self._pending.values()))  # dicts keep order: the first sent first
-        if oldest <= time.monotonic() - self._ack_timeout:
+        if oldest <= now - self._ack_timeout:
             self._give_up_stale()
 
     def _give_up_stale(self) -> None:
