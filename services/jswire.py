@@ -8,9 +8,10 @@ only what could break the framing (spaces, control characters) and writes one
 buffering and flusher behave exactly as for ``Client.publish``.
 
 Uses private members of nats-py 2.16 (``_send_command``, ``_flush_pending``, ``_flush_queue``,
-``_pending_data_size``, ``_max_pending_size``); pyproject pins nats-py below 2.17 for the
-bridge's parser already, and tests/test_publisher_window.py runs this path against a real
-server, through a killed server and its reconnect.
+``_status``, ``_max_payload``, ``_pending_data_size``, ``_max_pending_size``,
+``_process_msg``); pyproject pins nats-py to 2.16 for this and for the bridge's parser, and
+tests/test_publisher_window.py runs these paths against a real server, through a killed
+server and its reconnect.
 """
 
 from __future__ import annotations
@@ -53,17 +54,9 @@ def header_block(headers: Mapping[str, str]) -> bytes:
 async def send_hpub(nc: Client, subject: str, reply: bytes, header: bytes, data: bytes) -> None:
     """Queue one message with headers and a reply subject, as ``Client.publish`` would."""
     _check(subject, BadSubjectError)
-    if nc.is_closed:
-        raise ConnectionClosedError
-    if nc.is_draining_pubs:
-        raise ConnectionDrainingError
     size = len(data)
-    if size > nc.max_payload:
-        raise MaxPayloadError
-    if not nc.is_connected and (
-        nc._max_pending_size <= 0 or size + nc._pending_data_size > nc._max_pending_size
-    ):
-        raise OutboundBufferLimitError  # reconnecting with no room left to buffer
+    if nc._status != _CONNECTED or size > nc._max_payload:
+        _refuse(nc, size)  # raises, unless reconnecting with room left to buffer
     header_size = len(header)
     frame = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
         subject.encode(),
@@ -73,11 +66,29 @@ async def send_hpub(nc: Client, subject: str, reply: bytes, header: bytes, data:
         header,
         data,
     )
-    nc.stats["out_msgs"] += 1
-    nc.stats["out_bytes"] += size
+    stats = nc.stats
+    stats["out_msgs"] += 1
+    stats["out_bytes"] += size
     await nc._send_command(frame)
     if nc._flush_queue is not None and nc._flush_queue.empty():
         await nc._flush_pending()
+
+
+_CONNECTED = Client.CONNECTED
+
+
+def _refuse(nc: Client, size: int) -> None:
+    """``Client.publish``'s checks, off the hot path: only when not plainly connected."""
+    if nc.is_closed:
+        raise ConnectionClosedError
+    if nc.is_draining_pubs:
+        raise ConnectionDrainingError
+    if size > nc.max_payload:
+        raise MaxPayloadError
+    if not nc.is_connected and (
+        nc._max_pending_size <= 0 or size + nc._pending_data_size > nc._max_pending_size
+    ):
+        raise OutboundBufferLimitError  # reconnecting with no room left to buffer
 
 
 ReplyHandler = Callable[[bytes, bytes, bytes], None]  # subject, payload, raw headers (or empty)
