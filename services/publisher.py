@@ -52,9 +52,10 @@ class Publisher:
     NATS), which ``mdbridge trace`` reads back from the stream.
 
     Up to ``max_in_flight`` messages await their PubAck; the next publish waits for a slot.
-    Acks come back on one wildcard subscription (``<inbox>.<n>``) and are matched by number:
-    no future, no per-message JSON dataclass, and the frame is written by ``services.jswire``
-    (together about a third of what nats-py's ``publish_async`` costs per message).
+    Acks come back on one wildcard subscription (``<inbox>.<n>``), handed over by the parser
+    (``services.jswire.ReplyRouter``) and matched by number: no future, no ``Msg``, no
+    per-message dataclass; the frame is written by ``services.jswire.send_hpub``. Together
+    about a fifth of what nats-py's ``publish_async`` costs per message (docs/benchmarks.md).
 
     A failed publish (an error PubAck, no stream for the subject) is counted and logged, never
     retried: a retry would land after later messages of the same subject and reorder it. A
