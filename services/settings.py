@@ -122,7 +122,10 @@ class AdapterSettings(NatsOptions, CalendarOptions, ProcessSettings):
         default=500, ge=1, description="backfill: a progress log line per this many symbols"
     )
     publish_max_in_flight: int = Field(
-        default=512, ge=1, le=100_000, description="JetStream publishes awaiting their ack, at most"
+        default=4096,
+        ge=1,
+        le=100_000,
+        description="JetStream publishes awaiting their ack, at most (the publish window)",
     )
 
     # -- xtquant --

@@ -146,6 +146,18 @@ def test_tuning_variants_ran(report: dict[str, Any]) -> None:
     assert profile["files"]
 
 
+def test_ingest_stores_every_message_in_every_mode(report: dict[str, Any]) -> None:
+    ingest = report["scenarios"]["ingest"]
+    assert {c["mode"] for c in ingest["cases"]} == {"awaited", "gather", "publisher"}
+    for case in ingest["cases"]:
+        assert case["failed"] == case["duplicates"] == 0, case
+        assert case["acked"] == case["stored_in_stream"] == case["messages"] > 0, case
+        assert case["msgs_per_s"] > 0
+        assert case["publisher_cpu_us_per_msg"] > 0
+    verdict = {v["key"]: v for v in report["targets"]}["ingest"]
+    assert verdict["measured"] is not None
+
+
 def test_report_files_are_written(report: dict[str, Any]) -> None:
     out = Path(report["meta"]["config"]["out"])
     saved = orjson.loads((out / "results.json").read_bytes())

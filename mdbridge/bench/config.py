@@ -8,7 +8,7 @@ from pathlib import Path
 # Every scenario, in the order a run takes them (hold first: it wants fresh processes).
 SCENARIOS = (
     "hold", "fanout", "throughput", "burst", "opening_bell", "resume", "ack",
-    "compression", "ws_impl", "event_loop", "workers", "gc", "profile",
+    "compression", "ws_impl", "event_loop", "workers", "gc", "profile", "ingest",
 )  # fmt: skip
 TARGETS = ("mdbridge", "nats_ws", "broadcaster")
 WS_IMPLS = ("websockets-sansio", "websockets", "wsproto")
@@ -41,7 +41,9 @@ class BellShape:
 @dataclass(frozen=True)
 class BenchConfig:
     out: Path = Path("bench-results")
-    scenarios: tuple[str, ...] = ("hold", "fanout", "throughput", "burst", "resume", "ack")
+    scenarios: tuple[str, ...] = (
+        "hold", "fanout", "throughput", "burst", "resume", "ack", "ingest",
+    )  # fmt: skip
     targets: tuple[str, ...] = TARGETS
     universe: int = 5400
     client_procs: int = 2
@@ -88,6 +90,12 @@ class BenchConfig:
     bridge_workers: int = 1
     bridge_env: dict[str, str] = field(default_factory=dict)
     profile: bool = False
+    # adapter ingest (mdbridge/bench/ingest.py): one process, its own broker
+    ingest_symbols: int = 5400
+    ingest_messages: int = 300_000
+    ingest_raw_messages: int = 40_000  # raw nats-py is slower: fewer messages, same rate
+    ingest_windows: tuple[int, ...] = (512, 4096)
+    ingest_loops: tuple[str, ...] = ("uvloop", "asyncio")
 
     def smoke(self) -> BenchConfig:
         """Every scenario at toy size: proves the harness works, measures nothing."""
@@ -130,4 +138,9 @@ class BenchConfig:
             worker_counts=(2,),
             gc_modes=(True,),
             gc_case=FanoutCase("smoke", 4, 5, 300.0),
+            ingest_symbols=50,
+            ingest_messages=2000,
+            ingest_raw_messages=200,
+            ingest_windows=(64,),
+            ingest_loops=("asyncio",),
         )

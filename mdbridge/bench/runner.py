@@ -20,7 +20,7 @@ from typing import Any
 
 import nats
 
-from mdbridge.bench import openingbell, replay, scenarios, tuning
+from mdbridge.bench import ingest, openingbell, replay, scenarios, tuning
 from mdbridge.bench._proc import Child
 from mdbridge.bench.config import SCENARIOS, BenchConfig
 from mdbridge.bench.load import Bench
@@ -54,6 +54,7 @@ WHOLE: dict[str, Whole] = {
     "workers": tuning.workers,
     "gc": tuning.gc,
     "profile": profile,
+    "ingest": ingest.ingest,
 }
 PUBLISHER_READY_S = 300.0
 

@@ -27,6 +27,7 @@ TARGETS: tuple[tuple[str, str, float, bool], ...] = (
     ("x10_delivered_ratio", "accelerated x10: delivered / offered", 0.95, True),
     ("x10_cpu_us", "accelerated x10: bridge CPU per delivered message (µs)", 10, False),
     ("cadence_p99_vs_nats_ws", "real cadence 1,000 x 20: p99 vs nats_ws", 2, False),
+    ("ingest", "adapter ingest msgs/s, one process, every message acked and stored", 100_000, True),
 )
 
 
@@ -102,6 +103,18 @@ def peer_ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
     return ratios
 
 
+def _best_ingest(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The publisher's fastest case in which every message was acked and stored."""
+    section = results.get("ingest")
+    cases = section.get("cases", []) if isinstance(section, dict) and _ok(section) else []
+    whole = [
+        c for c in cases
+        if c["mode"] == "publisher" and c["failed"] == 0
+        and c["acked"] == c["stored_in_stream"] == c["messages"]
+    ]  # fmt: skip
+    return max(whole, key=lambda c: c["msgs_per_s"]) if whole else None
+
+
 def _div(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("inf") if a else 0.0
 
@@ -132,6 +145,14 @@ def measured(results: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
         else:
             raw = resume["raw_ordered"]["msgs_per_s"]
             out["resume"] = (raw, f"raw JetStream replay (bridge: {bridge.get('status', 'n/a')})")
+    ingest = _best_ingest(results)
+    if ingest is not None:
+        out["ingest"] = (
+            ingest["msgs_per_s"],
+            f"the adapters' publisher, window {ingest['window']}, {ingest['loop']}, "
+            f"{ingest['publisher_cpu_us_per_msg']} µs CPU/msg (+ nats-server "
+            f"{ingest['nats_cpu_us_per_msg']})",
+        )
     for peer in PEERS:
         other = _best(results, peer)
         if best is not None and other is not None:
@@ -355,6 +376,17 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901 (one flow, top to bot
                     for r in variants
                 ],
             )
+    ingest = results.get("ingest")
+    if isinstance(ingest, dict) and _ok(ingest) and ingest.get("cases"):
+        lines += ["", f"## Adapter ingest ({ingest['symbols']} symbols, one process)", ""]
+        lines += _table(
+            ["mode", "loop", "window", "messages", "acked", "stored", "dup", "failed", "msgs/s",
+             "client µs CPU/msg", "nats µs CPU/msg", "load"],
+            [[c["mode"], c["loop"], c["window"], c["messages"], c["acked"],
+              c["stored_in_stream"], c["duplicates"], c["failed"], c["msgs_per_s"],
+              c["publisher_cpu_us_per_msg"], c["nats_cpu_us_per_msg"], c["load"]]
+             for c in ingest["cases"]],
+        )  # fmt: skip
     prof = results.get("profile")
     if isinstance(prof, dict) and "profile" in prof:
         lines += ["", "## Profile (py-spy, % of samples)", ""]
