@@ -72,7 +72,9 @@ async def stored(url: str, symbol: str, period: str = "1d") -> list[tuple[str, b
         for _ in range(count):
             msg = await sub.next_msg(timeout=5)
             out.append(((msg.headers or {}).get("Nats-Msg-Id", ""), msg.data))
-    await client.drain()
+    # close, not drain: everything wanted is read, and draining an ordered consumer waits
+    # on its heartbeats (it timed out once under a full suite's load)
+    await client.close()
     return out
 
 
