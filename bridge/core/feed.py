@@ -174,6 +174,9 @@ class StreamFeed:
                 # replaying it would flood new subscribers with history.
                 info = await self._js.stream_info(self.stream)
                 self.last_seq = info.state.last_seq
+            # The new consumer delivers every message after this position; deliveries may
+            # arrive (and move last_seq) before add_consumer answers, so remember it now.
+            start_from = self.last_seq
             if desired:
                 push = OrderedPush(
                     self._js._nc,  # the raw path reads this connection's parser
@@ -184,7 +187,7 @@ class StreamFeed:
                     IDLE_HEARTBEAT_S,
                 )
                 try:
-                    await push.start(list(desired), self.last_seq + 1, INACTIVE_S)
+                    await push.start(list(desired), start_from + 1, INACTIVE_S)
                     self._sub = push
                 except Exception as exc:
                     # Nothing is delivered now: say so (readiness), and let the next sync
@@ -202,7 +205,7 @@ class StreamFeed:
                 before = set(prior)
                 for subject in self._refs:
                     if subject not in before:
-                        self._covered_from[subject] = self.last_seq
+                        self._covered_from[subject] = start_from
             self._restart_prior = None
             self._set_filters(desired)
             self.idle = not desired
