@@ -51,6 +51,7 @@ def reconnect(
     ip: str = "", port: int | None = None, remember_if_success: bool = True
 ) -> _fake.Client:
     global __client
+    _server().record_call("reconnect")
     if __client is not None:
         __client.shutdown()
         __client = None
